@@ -1,0 +1,49 @@
+/**
+ * tufa core: pure TUF verification. No file system, no network, no clock: callers pass bytes and
+ * a reference time in, and get verified models or typed errors back.
+ */
+export { canonicalize, canonicalString, compareCodePoints, sortKeys } from './canonical-json.js';
+export type {
+  CryptoBackend,
+  HashAlgorithm,
+  KeyAlgorithm,
+  PublicKeyMaterial,
+  VerifyingKey,
+} from './crypto/backend.js';
+export { nodeBackend } from './crypto/node.js';
+export { portableBackend } from './crypto/portable.js';
+export {
+  type FoundTarget,
+  findTarget,
+  MAX_DELEGATIONS,
+  type RoleRequest,
+  type WalkOptions,
+  walkDelegations,
+} from './delegation-walk.js';
+export { base64ToBytes, bytesToBase64, bytesToHex, hexToBytes } from './encoding.js';
+export {
+  BadVersionNumberError,
+  DownloadError,
+  DownloadHttpError,
+  EqualVersionNumberError,
+  type ErrorCode,
+  ExpiredMetadataError,
+  FormatError,
+  LengthOrHashMismatchError,
+  MisuseError,
+  RepositoryError,
+  TufaError,
+  UnsignedMetadataError,
+} from './errors.js';
+export { type JsonObject, type JsonValue, type ParseJsonOptions, parseJson } from './json.js';
+export { computeKeyId, Key, KeyRing } from './keys.js';
+export * from './metadata/index.js';
+export { type MetadataParser, TrustedMetadataSet, type TrustedSetOptions } from './trusted-set.js';
+export {
+  hexSignature,
+  type SignatureDecoder,
+  type SignedDocument,
+  type VerificationResult,
+  verificationResult,
+  verifyThreshold,
+} from './verify.js';

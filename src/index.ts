@@ -1,0 +1,2 @@
+/** tufa: TUF client, signing tools and verify-before-pull for OCI images. */
+export * from './core/index.js';

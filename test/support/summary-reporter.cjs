@@ -1,0 +1,20 @@
+'use strict';
+// Mocha reporter: the spec reporter's output, then one closing line that CI reads:
+// "N passed, N failed, N skipped", alone on its line.
+const Mocha = require('mocha');
+
+const { Spec } = Mocha.reporters;
+const { EVENT_RUN_END } = Mocha.Runner.constants;
+
+class SummaryReporter extends Spec {
+  constructor(runner, options) {
+    super(runner, options);
+    runner.once(EVENT_RUN_END, () => {
+      const s = runner.stats ?? { passes: 0, failures: 0, pending: 0 };
+      // Printed after the spec reporter's epilogue (registered first).
+      process.stdout.write(`\n${s.passes} passed, ${s.failures} failed, ${s.pending} skipped\n`);
+    });
+  }
+}
+
+module.exports = SummaryReporter;
