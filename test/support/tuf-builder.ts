@@ -191,7 +191,8 @@ export class SimRepo {
   ): SimRole {
     const parent = from === 'targets' ? this.targets : (this.delegated.get(from) as SimRole).signed;
     const keys = spec.keys ?? [new TestKey()];
-    const d = (parent.delegations ??= { keys: {}, roles: [] }) as JsonObject;
+    parent.delegations ??= { keys: {}, roles: [] };
+    const d = parent.delegations as JsonObject;
     Object.assign(d.keys as JsonObject, keysObject(keys));
     const role: JsonObject = {
       name,

@@ -622,7 +622,7 @@ describe('TrustedMetadataSet', () => {
         { length: -1, hashes: { sha256: 'ab' } },
       ]) {
         const repo = new SimRepo();
-        (repo.targets.targets as Record<string, unknown>)['x'] = bad;
+        (repo.targets.targets as Record<string, unknown>).x = bad;
         repo.refreshMeta();
         const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
         set.updateTimestamp(repo.timestampBytes());
