@@ -1,0 +1,65 @@
+/**
+ * The tufa CLI: parse flags, call the library, map errors to exit codes. The only module that
+ * touches argv, the environment, stdout and the exit status.
+ *
+ * Exit codes: 0 verified / done, 1 verification refused, 2 usage or configuration error,
+ * 3 network or registry unavailable.
+ */
+import { Command, CommanderError } from 'commander';
+import { TufaError } from '../core/index.js';
+import { runDemo } from './commands/demo.js';
+import { type Output, processOutput } from './output.js';
+
+export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
+
+/** exitCodeFor maps an error to the CLI's exit code. */
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof CommanderError) return EXIT.usage;
+  if (e instanceof TufaError) {
+    if (e.code === 'MISUSE') return EXIT.usage;
+    if (e.code === 'DOWNLOAD' || e.code === 'HTTP_STATUS' || e.code === 'SLOW_RETRIEVAL')
+      return EXIT.unavailable;
+    return EXIT.refused;
+  }
+  if (e instanceof TypeError || e instanceof RangeError) return EXIT.usage;
+  return EXIT.refused;
+}
+
+function build(out: Output, setCode: (n: number) => void): Command {
+  const program = new Command('tufa')
+    .description('TUF client, signing tools and verify-before-pull for OCI images')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => out.line(s.trimEnd()),
+      writeErr: (s) => out.error(s.trimEnd()),
+    });
+  program
+    .command('demo')
+    .description(
+      'sign a TUF repository with test-only keys, verify it, and show tampered copies refused (offline)',
+    )
+    .option('--dir <dir>', 'where to write the demo repository (default: a new temp folder)')
+    .action(async (opts: { dir?: string }) => {
+      const ok = await runDemo(out, opts.dir === undefined ? {} : { dir: opts.dir });
+      setCode(ok ? EXIT.ok : EXIT.refused);
+    });
+  return program;
+}
+
+/** main runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[], out: Output = processOutput): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = build(out, (n) => {
+    code = n;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    out.error(`tufa: ${(e as Error)?.message ?? String(e)}`);
+    return exitCodeFor(e);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Signers: anything that can sign canonical bytes for a key ID. The interface is async so that
+ * KMS/HSM signers plug in; {@link KeyObjectSigner} signs with a private key held in memory.
+ * A signer never exposes or logs private material.
+ */
+import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
+import { computeKeyId, Key, nodeBackend } from '../core/index.js';
+
+/** Signs bytes as one key. */
+export interface Signer {
+  /** The key ID the signature is filed under. */
+  readonly keyid: string;
+  /** The public key, in TUF form. */
+  readonly publicKey: Key;
+  /** sign returns the raw signature over `data` (the canonical bytes of `signed`). */
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+/** publicKeyOf returns the TUF form of a public key (Ed25519, ECDSA P-256 or RSA-PSS). */
+export function publicKeyOf(key: KeyObject): Key {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  const make = (keytype: string, scheme: string, value: string) =>
+    new Key('', keytype, scheme, { public: value });
+  let k: Key;
+  if (pub.asymmetricKeyType === 'ed25519') {
+    const raw = pub.export({ format: 'der', type: 'spki' }).subarray(12).toString('hex');
+    k = make('ed25519', 'ed25519', raw);
+  } else if (
+    pub.asymmetricKeyType === 'ec' &&
+    pub.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+  ) {
+    k = make(
+      'ecdsa',
+      'ecdsa-sha2-nistp256',
+      pub.export({ format: 'pem', type: 'spki' }).toString(),
+    );
+  } else if (pub.asymmetricKeyType === 'rsa') {
+    k = make('rsa', 'rsassa-pss-sha256', pub.export({ format: 'pem', type: 'spki' }).toString());
+  } else {
+    throw new RangeError(
+      `unsupported key type ${pub.asymmetricKeyType ?? 'unknown'}: expected Ed25519, ECDSA P-256 or RSA`,
+    );
+  }
+  const keyid = computeKeyId(k, nodeBackend);
+  return new Key(keyid, k.keytype, k.scheme, k.keyval);
+}
+
+/** Signs with a private key held in memory. */
+export class KeyObjectSigner implements Signer {
+  readonly keyid: string;
+  readonly publicKey: Key;
+  readonly #key: KeyObject;
+
+  constructor(privateKey: KeyObject) {
+    if (privateKey.type !== 'private') throw new TypeError('privateKey: expected a private key');
+    this.#key = privateKey;
+    this.publicKey = publicKeyOf(privateKey);
+    this.keyid = this.publicKey.keyid;
+  }
+
+  /**
+   * fromPem reads a PKCS#8 PEM private key, optionally encrypted.
+   * @param passphrase - for an encrypted key (take it from the environment, never from argv)
+   */
+  static fromPem(pem: string | Uint8Array, passphrase?: string): KeyObjectSigner {
+    let key: KeyObject;
+    try {
+      key = createPrivateKey({
+        key: typeof pem === 'string' ? pem : Buffer.from(pem),
+        format: 'pem',
+        ...(passphrase === undefined ? {} : { passphrase }),
+      });
+    } catch (cause) {
+      // The message of node's error is kept out: it never contains key material, but say less.
+      throw new RangeError('private key: not a readable PKCS#8 PEM key (or wrong passphrase)', {
+        cause,
+      });
+    }
+    return new KeyObjectSigner(key);
+  }
+
+  async sign(data: Uint8Array): Promise<Uint8Array> {
+    const t = this.publicKey.keytype;
+    if (t === 'ed25519') return new Uint8Array(sign(null, data, this.#key));
+    if (t === 'ecdsa') return new Uint8Array(sign('sha256', data, this.#key));
+    // RSASSA-PSS with SHA-256 and a 32-byte salt (securesystemslib's choice)
+    return new Uint8Array(sign('sha256', data, { key: this.#key, padding: 6, saltLength: 32 }));
+  }
+
+  /** Never print private material, not even by accident. */
+  toJSON(): object {
+    return { keyid: this.keyid };
+  }
+}
