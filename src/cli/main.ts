@@ -8,6 +8,7 @@
 import { Command, CommanderError } from 'commander';
 import { TufaError } from '../core/index.js';
 import { runDemo } from './commands/demo.js';
+import { runTufClient } from './commands/tuf.js';
 import { type Output, processOutput } from './output.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
@@ -34,6 +35,12 @@ function build(out: Output, setCode: (n: number) => void): Command {
       writeErr: (s) => out.error(s.trimEnd()),
     });
   program
+    .command('tuf')
+    .description(
+      'generic TUF client: tuf --metadata-dir MD [--metadata-url URL] init|refresh|download (see docs)',
+    )
+    .allowUnknownOption();
+  program
     .command('demo')
     .description(
       'sign a TUF repository with test-only keys, verify it, and show tampered copies refused (offline)',
@@ -48,6 +55,8 @@ function build(out: Output, setCode: (n: number) => void): Command {
 
 /** main runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[], out: Output = processOutput): Promise<number> {
+  // `tufa tuf …` speaks the conformance protocol: its own parser, exit status exactly 0 or 1.
+  if (argv[0] === 'tuf') return runTufClient(argv.slice(1), out);
   let code: number = EXIT.ok;
   const program = build(out, (n) => {
     code = n;

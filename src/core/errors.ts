@@ -31,6 +31,9 @@ export type ErrorCode =
   | 'HTTP_STATUS'
   | 'TOO_LARGE'
   | 'SLOW_RETRIEVAL'
+  // local state
+  | 'CACHE_LOCKED'
+  | 'CACHE'
   // caller misuse
   | 'MISUSE';
 
@@ -114,6 +117,13 @@ export class DownloadHttpError extends DownloadError {
   constructor(message: string, statusCode: number) {
     super(message, { code: 'HTTP_STATUS' });
     this.statusCode = statusCode;
+  }
+}
+
+/** The local cache cannot be used (locked by another process, unreadable, unwritable). */
+export class CacheError extends TufaError {
+  constructor(message: string, options?: { cause?: unknown; code?: 'CACHE' | 'CACHE_LOCKED' }) {
+    super(options?.code ?? 'CACHE', message, options);
   }
 }
 

@@ -23,6 +23,7 @@ export {
 export { base64ToBytes, bytesToBase64, bytesToHex, hexToBytes } from './encoding.js';
 export {
   BadVersionNumberError,
+  CacheError,
   DownloadError,
   DownloadHttpError,
   EqualVersionNumberError,

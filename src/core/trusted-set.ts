@@ -24,7 +24,7 @@ import {
   RepositoryError,
 } from './errors.js';
 import type { KeyRing } from './keys.js';
-import type { RoleType } from './metadata/base.js';
+import type { RoleType, Signed } from './metadata/base.js';
 import { Metadata, type SignedTypes } from './metadata/envelope.js';
 import { checkLengthAndHashes, type HashEncoding } from './metadata/files.js';
 import type { RoleKeys } from './metadata/role.js';
@@ -51,6 +51,11 @@ export interface TrustedSetOptions {
   decodeSignature?: SignatureDecoder;
   /** How `hashes` values are written (default: hex). */
   hashEncoding?: HashEncoding;
+  /**
+   * Accept expired metadata (default false). Only for reading an offline cache on purpose, e.g.
+   * forensics: it turns off freeze-attack protection.
+   */
+  allowExpiredMetadata?: boolean;
 }
 
 const defaultParse: MetadataParser = (bytes, type, source) =>
@@ -63,6 +68,7 @@ export class TrustedMetadataSet {
   private readonly parse: MetadataParser;
   private readonly decode: SignatureDecoder;
   private readonly hashEncoding: HashEncoding;
+  private readonly allowExpired: boolean;
   private rootMd: Metadata<Root>;
   private timestampMd?: Metadata<Timestamp>;
   private snapshotMd?: Metadata<Snapshot>;
@@ -89,6 +95,7 @@ export class TrustedMetadataSet {
     this.parse = options.parse ?? defaultParse;
     this.decode = options.decodeSignature ?? hexSignature;
     this.hashEncoding = options.hashEncoding ?? 'hex';
+    this.allowExpired = options.allowExpiredMetadata === true;
     const root = this.parse(rootBytes, 'root', 'trusted root.json');
     // TUF 5.2: the trusted root must verify against its own keys and threshold
     this.verify(
@@ -116,6 +123,10 @@ export class TrustedMetadataSet {
   /** delegatedTargets returns a delegated role as last verified, if any. */
   delegatedTargets(role: string): Metadata<Targets> | undefined {
     return role === 'targets' ? this.targetsMd : this.byName.get(role);
+  }
+
+  private expired(signed: Signed): boolean {
+    return !this.allowExpired && signed.isExpired(this.referenceTime);
   }
 
   private verify(what: string, md: Metadata, role: RoleKeys, ring: KeyRing): void {
@@ -173,7 +184,7 @@ export class TrustedMetadataSet {
     }
     const root = this.rootMd.signed;
     // TUF 5.3.10: freeze attack: the final root must not be expired
-    if (root.isExpired(this.referenceTime)) {
+    if (this.expired(root)) {
       throw new ExpiredMetadataError(`root.json v${root.version} expired at ${root.expires}`);
     }
     const md = this.parse(bytes, 'timestamp', 'timestamp.json');
@@ -211,7 +222,7 @@ export class TrustedMetadataSet {
     const ts = this.timestampMd?.signed;
     if (ts === undefined) throw new MisuseError('timestamp must be loaded first');
     // TUF 5.4.4: freeze attack: the timestamp must not be expired
-    if (ts.isExpired(this.referenceTime)) {
+    if (this.expired(ts)) {
       throw new ExpiredMetadataError(`timestamp.json v${ts.version} expired at ${ts.expires}`);
     }
     return ts;
@@ -267,7 +278,7 @@ export class TrustedMetadataSet {
     if (sn === undefined) throw new MisuseError('snapshot must be loaded first');
     const ts = this.checkFinalTimestamp();
     // TUF 5.5.6: freeze attack: the snapshot must not be expired
-    if (sn.isExpired(this.referenceTime)) {
+    if (this.expired(sn)) {
       throw new ExpiredMetadataError(`snapshot.json v${sn.version} expired at ${sn.expires}`);
     }
     // TUF 5.5.4: the version is the one the timestamp lists
@@ -337,7 +348,7 @@ export class TrustedMetadataSet {
       );
     }
     // TUF 5.6.5: freeze attack: not expired
-    if (md.signed.isExpired(this.referenceTime)) {
+    if (this.expired(md.signed)) {
       throw new ExpiredMetadataError(
         `${file} v${md.signed.version} expired at ${md.signed.expires}`,
       );

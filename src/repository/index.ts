@@ -6,5 +6,5 @@ export {
   signEnvelope,
   type TargetInput,
 } from './build.js';
-export { writeFileAtomic, writeTree } from './publish.js';
+export { writeTree } from './publish.js';
 export { KeyObjectSigner, publicKeyOf, type Signer } from './signer.js';

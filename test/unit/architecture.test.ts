@@ -1,5 +1,6 @@
 /**
- * The module boundaries of STYLE.md, enforced: which src/ module may import which, that
+ * The module boundaries of STYLE.md (plus src/internal: I/O helpers shared by the I/O modules),
+ * enforced: which src/ module may import which, that
  * cross-module imports go through index.ts, that src/core does no I/O and reads no clock, and
  * that only src/cli touches argv, the environment, stdout and the exit status.
  */
@@ -24,13 +25,14 @@ type Module = (typeof MODULES)[number];
 /** Row may import column (besides itself). */
 const ALLOWED: Record<Module, readonly Module[]> = {
   core: [],
-  client: ['core'],
-  repository: ['core'],
-  oci: [],
-  verify: ['core', 'client', 'oci'],
-  notary: ['core', 'client', 'oci'],
-  admission: ['core', 'client', 'oci', 'verify', 'notary'],
-  cli: ['core', 'client', 'repository', 'oci', 'verify', 'notary', 'admission'],
+  internal: ['core'],
+  client: ['core', 'internal'],
+  repository: ['core', 'internal'],
+  oci: ['internal'],
+  verify: ['core', 'internal', 'client', 'oci'],
+  notary: ['core', 'internal', 'client', 'oci'],
+  admission: ['core', 'internal', 'client', 'oci', 'verify', 'notary'],
+  cli: ['core', 'internal', 'client', 'repository', 'oci', 'verify', 'notary', 'admission'],
 };
 
 function walk(dir: string): string[] {

@@ -1,0 +1,102 @@
+/**
+ * `tufa tuf …`: a generic TUF client speaking the conformance-suite protocol exactly:
+ *
+ *     --metadata-dir MD init TRUSTED_ROOT_FILE
+ *     --metadata-url URL --metadata-dir MD refresh
+ *     --metadata-url URL --metadata-dir MD --target-name N [--target-name N2 …]
+ *         --target-dir TD --target-base-url TURL download
+ *
+ * Options come before the subcommand, in any order. Exit status is 0 on success and 1 on any
+ * failure, usage errors and crashes included.
+ */
+import { readFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { initMetadataDir, Updater } from '../../client/index.js';
+import type { Output } from '../output.js';
+
+interface TufOptions {
+  metadataDir?: string;
+  metadataUrl?: string;
+  targetName: string[];
+  targetDir?: string;
+  targetBaseUrl?: string;
+}
+
+function required<T>(v: T | undefined, flag: string): T {
+  if (v === undefined) throw new Error(`${flag} is required`);
+  return v;
+}
+
+async function refresh(o: TufOptions): Promise<Updater> {
+  const updater = new Updater({
+    metadataDir: required(o.metadataDir, '--metadata-dir'),
+    metadataBaseUrl: required(o.metadataUrl, '--metadata-url'),
+    ...(o.targetDir === undefined ? {} : { targetDir: o.targetDir }),
+    ...(o.targetBaseUrl === undefined ? {} : { targetBaseUrl: o.targetBaseUrl }),
+  });
+  try {
+    await updater.refresh();
+  } catch (e) {
+    await updater.close();
+    throw e;
+  }
+  return updater;
+}
+
+/** runTufClient runs the protocol with `argv` (after the `tuf` word); returns 0 or 1. */
+export async function runTufClient(argv: readonly string[], out: Output): Promise<number> {
+  const program = new Command('tuf')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => out.line(s.trimEnd()),
+      writeErr: (s) => out.error(s.trimEnd()),
+    })
+    .option('--metadata-dir <dir>', 'folder of the trusted metadata')
+    .option('--metadata-url <url>', 'metadata URL prefix (ends with /)')
+    .option(
+      '--target-name <name>',
+      'target to download (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option('--target-dir <dir>', 'folder for downloaded targets')
+    .option('--target-base-url <url>', 'targets URL prefix (ends with /)');
+  program
+    .command('init')
+    .argument('<trusted-root-file>')
+    .action(async (rootFile: string) => {
+      const o = program.opts<TufOptions>();
+      await initMetadataDir(
+        required(o.metadataDir, '--metadata-dir'),
+        new Uint8Array(await readFile(rootFile)),
+      );
+    });
+  program.command('refresh').action(async () => {
+    await (await refresh(program.opts<TufOptions>())).close();
+  });
+  program.command('download').action(async () => {
+    const o = program.opts<TufOptions>();
+    if (o.targetName.length === 0) throw new Error('--target-name is required');
+    required(o.targetDir, '--target-dir');
+    required(o.targetBaseUrl, '--target-base-url');
+    const updater = await refresh(o);
+    try {
+      for (const name of o.targetName) {
+        const info = await updater.getTargetInfo(name);
+        if (info === undefined) throw new Error(`${name}: not a signed target`);
+        if ((await updater.findCachedTarget(info)) === undefined)
+          await updater.downloadTarget(info);
+      }
+    } finally {
+      await updater.close();
+    }
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (e) {
+    const msg = (e as Error)?.message ?? String(e);
+    if (!(e as { code?: string })?.code?.startsWith('commander.')) out.error(`tufa tuf: ${msg}`);
+    return 1;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The metadata cache: exactly the bytes received, one file per role, written atomically.
+ * Files: `root.json`, `timestamp.json`, `snapshot.json`, `targets.json`, and `<role>.json` for
+ * each delegated role with the name percent-encoded, so `../x` or `a/b` stay inside the folder
+ * (python-tuf CVE-2021-41131).
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
+
+/**
+ * encodeName percent-encodes every byte except ASCII letters, digits and `-_.~` (as Python's
+ * `quote(name, safe='')`), so a role name or target path becomes one safe file name.
+ */
+export function encodeName(name: string): string {
+  const enc = encodeURIComponent(name).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  // "." and ".." are not file names we want to create
+  return enc === '.' || enc === '..' ? enc.replace(/\./g, '%2E') : enc;
+}
+
+/** The folder holding trusted metadata. */
+export class MetadataCache {
+  constructor(readonly dir: string) {}
+
+  /** fileOf returns the file of a role (`root`, `timestamp`, …, or a delegated role name). */
+  fileOf(role: string): string {
+    return join(this.dir, `${encodeName(role)}.json`);
+  }
+
+  read(role: string): Promise<Uint8Array | undefined> {
+    return readIfExists(this.fileOf(role));
+  }
+
+  write(role: string, bytes: Uint8Array): Promise<void> {
+    return writeFileAtomic(this.fileOf(role), bytes);
+  }
+
+  async remove(role: string): Promise<void> {
+    await rm(this.fileOf(role), { force: true });
+  }
+
+  /** lock runs `fn` holding the folder's lock, so two processes never interleave writes. */
+  lock<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(join(this.dir, '.tufa.lock'), fn);
+  }
+}

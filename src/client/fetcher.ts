@@ -1,0 +1,179 @@
+/**
+ * Fetchers: how the client gets bytes. Every read has a maximum length that is enforced while
+ * the body streams (endless data), every request has a connect timeout, a read-gap timeout and a
+ * total timeout (slow retrieval), and anything that goes wrong is a {@link DownloadError}.
+ */
+import { Agent, request, errors as undiciErrors } from 'undici';
+import { DownloadError, DownloadHttpError } from '../core/index.js';
+import { DEFAULT_FETCHER_CONFIG, type FetcherConfig } from './config.js';
+
+/** Gets the bytes at a URL. */
+export interface Fetcher {
+  /**
+   * fetch returns the body of `url`, at most `maxLength` bytes.
+   * @throws {@link DownloadError} (code `TOO_LARGE` past the limit, `SLOW_RETRIEVAL` on a
+   *   timeout) or {@link DownloadHttpError} for a status other than 200
+   */
+  fetch(url: string, maxLength: number): Promise<Uint8Array>;
+}
+
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
+
+function isTimeout(e: unknown): boolean {
+  return (
+    e instanceof undiciErrors.ConnectTimeoutError ||
+    e instanceof undiciErrors.HeadersTimeoutError ||
+    e instanceof undiciErrors.BodyTimeoutError ||
+    (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError'))
+  );
+}
+
+/** redact removes credentials and query strings from a URL for messages. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    u.search = u.search ? '?…' : '';
+    return u.toString();
+  } catch {
+    return '<invalid URL>';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** An HTTP(S) fetcher on undici. */
+export class HttpFetcher implements Fetcher {
+  readonly config: FetcherConfig;
+  private readonly agent: Agent;
+  private readonly headers: Record<string, string>;
+
+  /**
+   * @param headers - extra request headers (e.g. Authorization for a private repository); they
+   *   are sent to the first origin only, never across a redirect to another origin
+   */
+  constructor(config: Partial<FetcherConfig> = {}, headers: Record<string, string> = {}) {
+    this.config = { ...DEFAULT_FETCHER_CONFIG, ...config };
+    this.agent = new Agent({
+      connect: { timeout: this.config.connectTimeout },
+      headersTimeout: this.config.readGapTimeout,
+      bodyTimeout: this.config.readGapTimeout,
+    });
+    this.headers = { 'user-agent': this.config.userAgent, ...headers };
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  async fetch(url: string, maxLength: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(maxLength) || maxLength < 0) {
+      throw new RangeError(`maxLength: expected a non-negative integer, got ${maxLength}`);
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.fetchOnce(url, maxLength);
+      } catch (e) {
+        const retryable =
+          e instanceof DownloadError &&
+          (e instanceof DownloadHttpError ? e.statusCode >= 500 : e.code === 'DOWNLOAD');
+        if (!retryable || attempt >= this.config.retries) throw e;
+        await sleep(100 * 2 ** attempt);
+      }
+    }
+  }
+
+  private async fetchOnce(url: string, maxLength: number): Promise<Uint8Array> {
+    const signal = AbortSignal.timeout(this.config.totalTimeout);
+    const origin = new URL(url).origin;
+    let current = url;
+    try {
+      for (let hop = 0; ; hop++) {
+        const u = new URL(current);
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+          throw new DownloadError(`${redact(current)}: only http and https URLs are fetched`);
+        }
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(this.headers)) {
+          // Credentials go to the first origin only, never to a redirect target elsewhere.
+          if (u.origin === origin || !CREDENTIAL_HEADERS.has(k.toLowerCase())) headers[k] = v;
+        }
+        const res = await request(current, {
+          dispatcher: this.agent,
+          signal,
+          headers,
+          method: 'GET',
+        });
+        if (res.statusCode >= 300 && res.statusCode < 400 && res.headers.location !== undefined) {
+          await res.body.dump();
+          if (hop >= this.config.maxRedirects) {
+            throw new DownloadError(
+              `${redact(url)}: more than ${this.config.maxRedirects} redirects`,
+            );
+          }
+          const next = new URL(String(res.headers.location), current);
+          if (u.protocol === 'https:' && next.protocol !== 'https:') {
+            throw new DownloadError(
+              `${redact(current)}: refusing a redirect from https to ${next.protocol}`,
+            );
+          }
+          current = next.toString();
+          continue;
+        }
+        if (res.statusCode !== 200) {
+          await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+          throw new DownloadHttpError(`${redact(current)}: HTTP ${res.statusCode}`, res.statusCode);
+        }
+        const declared = Number(res.headers['content-length'] ?? Number.NaN);
+        if (declared > maxLength) {
+          res.body.destroy();
+          throw new DownloadError(
+            `${redact(current)}: ${declared} bytes announced, more than the limit of ${maxLength}`,
+            {
+              code: 'TOO_LARGE',
+            },
+          );
+        }
+        const chunks: Uint8Array[] = [];
+        let total = 0;
+        for await (const chunk of res.body) {
+          total += (chunk as Uint8Array).length;
+          if (total > maxLength) {
+            res.body.destroy();
+            throw new DownloadError(
+              `${redact(current)}: more than the limit of ${maxLength} bytes`,
+              { code: 'TOO_LARGE' },
+            );
+          }
+          chunks.push(chunk as Uint8Array);
+        }
+        return concat(chunks, total);
+      }
+    } catch (e) {
+      if (e instanceof DownloadError) throw e;
+      if (isTimeout(e) || signal.aborted) {
+        throw new DownloadError(`${redact(current)}: too slow (timed out)`, {
+          code: 'SLOW_RETRIEVAL',
+          cause: e,
+        });
+      }
+      throw new DownloadError(`${redact(current)}: ${(e as Error)?.message ?? String(e)}`, {
+        cause: e,
+      });
+    }
+  }
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

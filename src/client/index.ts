@@ -1,0 +1,10 @@
+export { type LockOptions, readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
+export { encodeName, MetadataCache } from './cache.js';
+export {
+  DEFAULT_CONFIG,
+  DEFAULT_FETCHER_CONFIG,
+  type FetcherConfig,
+  type UpdaterConfig,
+} from './config.js';
+export { type Fetcher, HttpFetcher, redact } from './fetcher.js';
+export { initMetadataDir, type RequestLog, Updater, type UpdaterOptions } from './updater.js';

@@ -1,0 +1,350 @@
+/**
+ * The TUF client workflow (TUF 5) with I/O: the metadata cache, a fetcher, target downloads.
+ *
+ * Rules of this module:
+ * - The reference time is read once per refresh (TUF 5.1) and passed to the core.
+ * - Cached metadata is only ever a starting point: every cached file is verified again before
+ *   use, and a cached file that no longer verifies (e.g. after key rotation) is dropped.
+ * - Bytes are cached exactly as received, atomically, and only after they verified.
+ * - Delegated roles are fetched only when the target search visits them (pre-order DFS).
+ * - Target files are written to the target folder only after their length and hashes matched.
+ */
+import { join } from 'node:path';
+import {
+  type CryptoBackend,
+  checkLengthAndHashes,
+  DownloadError,
+  DownloadHttpError,
+  EqualVersionNumberError,
+  type Metadata,
+  MisuseError,
+  nodeBackend,
+  RepositoryError,
+  type Root,
+  type TargetFile,
+  type Targets,
+  TrustedMetadataSet,
+  walkDelegations,
+} from '../core/index.js';
+import { readIfExists, writeFileAtomic } from '../internal/index.js';
+import { encodeName, MetadataCache } from './cache.js';
+import { DEFAULT_CONFIG, type UpdaterConfig } from './config.js';
+import { type Fetcher, HttpFetcher } from './fetcher.js';
+
+/** Options of {@link Updater}. */
+export interface UpdaterOptions {
+  /** Folder of the trusted metadata; must hold a trusted `root.json` (see `initMetadataDir`). */
+  metadataDir: string;
+  /** URL prefix of the metadata (ends with `/`; names are appended as they are). */
+  metadataBaseUrl?: string;
+  /** Folder for downloaded targets. */
+  targetDir?: string;
+  /** URL prefix of the targets (ends with `/`). */
+  targetBaseUrl?: string;
+  fetcher?: Fetcher;
+  config?: Partial<UpdaterConfig>;
+  /** The clock, epoch ms (default `Date.now`); read once per refresh. */
+  now?: () => number;
+  /** Use the cache alone: no request is made; every cached file must verify. */
+  offline?: boolean;
+  /**
+   * With `offline` only: accept expired metadata. This turns off freeze-attack protection; use it
+   * to read an old cache on purpose, never for deciding what to install.
+   */
+  allowExpiredMetadata?: boolean;
+  backend?: CryptoBackend;
+}
+
+/** Log of requests made, for tests and diagnostics (file names relative to the base URLs). */
+export type RequestLog = string[];
+
+/**
+ * A TUF client for one repository. `refresh()` brings the top-level metadata up to date;
+ * `getTargetInfo()` searches the delegations; `downloadTarget()` fetches and verifies a target.
+ */
+export class Updater {
+  readonly config: UpdaterConfig;
+  readonly cache: MetadataCache;
+  /** The files requested, in order (metadata and targets). */
+  readonly requests: RequestLog = [];
+  private readonly fetcher: Fetcher;
+  private readonly ownsFetcher: boolean;
+  private readonly backend: CryptoBackend;
+  private set?: TrustedMetadataSet;
+
+  constructor(private readonly options: UpdaterOptions) {
+    if (!options.offline && options.metadataBaseUrl === undefined) {
+      throw new MisuseError('metadataBaseUrl is required unless offline');
+    }
+    if (options.allowExpiredMetadata && !options.offline) {
+      throw new MisuseError('allowExpiredMetadata is only allowed together with offline');
+    }
+    this.config = { ...DEFAULT_CONFIG, ...options.config };
+    this.cache = new MetadataCache(options.metadataDir);
+    this.ownsFetcher = options.fetcher === undefined;
+    this.fetcher = options.fetcher ?? new HttpFetcher();
+    this.backend = options.backend ?? nodeBackend;
+  }
+
+  /** close releases the fetcher's connections (when the updater created it). */
+  async close(): Promise<void> {
+    if (this.ownsFetcher && this.fetcher instanceof HttpFetcher) await this.fetcher.close();
+  }
+
+  /** The trusted metadata of the last refresh. */
+  get trusted(): TrustedMetadataSet {
+    if (this.set === undefined) throw new MisuseError('call refresh() first');
+    return this.set;
+  }
+
+  private async fetchMeta(name: string, maxLength: number): Promise<Uint8Array> {
+    if (this.options.offline) throw new DownloadError(`offline: ${name} is not in the cache`);
+    this.requests.push(name);
+    return this.fetcher.fetch(`${this.options.metadataBaseUrl}${name}`, maxLength);
+  }
+
+  /**
+   * refresh runs TUF 5.1–5.6.6: root chain, timestamp, snapshot, top-level targets.
+   * @throws {@link RepositoryError} when metadata fails verification, {@link DownloadError} when
+   *   it cannot be fetched; the cache keeps only what verified
+   */
+  async refresh(): Promise<void> {
+    await this.cache.lock(async () => {
+      // TUF 5.1: fixed update start time
+      const now = (this.options.now ?? Date.now)();
+      const rootBytes = await this.cache.read('root');
+      if (rootBytes === undefined) {
+        throw new MisuseError(
+          `${this.cache.fileOf('root')} is missing: initialise the metadata folder with a trusted root`,
+        );
+      }
+      // TUF 5.2: the trusted root must verify against itself before any request
+      const set = new TrustedMetadataSet(rootBytes, now, {
+        backend: this.backend,
+        allowExpiredMetadata: this.options.allowExpiredMetadata === true,
+      });
+      this.set = undefined;
+      const initialRoot = set.root.signed;
+      if (!this.options.offline) await this.updateRootChain(set);
+      // TUF 5.3.11: fast-forward recovery when timestamp or snapshot keys changed
+      if (
+        rotated(initialRoot, set.root.signed, 'timestamp') ||
+        rotated(initialRoot, set.root.signed, 'snapshot')
+      ) {
+        await this.cache.remove('timestamp');
+        await this.cache.remove('snapshot');
+      }
+      await this.loadTimestamp(set);
+      await this.loadSnapshot(set);
+      await this.loadTargets(set, 'targets', 'root');
+      this.set = set;
+    });
+  }
+
+  private async updateRootChain(set: TrustedMetadataSet): Promise<void> {
+    const start = set.root.signed.version;
+    // TUF 5.3.3: at most maxRootRotations new versions
+    for (let v = start + 1; v <= start + this.config.maxRootRotations; v++) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await this.fetchMeta(`${v}.root.json`, this.config.rootMaxLength);
+      } catch (e) {
+        // TUF 5.3.3: no N+1 (404/403): the trusted root is the latest
+        if (e instanceof DownloadHttpError && (e.statusCode === 404 || e.statusCode === 403))
+          return;
+        throw e;
+      }
+      set.updateRoot(bytes);
+      // TUF 5.3.8: persist each accepted root
+      await this.cache.write('root', bytes);
+    }
+  }
+
+  private async loadTimestamp(set: TrustedMetadataSet): Promise<void> {
+    const local = await this.cache.read('timestamp');
+    if (local !== undefined) {
+      try {
+        set.updateTimestamp(local);
+      } catch (e) {
+        if (!(e instanceof RepositoryError)) throw e;
+        // An expired local copy still serves as rollback reference (the set keeps it);
+        // one that does not verify any more (rotated keys) is dropped.
+        if (set.timestamp === undefined) await this.cache.remove('timestamp');
+        if (this.options.offline) throw e;
+      }
+    }
+    if (this.options.offline) {
+      if (set.timestamp === undefined)
+        throw new DownloadError('offline: timestamp.json is not in the cache');
+      return;
+    }
+    // TUF 5.4.1: download timestamp.json, bounded
+    const bytes = await this.fetchMeta('timestamp.json', this.config.timestampMaxLength);
+    try {
+      set.updateTimestamp(bytes);
+    } catch (e) {
+      // TUF 5.4.3.1: an equal version is not an error: keep the trusted copy, do not rewrite it
+      if (e instanceof EqualVersionNumberError) return;
+      throw e;
+    }
+    // TUF 5.4.5: persist
+    await this.cache.write('timestamp', bytes);
+  }
+
+  private async loadSnapshot(set: TrustedMetadataSet): Promise<void> {
+    const local = await this.cache.read('snapshot');
+    if (local !== undefined) {
+      try {
+        set.updateSnapshot(local, !this.options.offline);
+        return; // the cached snapshot is final: nothing to fetch
+      } catch (e) {
+        if (!(e instanceof RepositoryError)) throw e;
+        if (set.snapshot === undefined) await this.cache.remove('snapshot');
+        if (this.options.offline) throw e;
+      }
+    }
+    if (this.options.offline) throw new DownloadError('offline: snapshot.json is not in the cache');
+    const meta = set.timestamp?.signed.snapshotMeta;
+    if (meta === undefined) throw new MisuseError('timestamp must be loaded first');
+    const name = this.consistent(set) ? `${meta.version}.snapshot.json` : 'snapshot.json';
+    // TUF 5.5.1: bounded by the length timestamp gives, else the configured limit
+    const bytes = await this.fetchMeta(name, meta.length ?? this.config.snapshotMaxLength);
+    set.updateSnapshot(bytes);
+    // TUF 5.5.7: persist
+    await this.cache.write('snapshot', bytes);
+  }
+
+  private consistent(set: TrustedMetadataSet): boolean {
+    return set.root.signed.consistentSnapshot === true;
+  }
+
+  /** loadTargets verifies `role` from the cache, else fetches it (TUF 5.6.1–5.6.6). */
+  private async loadTargets(
+    set: TrustedMetadataSet,
+    role: string,
+    delegator: 'root' | Metadata<Targets>,
+  ): Promise<Metadata<Targets>> {
+    if (delegator !== 'root') {
+      const known = set.verifiedChild(delegator, role);
+      if (known !== undefined) return known;
+    } else if (set.targets !== undefined) {
+      return set.targets;
+    }
+    const local = await this.cache.read(role);
+    if (local !== undefined) {
+      try {
+        return set.updateDelegatedTargets(local, role, delegator);
+      } catch (e) {
+        if (!(e instanceof RepositoryError) || this.options.offline) throw e;
+      }
+    }
+    if (this.options.offline) throw new DownloadError(`offline: ${role}.json is not in the cache`);
+    const meta = set.snapshot?.signed.roleMeta(role);
+    if (meta === undefined)
+      throw new RepositoryError('UNKNOWN_ROLE', `snapshot.json does not list ${role}.json`);
+    const file = `${encodeName(role)}.json`;
+    const name = this.consistent(set) ? `${meta.version}.${file}` : file;
+    const bytes = await this.fetchMeta(name, meta.length ?? this.config.targetsMaxLength);
+    const md = set.updateDelegatedTargets(bytes, role, delegator);
+    // TUF 5.6.6: persist
+    await this.cache.write(role, bytes);
+    return md;
+  }
+
+  /**
+   * getTargetInfo searches the delegations for `targetPath` (TUF 5.6.7), fetching delegated
+   * roles only as the search reaches them.
+   * @returns the signed target, or undefined when no trusted role lists it
+   */
+  async getTargetInfo(targetPath: string): Promise<TargetFile | undefined> {
+    const set = this.trusted;
+    return this.cache.lock(async () => {
+      const walk = walkDelegations(targetPath, {
+        maxDelegations: this.config.maxDelegations,
+        backend: this.backend,
+      });
+      let step = walk.next();
+      while (!step.done) {
+        const md = await this.loadTargets(set, step.value.role, step.value.delegator);
+        step = walk.next(md);
+      }
+      return step.value?.target;
+    });
+  }
+
+  /** The file a target is stored under in the target folder: one stable name per path. */
+  targetFile(target: TargetFile, filePath?: string): string {
+    if (filePath !== undefined) return filePath;
+    const dir = this.options.targetDir;
+    if (dir === undefined) throw new MisuseError('targetDir is required');
+    return join(dir, encodeName(target.path));
+  }
+
+  /**
+   * findCachedTarget returns the local file of a target if it is there and matches the signed
+   * length and hashes (no refetch needed), else undefined.
+   */
+  async findCachedTarget(target: TargetFile, filePath?: string): Promise<string | undefined> {
+    const file = this.targetFile(target, filePath);
+    const bytes = await readIfExists(file);
+    if (bytes === undefined) return undefined;
+    try {
+      checkLengthAndHashes(bytes, target, target.path, this.backend);
+      return file;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * downloadTarget fetches a target, checks its length and every hash (TUF 5.7.3), and only
+   * then writes it (atomically) to the target folder.
+   * @returns the file written
+   */
+  async downloadTarget(
+    target: TargetFile,
+    filePath?: string,
+    targetBaseUrl?: string,
+  ): Promise<string> {
+    const base = targetBaseUrl ?? this.options.targetBaseUrl;
+    if (base === undefined) throw new MisuseError('targetBaseUrl is required');
+    if (this.options.offline) throw new DownloadError(`offline: cannot download ${target.path}`);
+    const file = this.targetFile(target, filePath);
+    let name = target.path;
+    if (this.consistent(this.trusted) && this.config.prefixTargetsWithHash) {
+      // TUF 5.7.3: consistent snapshots: <dir>/<hash>.<basename>, with the first listed hash
+      const hash = Object.values(target.hashes)[0] as string;
+      const slash = name.lastIndexOf('/');
+      name = `${name.slice(0, slash + 1)}${hash}.${name.slice(slash + 1)}`;
+    }
+    this.requests.push(name);
+    const bytes = await this.fetcher.fetch(`${base}${name}`, target.length);
+    checkLengthAndHashes(bytes, target, target.path, this.backend);
+    await writeFileAtomic(file, bytes);
+    return file;
+  }
+}
+
+function rotated(before: Root, after: Root, role: 'timestamp' | 'snapshot'): boolean {
+  const a = before.role(role);
+  const b = after.role(role);
+  return (
+    a.threshold !== b.threshold ||
+    a.keyids.length !== b.keyids.length ||
+    a.keyids.some((k) => !b.keyids.includes(k))
+  );
+}
+
+/**
+ * initMetadataDir makes `dir` a client metadata folder trusting `rootBytes` (copied as
+ * `root.json`). The root must verify against its own keys; no request is made.
+ */
+export async function initMetadataDir(
+  dir: string,
+  rootBytes: Uint8Array,
+  backend: CryptoBackend = nodeBackend,
+): Promise<void> {
+  // Parses and self-verifies; expiry does not matter for the initial root (TUF 5.2).
+  new TrustedMetadataSet(rootBytes, 0, { backend });
+  await writeFileAtomic(join(dir, 'root.json'), rootBytes);
+}

@@ -1,0 +1,2 @@
+/** Helpers shared by the I/O modules (client, repository, …); not part of the public API. */
+export { type LockOptions, readIfExists, withLock, writeFileAtomic } from './fs-atomic.js';
