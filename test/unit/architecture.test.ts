@@ -12,6 +12,7 @@ import { ROOT } from '../support/paths.js';
 const SRC = join(ROOT, 'src');
 const MODULES = [
   'core',
+  'internal',
   'client',
   'repository',
   'oci',
