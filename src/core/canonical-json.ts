@@ -30,19 +30,42 @@ export function canonicalize(value: unknown): Uint8Array {
 /** canonicalString is {@link canonicalize} before UTF-8 encoding. */
 export function canonicalString(value: unknown): string {
   const parts: string[] = [];
-  write(value, parts, '$');
+  try {
+    write(value, parts, 0);
+  } catch (e) {
+    if (!(e instanceof Refusal)) throw e;
+    const path = `$${e.path.reverse().join('')}`;
+    const msg = `canonical JSON: ${path} ${e.reason}`;
+    throw e.range ? new RangeError(msg) : new TypeError(msg);
+  }
   return parts.join('');
 }
 
-function write(v: unknown, out: string[], path: string): void {
+/** Deeper than any metadata; a cyclic value hits it instead of overflowing the stack. */
+const MAX_DEPTH = 512;
+
+/** A refused value; the path is collected while unwinding, so the hot path builds no strings. */
+class Refusal {
+  readonly path: string[] = [];
+  constructor(
+    readonly reason: string,
+    readonly range = false,
+  ) {}
+}
+
+function at(e: unknown, segment: string): unknown {
+  if (e instanceof Refusal) e.path.push(segment);
+  return e;
+}
+
+function write(v: unknown, out: string[], depth: number): void {
+  if (depth > MAX_DEPTH) throw new Refusal(`is nested deeper than ${MAX_DEPTH} levels (cyclic?)`);
   switch (typeof v) {
     case 'string':
       out.push(quote(v));
       return;
     case 'number':
-      if (!Number.isSafeInteger(v)) {
-        throw new RangeError(`canonical JSON: ${path} must be a safe integer, got ${v}`);
-      }
+      if (!Number.isSafeInteger(v)) throw new Refusal(`must be a safe integer, got ${v}`, true);
       out.push(String(v));
       return;
     case 'boolean':
@@ -57,16 +80,18 @@ function write(v: unknown, out: string[], path: string): void {
         out.push('[');
         for (let i = 0; i < v.length; i++) {
           if (i > 0) out.push(',');
-          write(v[i], out, `${path}[${i}]`);
+          try {
+            write(v[i], out, depth + 1);
+          } catch (e) {
+            throw at(e, `[${i}]`);
+          }
         }
         out.push(']');
         return;
       }
       const proto = Object.getPrototypeOf(v);
       if (proto !== Object.prototype && proto !== null) {
-        throw new TypeError(
-          `canonical JSON: ${path} must be a plain object, got ${proto?.constructor?.name}`,
-        );
+        throw new Refusal(`must be a plain object, got ${proto?.constructor?.name}`);
       }
       const obj = v as Record<string, unknown>;
       const keys = sortKeys(Object.keys(obj));
@@ -75,13 +100,17 @@ function write(v: unknown, out: string[], path: string): void {
         const k = keys[i] as string;
         if (i > 0) out.push(',');
         out.push(quote(k), ':');
-        write(obj[k], out, `${path}.${k}`);
+        try {
+          write(obj[k], out, depth + 1);
+        } catch (e) {
+          throw at(e, `.${k}`);
+        }
       }
       out.push('}');
       return;
     }
     default:
-      throw new TypeError(`canonical JSON: ${path} has type ${typeof v}, which JSON cannot hold`);
+      throw new Refusal(`has type ${typeof v}, which JSON cannot hold`);
   }
 }
 

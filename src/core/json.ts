@@ -10,7 +10,7 @@
  * - numbers are integers only (`-?(0|[1-9][0-9]*)`) within `Number.MAX_SAFE_INTEGER`;
  * - an object may not repeat a key;
  * - strings must be valid Unicode (no lone surrogates, raw or escaped);
- * - bytes must be valid UTF-8;
+ * - bytes must be valid UTF-8, without a byte order mark;
  * - nesting is limited (default 128 levels), so hostile input cannot exhaust the stack.
  *
  * Every refusal is a {@link FormatError} naming the offset and what was expected.
@@ -32,15 +32,21 @@ export interface ParseJsonOptions {
   source?: string;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the text, so bytes and strings follow one rule: refused.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * parseJson parses UTF-8 bytes or a string as strict JSON.
  * @param input - the document
  * @returns the parsed value
- * @throws {@link FormatError} when the document is not strict JSON
+ * @throws {@link FormatError} when the document is not strict JSON; {@link RangeError} for a bad
+ *   `maxDepth`
  */
 export function parseJson(input: Uint8Array | string, options: ParseJsonOptions = {}): JsonValue {
+  const maxDepth = options.maxDepth ?? 128;
+  if (!Number.isSafeInteger(maxDepth) || maxDepth < 0) {
+    throw new RangeError(`maxDepth: expected a non-negative integer, got ${maxDepth}`);
+  }
   let text: string;
   if (typeof input === 'string') {
     text = input;
@@ -51,7 +57,7 @@ export function parseJson(input: Uint8Array | string, options: ParseJsonOptions 
       throw new FormatError(`${options.source ?? 'JSON'}: not valid UTF-8`, { cause });
     }
   }
-  return new Parser(text, options.maxDepth ?? 128, options.source ?? 'JSON').parseDocument();
+  return new Parser(text, maxDepth, options.source ?? 'JSON').parseDocument();
 }
 
 class Parser {

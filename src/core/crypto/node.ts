@@ -21,6 +21,7 @@ import {
   type PublicKeyMaterial,
   type VerifyingKey,
 } from './backend.js';
+import { assertEd25519PublicKey } from './portable.js';
 
 const MIN_RSA_BITS = 2048;
 
@@ -39,10 +40,13 @@ function importFromSpki(der: Uint8Array, what: string): KeyObject {
 function importKeyObject(m: PublicKeyMaterial): { key: KeyObject; fingerprint: string } {
   switch (m.algorithm) {
     case 'ed25519': {
-      if (m.bytes.length !== 32) {
-        throw new RangeError(`ed25519 key: expected 32 bytes, got ${m.bytes.length}`);
+      assertEd25519PublicKey(m.bytes);
+      let key: KeyObject;
+      try {
+        key = importFromJwk({ kty: 'OKP', crv: 'Ed25519', x: bytesToBase64Url(m.bytes) });
+      } catch (cause) {
+        throw new RangeError('ed25519 key: not importable', { cause });
       }
-      const key = importFromJwk({ kty: 'OKP', crv: 'Ed25519', x: bytesToBase64Url(m.bytes) });
       return { key, fingerprint: `ed25519:${bytesToHex(m.bytes)}` };
     }
     case 'ecdsa-p256-sha256': {

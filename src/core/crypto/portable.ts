@@ -17,6 +17,23 @@ import {
 
 ed.hashes.sha512 = sha512;
 
+/**
+ * assertEd25519PublicKey throws a RangeError unless `pub` is the canonical encoding of a curve
+ * point (RFC 8032 5.1.3) of large order. A small-order key (e.g. the identity) would accept
+ * forged signatures on any message, so no backend imports one.
+ */
+export function assertEd25519PublicKey(pub: Uint8Array): void {
+  if (pub.length !== 32) throw new RangeError(`ed25519 key: expected 32 bytes, got ${pub.length}`);
+  let point: ed.Point;
+  try {
+    point = ed.Point.fromBytes(pub, false);
+  } catch (cause) {
+    throw new RangeError('ed25519 key: not a valid curve point', { cause });
+  }
+  if (point.isSmallOrder())
+    throw new RangeError('ed25519 key: a small-order point is not a usable key');
+}
+
 /** The portable (@noble) backend. */
 export const portableBackend: CryptoBackend = {
   name: 'portable',
@@ -26,13 +43,7 @@ export const portableBackend: CryptoBackend = {
       throw new RangeError(`portable backend: unsupported key algorithm ${material.algorithm}`);
     }
     const pub = material.bytes.slice();
-    if (pub.length !== 32)
-      throw new RangeError(`ed25519 key: expected 32 bytes, got ${pub.length}`);
-    try {
-      ed.Point.fromBytes(pub);
-    } catch (cause) {
-      throw new RangeError('ed25519 key: not a valid curve point', { cause });
-    }
+    assertEd25519PublicKey(pub);
     return {
       algorithm: 'ed25519',
       fingerprint: `ed25519:${bytesToHex(pub)}`,
