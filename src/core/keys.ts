@@ -6,7 +6,12 @@
  * round-trip), but it can never verify a signature, so it never counts toward a threshold.
  */
 import { canonicalize } from './canonical-json.js';
-import type { CryptoBackend, PublicKeyMaterial, VerifyingKey } from './crypto/backend.js';
+import {
+  type CryptoBackend,
+  P256_SPKI_PREFIX,
+  type PublicKeyMaterial,
+  type VerifyingKey,
+} from './crypto/backend.js';
 import { bytesToHex, hexToBytes, pemToDer } from './encoding.js';
 import { FormatError } from './errors.js';
 import type { JsonObject } from './json.js';
@@ -54,6 +59,15 @@ export class Key {
       (this.keytype === 'ecdsa' || this.keytype === 'ecdsa-sha2-nistp256') &&
       this.scheme === 'ecdsa-sha2-nistp256'
     ) {
+      // PEM SPKI, or (securesystemslib's older form, e.g. sigstore's early roots) the hex
+      // uncompressed point 04‖x‖y
+      if (/^04[0-9a-fA-F]{128}$/.test(pub)) {
+        const point = hexToBytes(pub) as Uint8Array;
+        const bytes = new Uint8Array(P256_SPKI_PREFIX.length + 64);
+        bytes.set(P256_SPKI_PREFIX);
+        bytes.set(point.subarray(1), P256_SPKI_PREFIX.length);
+        return { algorithm: 'ecdsa-p256-sha256', bytes };
+      }
       const bytes = pemToDer(pub, 'PUBLIC KEY');
       return bytes && { algorithm: 'ecdsa-p256-sha256', bytes };
     }
