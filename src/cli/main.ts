@@ -8,6 +8,8 @@
 import { Command, CommanderError } from 'commander';
 import { TufaError } from '../core/index.js';
 import { runDemo } from './commands/demo.js';
+import { addKeyCommands } from './commands/key.js';
+import { addRepoCommands } from './commands/repo.js';
 import { runTufClient } from './commands/tuf.js';
 import { type Output, processOutput } from './output.js';
 
@@ -34,6 +36,8 @@ function build(out: Output, setCode: (n: number) => void): Command {
       writeOut: (s) => out.line(s.trimEnd()),
       writeErr: (s) => out.error(s.trimEnd()),
     });
+  addKeyCommands(program, out);
+  addRepoCommands(program, out);
   program
     .command('tuf')
     .description(

@@ -6,20 +6,8 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { encodeName } from '../core/index.js';
 import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
-
-/**
- * encodeName percent-encodes every byte except ASCII letters, digits and `-_.~` (as Python's
- * `quote(name, safe='')`), so a role name or target path becomes one safe file name.
- */
-export function encodeName(name: string): string {
-  const enc = encodeURIComponent(name).replace(
-    /[!'()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-  // "." and ".." are not file names we want to create
-  return enc === '.' || enc === '..' ? enc.replace(/\./g, '%2E') : enc;
-}
 
 /** The folder holding trusted metadata. */
 export class MetadataCache {

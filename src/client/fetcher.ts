@@ -17,6 +17,9 @@ export interface Fetcher {
   fetch(url: string, maxLength: number): Promise<Uint8Array>;
 }
 
+/** Download errors caused by the network (connection refused, reset, …): worth a retry. */
+const NETWORK_FAILURES = new WeakSet<object>();
+
 const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
 
 function isTimeout(e: unknown): boolean {
@@ -77,9 +80,10 @@ export class HttpFetcher implements Fetcher {
       try {
         return await this.fetchOnce(url, maxLength);
       } catch (e) {
+        // Only a 5xx answer or a network failure may pass on retry; a policy refusal
+        // (size, redirects, scheme) or a 4xx would only happen again.
         const retryable =
-          e instanceof DownloadError &&
-          (e instanceof DownloadHttpError ? e.statusCode >= 500 : e.code === 'DOWNLOAD');
+          e instanceof DownloadHttpError ? e.statusCode >= 500 : NETWORK_FAILURES.has(e as object);
         if (!retryable || attempt >= this.config.retries) throw e;
         await sleep(100 * 2 ** attempt);
       }
@@ -129,7 +133,7 @@ export class HttpFetcher implements Fetcher {
         }
         const declared = Number(res.headers['content-length'] ?? Number.NaN);
         if (declared > maxLength) {
-          res.body.destroy();
+          discard(res.body);
           throw new DownloadError(
             `${redact(current)}: ${declared} bytes announced, more than the limit of ${maxLength}`,
             {
@@ -142,7 +146,7 @@ export class HttpFetcher implements Fetcher {
         for await (const chunk of res.body) {
           total += (chunk as Uint8Array).length;
           if (total > maxLength) {
-            res.body.destroy();
+            discard(res.body);
             throw new DownloadError(
               `${redact(current)}: more than the limit of ${maxLength} bytes`,
               { code: 'TOO_LARGE' },
@@ -160,11 +164,22 @@ export class HttpFetcher implements Fetcher {
           cause: e,
         });
       }
-      throw new DownloadError(`${redact(current)}: ${(e as Error)?.message ?? String(e)}`, {
-        cause: e,
-      });
+      const failure = new DownloadError(
+        `${redact(current)}: ${(e as Error)?.message ?? String(e)}`,
+        {
+          cause: e,
+        },
+      );
+      NETWORK_FAILURES.add(failure);
+      throw failure;
     }
   }
+}
+
+/** discard stops reading a body; the abort error undici then emits is expected, not a crash. */
+function discard(body: { on(event: 'error', f: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {

@@ -1,5 +1,5 @@
 export { type LockOptions, readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
-export { encodeName, MetadataCache } from './cache.js';
+export { MetadataCache } from './cache.js';
 export {
   DEFAULT_CONFIG,
   DEFAULT_FETCHER_CONFIG,

@@ -13,9 +13,11 @@ import { join } from 'node:path';
 import {
   type CryptoBackend,
   checkLengthAndHashes,
+  consistentTargetName,
   DownloadError,
   DownloadHttpError,
   EqualVersionNumberError,
+  encodeName,
   type Metadata,
   MisuseError,
   nodeBackend,
@@ -27,7 +29,7 @@ import {
   walkDelegations,
 } from '../core/index.js';
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
-import { encodeName, MetadataCache } from './cache.js';
+import { MetadataCache } from './cache.js';
 import { DEFAULT_CONFIG, type UpdaterConfig } from './config.js';
 import { type Fetcher, HttpFetcher } from './fetcher.js';
 
@@ -313,9 +315,7 @@ export class Updater {
     let name = target.path;
     if (this.consistent(this.trusted) && this.config.prefixTargetsWithHash) {
       // TUF 5.7.3: consistent snapshots: <dir>/<hash>.<basename>, with the first listed hash
-      const hash = Object.values(target.hashes)[0] as string;
-      const slash = name.lastIndexOf('/');
-      name = `${name.slice(0, slash + 1)}${hash}.${name.slice(slash + 1)}`;
+      name = consistentTargetName(name, Object.values(target.hashes)[0] as string);
     }
     this.requests.push(name);
     const bytes = await this.fetcher.fetch(`${base}${name}`, target.length);

@@ -39,6 +39,7 @@ export {
 export { type JsonObject, type JsonValue, type ParseJsonOptions, parseJson } from './json.js';
 export { computeKeyId, Key, KeyRing } from './keys.js';
 export * from './metadata/index.js';
+export { consistentTargetName, encodeName } from './names.js';
 export { type MetadataParser, TrustedMetadataSet, type TrustedSetOptions } from './trusted-set.js';
 export {
   hexSignature,

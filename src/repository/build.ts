@@ -4,7 +4,13 @@
  * repository tooling; the demo and tests use it.
  */
 import { createHash } from 'node:crypto';
-import { canonicalize, formatExpires, type JsonObject, type JsonValue } from '../core/index.js';
+import {
+  canonicalize,
+  consistentTargetName,
+  formatExpires,
+  type JsonObject,
+  type JsonValue,
+} from '../core/index.js';
 import type { Signer } from './signer.js';
 
 /** Signers of each top-level role, with the role's threshold (default: all of them). */
@@ -53,12 +59,6 @@ export async function signEnvelope(
 
 function sha256Hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-/** consistentTargetName is where a target lives with consistent snapshots: `dir/<hash>.<name>`. */
-export function consistentTargetName(path: string, sha256: string): string {
-  const slash = path.lastIndexOf('/');
-  return `${path.slice(0, slash + 1)}${sha256}.${path.slice(slash + 1)}`;
 }
 
 /**

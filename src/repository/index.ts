@@ -1,10 +1,36 @@
+/** Re-exported for callers of buildRepository that lay out target files. */
+export { consistentTargetName } from '../core/index.js';
 export {
   type BuildOptions,
   buildRepository,
-  consistentTargetName,
   type RoleSigning,
   signEnvelope,
   type TargetInput,
 } from './build.js';
-export { writeTree } from './publish.js';
-export { KeyObjectSigner, publicKeyOf, type Signer } from './signer.js';
+export {
+  type GeneratedKey,
+  generateKey,
+  KEY_TYPES,
+  type KeyType,
+  parsePublicKeyFile,
+  publicKeyJson,
+} from './keygen.js';
+export { type PublishResult, publishWorkspace, writeTree } from './publish.js';
+export { ExternalCommandSigner, KeyObjectSigner, publicKeyOf, type Signer } from './signer.js';
+export {
+  type RepositoryStatus,
+  type RoleStatus,
+  repositoryStatus,
+  type ThresholdStatus,
+} from './status.js';
+export {
+  DEFAULT_EXPIRY_DAYS,
+  type DelegationSpec,
+  type Envelope,
+  hashesOf,
+  type InitOptions,
+  roleFileName,
+  type TargetEntry,
+  type TopRole,
+  Workspace,
+} from './workspace.js';

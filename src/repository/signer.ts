@@ -3,8 +3,9 @@
  * KMS/HSM signers plug in; {@link KeyObjectSigner} signs with a private key held in memory.
  * A signer never exposes or logs private material.
  */
+import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
-import { computeKeyId, Key, nodeBackend } from '../core/index.js';
+import { base64ToBytes, computeKeyId, hexToBytes, Key, nodeBackend } from '../core/index.js';
 
 /** Signs bytes as one key. */
 export interface Signer {
@@ -90,5 +91,54 @@ export class KeyObjectSigner implements Signer {
   /** Never print private material, not even by accident. */
   toJSON(): object {
     return { keyid: this.keyid };
+  }
+}
+
+/**
+ * Signs by running an external command (a KMS or HSM client): the canonical bytes go to its
+ * standard input, and it prints the signature (hex or base64) on standard output. The command
+ * is run by /bin/sh; it comes from the operator's configuration, never from metadata.
+ */
+export class ExternalCommandSigner implements Signer {
+  readonly keyid: string;
+
+  constructor(
+    readonly command: string,
+    readonly publicKey: Key,
+    readonly timeoutMs = 60_000,
+  ) {
+    this.keyid = publicKey.keyid;
+  }
+
+  sign(data: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('/bin/sh', ['-c', this.command], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        timeout: this.timeoutMs,
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      child.on('error', (e) => reject(new Error(`signer command failed to start: ${e.message}`)));
+      child.on('close', (code, signal) => {
+        if (code !== 0) {
+          const tail = Buffer.concat(err).toString('utf8').trim().slice(-500);
+          reject(
+            new Error(`signer command exited with ${signal ?? code}${tail ? `: ${tail}` : ''}`),
+          );
+          return;
+        }
+        const text = Buffer.concat(out).toString('utf8').trim();
+        const sig = /^[0-9a-fA-F]+$/.test(text) ? hexToBytes(text) : base64ToBytes(text);
+        if (sig === undefined || sig.length === 0) {
+          reject(new Error('signer command printed no hex or base64 signature'));
+          return;
+        }
+        resolve(sig);
+      });
+      child.stdin.on('error', () => undefined); // the command may exit without reading
+      child.stdin.end(data);
+    });
   }
 }

@@ -10,17 +10,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   checkLengthAndHashes,
+  consistentTargetName,
   findTarget,
   nodeBackend,
   TrustedMetadataSet,
   TufaError,
 } from '../../core/index.js';
-import {
-  buildRepository,
-  consistentTargetName,
-  KeyObjectSigner,
-  writeTree,
-} from '../../repository/index.js';
+import { buildRepository, KeyObjectSigner, writeTree } from '../../repository/index.js';
 import type { Output } from '../output.js';
 
 const KEYS_DIR = fileURLToPath(new URL('../../../../keys-example/', import.meta.url));

@@ -1,0 +1,303 @@
+/**
+ * `tufa repo …`: maintain a TUF repository from CI or a release engineer's machine. Keys come as
+ * files (private: PKCS#8 PEM, passphrase from $TUFA_KEY_PASSPHRASE; public: TUF JSON) or as an
+ * external signer command. Nothing private is ever printed.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { JsonValue } from '../../core/index.js';
+import { parseJson } from '../../core/index.js';
+import { Reference } from '../../oci/index.js';
+import {
+  ExternalCommandSigner,
+  hashesOf,
+  KeyObjectSigner,
+  parsePublicKeyFile,
+  publishWorkspace,
+  repositoryStatus,
+  type Signer,
+  type TopRole,
+  Workspace,
+} from '../../repository/index.js';
+import type { Output } from '../output.js';
+import { PASSPHRASE_ENV } from './key.js';
+
+const TOP: readonly TopRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+async function publicKey(file: string) {
+  return parsePublicKeyFile(await readFile(file), file);
+}
+
+async function signerFrom(o: {
+  key?: string;
+  signerCommand?: string;
+  publicKey?: string;
+}): Promise<Signer | undefined> {
+  if (o.signerCommand !== undefined) {
+    if (o.publicKey === undefined) throw new RangeError('--signer-command needs --public-key');
+    return new ExternalCommandSigner(o.signerCommand, await publicKey(o.publicKey));
+  }
+  if (o.key === undefined) return undefined;
+  return KeyObjectSigner.fromPem(
+    await readFile(o.key, 'utf8'),
+    process.env[PASSPHRASE_ENV] || undefined,
+  );
+}
+
+function roleNumber(spec: string, what: string): [TopRole, number] {
+  const [role, n] = spec.split('=');
+  if (!(TOP as readonly string[]).includes(role ?? '') || !/^\d+$/.test(n ?? '')) {
+    throw new RangeError(
+      `${what}: expected ROLE=N with ROLE one of ${TOP.join(', ')}, got ${spec}`,
+    );
+  }
+  return [role as TopRole, Number(n)];
+}
+
+export function addRepoCommands(program: Command, out: Output): void {
+  const repo = program
+    .command('repo')
+    .description('maintain a TUF repository (workspace folder: --repo, default .)')
+    .option('--repo <dir>', 'repository workspace folder', '.');
+  const ws = async () => Workspace.open(repo.opts<{ repo: string }>().repo, Date.now());
+
+  repo
+    .command('init')
+    .description('create a repository: version 1 of every top-level role, unsigned')
+    .option('--root-key <pub>', 'root public key file (repeatable)', collect, [])
+    .option('--targets-key <pub>', 'targets public key file (repeatable)', collect, [])
+    .option('--snapshot-key <pub>', 'snapshot public key file (repeatable)', collect, [])
+    .option('--timestamp-key <pub>', 'timestamp public key file (repeatable)', collect, [])
+    .option('--threshold <role=n>', 'threshold of a role (repeatable; default 1)', collect, [])
+    .option('--no-consistent-snapshot', 'publish without version/hash-prefixed file names')
+    .action(async (o: Record<string, string[]> & { consistentSnapshot: boolean }) => {
+      const keys = {} as Record<TopRole, Awaited<ReturnType<typeof publicKey>>[]>;
+      for (const role of TOP) {
+        const files = o[`${role}Key`] ?? [];
+        if (files.length === 0) throw new RangeError(`--${role}-key is required`);
+        keys[role] = await Promise.all(files.map(publicKey));
+      }
+      const thresholds = Object.fromEntries(
+        (o.threshold ?? []).map((t) => roleNumber(t, '--threshold')),
+      );
+      const dir = repo.opts<{ repo: string }>().repo;
+      await Workspace.init(dir, {
+        keys,
+        thresholds,
+        consistentSnapshot: o.consistentSnapshot,
+        now: Date.now(),
+      });
+      out.line(`initialised ${dir}: sign root, targets, snapshot and timestamp, then publish`);
+    });
+
+  repo
+    .command('add-target')
+    .description('list a file as a target (in the role its path is delegated to, unless --role)')
+    .argument('<file>')
+    .option('--path <path>', 'target path (default: the file name)')
+    .option('--role <role>', 'role to list it in')
+    .option('--custom <json>', 'custom metadata (JSON)')
+    .action(async (file: string, o: { path?: string; role?: string; custom?: string }) => {
+      const content = new Uint8Array(await readFile(file));
+      const path = o.path ?? file.split('/').pop() ?? file;
+      const custom =
+        o.custom === undefined
+          ? undefined
+          : (parseJson(o.custom, { source: '--custom' }) as JsonValue);
+      const role = await (await ws()).addTargetFile(path, content, o.role, custom);
+      out.line(`${path}: ${content.length} bytes, listed in ${role}`);
+    });
+
+  repo
+    .command('add-image')
+    .description('list an image manifest as a target <registry>/<repository>:<tag>')
+    .argument('<image>')
+    .requiredOption(
+      '--manifest <file>',
+      'the manifest (or index) bytes exactly as the registry serves them',
+    )
+    .option('--role <role>', 'role to list it in')
+    .action(async (image: string, o: { manifest: string; role?: string }) => {
+      const ref = Reference.parse(image);
+      if (ref.tagged === undefined) throw new RangeError(`${image}: a tag is required`);
+      const bytes = new Uint8Array(await readFile(o.manifest));
+      const manifest = parseJson(bytes, { source: o.manifest }) as Record<string, JsonValue>;
+      const mediaType = typeof manifest.mediaType === 'string' ? manifest.mediaType : undefined;
+      const hashes = hashesOf(bytes);
+      if (ref.digest !== undefined && ref.digest !== `sha256:${hashes.sha256}`) {
+        throw new RangeError(`${image}: the manifest's digest is sha256:${hashes.sha256}`);
+      }
+      const custom = mediaType === undefined ? undefined : { oci: { mediaType } };
+      const role = await (await ws()).addTarget(
+        ref.tagged,
+        { length: bytes.length, hashes, ...(custom ? { custom } : {}) },
+        o.role,
+      );
+      out.line(`${ref.tagged}: ${ref.pinned(`sha256:${hashes.sha256}`)}, listed in ${role}`);
+    });
+
+  repo
+    .command('remove-target')
+    .argument('<path>')
+    .option('--role <role>', 'role that lists it')
+    .action(async (path: string, o: { role?: string }) => {
+      const role = await (await ws()).removeTarget(path, o.role);
+      out.line(`${path}: removed from ${role}`);
+    });
+
+  repo
+    .command('delegate')
+    .description('delegate paths to a new role (or succinct hashed bins)')
+    .requiredOption(
+      '--to <name>',
+      'delegated role name (with --succinct-bits: the bin name prefix)',
+    )
+    .option('--from <role>', 'delegating role', 'targets')
+    .option('--key <pub>', 'public key file of the delegated role (repeatable)', collect, [])
+    .option('--threshold <n>', 'signatures required', '1')
+    .option('--paths <pattern>', 'path pattern (repeatable)', collect, [])
+    .option('--path-hash-prefixes <hex>', 'hash prefix (repeatable)', collect, [])
+    .option('--succinct-bits <n>', 'delegate to 2^n succinct hashed bins')
+    .option('--terminating', 'stop the search at this role for its paths', false)
+    .action(
+      async (o: {
+        to: string;
+        from: string;
+        key: string[];
+        threshold: string;
+        paths: string[];
+        pathHashPrefixes: string[];
+        succinctBits?: string;
+        terminating: boolean;
+      }) => {
+        const keys = await Promise.all(o.key.map(publicKey));
+        const created = await (await ws()).delegate({
+          from: o.from,
+          name: o.to,
+          keys,
+          threshold: Number(o.threshold),
+          terminating: o.terminating,
+          ...(o.paths.length > 0 ? { paths: o.paths } : {}),
+          ...(o.pathHashPrefixes.length > 0 ? { pathHashPrefixes: o.pathHashPrefixes } : {}),
+          ...(o.succinctBits === undefined ? {} : { succinctBits: Number(o.succinctBits) }),
+        });
+        out.line(
+          `${o.from} delegates to ${created.length === 1 ? created[0] : `${created.length} bins ${created[0]}…${created.at(-1)}`}`,
+        );
+      },
+    );
+
+  repo
+    .command('sign')
+    .description('add one signature to a role (idempotent per key)')
+    .requiredOption('--role <role>', 'role to sign')
+    .option('--key <file>', 'private key (PKCS#8 PEM; passphrase from $TUFA_KEY_PASSPHRASE)')
+    .option(
+      '--signer-command <cmd>',
+      'external signer: gets the bytes on stdin, prints the signature',
+    )
+    .option('--public-key <file>', 'public key of the external signer')
+    .action(
+      async (o: { role: string; key?: string; signerCommand?: string; publicKey?: string }) => {
+        const signer = await signerFrom(o);
+        if (signer === undefined) throw new RangeError('--key or --signer-command is required');
+        const added = await (await ws()).sign(o.role, signer);
+        out.line(`${o.role}: ${added ? 'signed' : 'already signed'} by ${signer.keyid}`);
+      },
+    );
+
+  for (const role of ['snapshot', 'timestamp'] as const) {
+    repo
+      .command(role)
+      .description(
+        role === 'snapshot'
+          ? 'point snapshot at the current targets roles (new version only when they changed, or --force)'
+          : 'point timestamp at the current snapshot, new version and expiry (for a scheduled job)',
+      )
+      .option('--key <file>', `${role} private key: sign the result`)
+      .option('--signer-command <cmd>', 'external signer')
+      .option('--public-key <file>', 'public key of the external signer')
+      .option('--force', 'new version even if nothing changed', false)
+      .action(
+        async (o: { key?: string; signerCommand?: string; publicKey?: string; force: boolean }) => {
+          const w = await ws();
+          const changed =
+            role === 'snapshot'
+              ? await w.refreshSnapshotMeta(o.force)
+              : await w.refreshTimestampMeta(true);
+          const signer = await signerFrom(o);
+          if (signer !== undefined) await w.sign(role, signer);
+          const h = (await w.verification(role))[0];
+          out.line(
+            `${role}: ${changed ? 'new version' : 'unchanged'}; ${h?.signed.length ?? 0}/${h?.threshold ?? '?'} signatures`,
+          );
+        },
+      );
+  }
+
+  repo
+    .command('rotate-root')
+    .description('start a new root version with changed keys or thresholds')
+    .option('--add-key <role=pub>', 'add a key to a role (repeatable)', collect, [])
+    .option('--remove-key <role=keyid>', 'remove a key from a role (repeatable)', collect, [])
+    .option('--threshold <role=n>', 'set a threshold (repeatable)', collect, [])
+    .action(async (o: { addKey: string[]; removeKey: string[]; threshold: string[] }) => {
+      const split = (s: string, what: string): [TopRole, string] => {
+        const i = s.indexOf('=');
+        const role = s.slice(0, i);
+        if (i < 0 || !(TOP as readonly string[]).includes(role))
+          throw new RangeError(`${what}: expected ROLE=VALUE, got ${s}`);
+        return [role as TopRole, s.slice(i + 1)];
+      };
+      const add = await Promise.all(
+        o.addKey.map(async (s) => {
+          const [role, file] = split(s, '--add-key');
+          return { role, key: await publicKey(file) };
+        }),
+      );
+      const remove = o.removeKey.map((s) => {
+        const [role, keyid] = split(s, '--remove-key');
+        return { role, keyid };
+      });
+      const thresholds = Object.fromEntries(o.threshold.map((t) => roleNumber(t, '--threshold')));
+      const v = await (await ws()).rotateRoot({ add, remove, thresholds });
+      out.line(
+        `root v${v} started: sign it with a threshold of the old root keys and of the new ones`,
+      );
+    });
+
+  repo
+    .command('status')
+    .description('signatures missing, expiries, stale meta')
+    .option('--json', 'machine-readable output', false)
+    .action(async (o: { json: boolean }) => {
+      const s = await repositoryStatus(await ws());
+      if (o.json) {
+        out.line(JSON.stringify(s, null, 2));
+        return;
+      }
+      for (const r of s.roles) {
+        const sigs = r.thresholds
+          .map(
+            (t) =>
+              `${t.signed.length}/${t.threshold}${r.thresholds.length > 1 ? ` (${t.what})` : ''}`,
+          )
+          .join(', ');
+        const flag = r.expired ? ' EXPIRED' : r.expiresSoon ? ' expires soon' : '';
+        out.line(
+          `${r.role.padEnd(16)} v${String(r.version).padEnd(4)} signatures ${sigs.padEnd(10)} expires ${r.expires}${flag}`,
+        );
+      }
+      out.line(s.ready ? 'ready to publish' : `not ready:\n  ${s.problems.join('\n  ')}`);
+    });
+
+  repo
+    .command('publish')
+    .description('verify as a client would, then write the static tree (timestamp.json last)')
+    .requiredOption('--to <dir>', 'output folder (served as the metadata and targets base)')
+    .action(async (o: { to: string }) => {
+      const r = await publishWorkspace(await ws(), o.to);
+      out.line(`published ${r.files.length} files (${r.targets} targets) to ${o.to}`);
+    });
+}

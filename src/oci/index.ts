@@ -1,0 +1,2 @@
+export { OciError, type OciErrorCode } from './errors.js';
+export { Reference } from './reference.js';

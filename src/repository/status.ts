@@ -1,0 +1,85 @@
+/** What a workspace lacks before it can be published: signatures, fresh meta, unexpired roles. */
+import { DEFAULT_EXPIRY_DAYS, sameJson, type TopRole, Workspace } from './workspace.js';
+
+/** A quarter of the role's usual lifetime, at most a week. */
+function soonMs(role: string): number {
+  const days =
+    DEFAULT_EXPIRY_DAYS[Workspace.typeOf(role) === 'targets' ? 'targets' : (role as TopRole)];
+  return Math.min((days * DAY) / 4, 7 * DAY);
+}
+
+/** One threshold a role must meet (root after a rotation has two). */
+export interface ThresholdStatus {
+  what: string;
+  threshold: number;
+  /** Key IDs whose signature counts. */
+  signed: string[];
+  /** Key IDs that could still sign. */
+  unsigned: string[];
+  /** Signatures still needed. */
+  missing: number;
+}
+
+export interface RoleStatus {
+  role: string;
+  version: number;
+  expires: string;
+  expired: boolean;
+  /** Expires within a quarter of its usual lifetime (at most a week ahead). */
+  expiresSoon: boolean;
+  thresholds: ThresholdStatus[];
+  problems: string[];
+}
+
+export interface RepositoryStatus {
+  roles: RoleStatus[];
+  /** Whether the repository can be published as it is. */
+  ready: boolean;
+  problems: string[];
+}
+
+const DAY = 86_400_000;
+
+/** repositoryStatus checks every role of the workspace. */
+export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus> {
+  const names = ['root', ...(await ws.targetsRoles()).map((r) => r.name), 'snapshot', 'timestamp'];
+  const roles: RoleStatus[] = [];
+  for (const role of names) {
+    const env = await ws.read(role);
+    const header = env.signed;
+    const expiresAt = Date.parse(String(header.expires));
+    const thresholds = (await ws.verification(role)).map((v) => ({
+      what: v.what,
+      threshold: v.threshold,
+      signed: [...v.signed],
+      unsigned: [...v.unsigned],
+      missing: Math.max(0, v.threshold - v.signed.length),
+    }));
+    const problems: string[] = [];
+    for (const t of thresholds) {
+      if (t.missing > 0)
+        problems.push(
+          `${t.what}: needs ${t.missing} more signature(s) (${t.signed.length}/${t.threshold})`,
+        );
+    }
+    const expired = expiresAt <= ws.time;
+    if (expired) problems.push(`${role}: expired at ${header.expires}`);
+    roles.push({
+      role,
+      version: header.version as number,
+      expires: String(header.expires),
+      expired,
+      expiresSoon: !expired && expiresAt - ws.time < soonMs(role),
+      thresholds,
+      problems,
+    });
+  }
+  const problems = roles.flatMap((r) => r.problems);
+  if (!sameJson((await ws.read('snapshot')).signed.meta, await ws.snapshotMeta())) {
+    problems.push('snapshot: does not list the current targets roles: run `tufa repo snapshot`');
+  }
+  if (!sameJson((await ws.read('timestamp')).signed.meta, await ws.timestampMeta())) {
+    problems.push('timestamp: does not point at the current snapshot: run `tufa repo timestamp`');
+  }
+  return { roles, ready: problems.length === 0, problems };
+}

@@ -1,0 +1,605 @@
+/**
+ * A repository workspace on disk: the current metadata of every role, editable, signable by
+ * several people in turn, and publishable as a static consistent-snapshot tree.
+ *
+ * Layout of a workspace folder:
+ *
+ *     metadata/root.json  metadata/N.root.json (every root version)
+ *     metadata/targets.json  metadata/snapshot.json  metadata/timestamp.json
+ *     metadata/<role>.json   (delegated roles, names percent-encoded)
+ *     targets/<sha256>       (content of targets added from files, by hash)
+ *
+ * Rules:
+ * - A role with signatures is "released". The first edit of a released role bumps its version,
+ *   renews its expiry and clears its signatures; later edits before signing change it in place,
+ *   so one signing round is one version.
+ * - `sign` adds one key's signature and touches no other; signing again with the same key is a
+ *   no-op (idempotent). A key that may not sign the role is refused.
+ * - Every file written is parsed by the core first: the workspace never holds invalid metadata.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  canonicalize,
+  Delegations,
+  encodeName,
+  formatExpires,
+  type JsonObject,
+  type JsonValue,
+  type Key,
+  type KeyRing,
+  Metadata,
+  MisuseError,
+  nodeBackend,
+  parseJson,
+  type RoleKeys,
+  type RoleType,
+  SuccinctRoles,
+  TargetPathHash,
+  type VerificationResult,
+  verificationResult,
+} from '../core/index.js';
+import { readIfExists, writeFileAtomic } from '../internal/index.js';
+import type { Signer } from './signer.js';
+
+/** The top-level roles. */
+export type TopRole = RoleType;
+const TOP: readonly TopRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
+
+/** Default expiry in days per role; delegated roles use `targets`'s. */
+export const DEFAULT_EXPIRY_DAYS: Readonly<Record<TopRole, number>> = Object.freeze({
+  root: 365,
+  targets: 90,
+  snapshot: 7,
+  timestamp: 1,
+});
+
+const DAY = 86_400_000;
+const SPEC_VERSION = '1.0.34';
+
+/** A role file: signatures and the signed object. */
+export interface Envelope {
+  signatures: Array<{ keyid: string; sig: string }>;
+  signed: JsonObject;
+}
+
+/** Options of {@link Workspace.init}. */
+export interface InitOptions {
+  keys: Record<TopRole, readonly Key[]>;
+  thresholds?: Partial<Record<TopRole, number>>;
+  consistentSnapshot?: boolean;
+  now: number;
+  expiresDays?: Partial<Record<TopRole, number>>;
+}
+
+/** How a delegation is written. */
+export interface DelegationSpec {
+  /** The delegating role (default `targets`). */
+  from?: string;
+  /** The delegated role name; for succinct bins, the name prefix. */
+  name: string;
+  keys: readonly Key[];
+  threshold?: number;
+  terminating?: boolean;
+  paths?: readonly string[];
+  pathHashPrefixes?: readonly string[];
+  /** Succinct hashed bins: 2^bits roles named `<name>-<hex>`. */
+  succinctBits?: number;
+}
+
+/** A target entry to list. */
+export interface TargetEntry {
+  length: number;
+  hashes: Record<string, string>;
+  custom?: JsonValue;
+}
+
+function isObj(v: JsonValue | undefined): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** serialize checks an envelope with the core parser and returns the bytes stored for it. */
+function serialize(role: string, env: Envelope): Uint8Array {
+  Metadata.fromJSON(env as unknown as JsonObject, Workspace.typeOf(role), roleFileName(role));
+  return new TextEncoder().encode(`${JSON.stringify(env, null, 2)}\n`);
+}
+
+/** metaEntry is a snapshot/timestamp meta entry for stored bytes: version, length, sha256. */
+function metaEntry(version: number, bytes: Uint8Array): JsonObject {
+  return {
+    version,
+    length: bytes.length,
+    hashes: { sha256: createHash('sha256').update(bytes).digest('hex') },
+  };
+}
+
+/** sameJson compares two JSON values by their canonical form. */
+export function sameJson(a: JsonValue | undefined, b: JsonValue): boolean {
+  return a !== undefined && Buffer.from(canonicalize(a)).equals(Buffer.from(canonicalize(b)));
+}
+
+/** roleFileName is the file of a role: its name percent-encoded (`a/b` → `a%2Fb.json`). */
+export function roleFileName(role: string): string {
+  return `${encodeName(role)}.json`;
+}
+
+/** hashesOf returns the sha256 and sha512 hex digests of bytes. */
+export function hashesOf(data: Uint8Array): Record<string, string> {
+  return {
+    sha256: createHash('sha256').update(data).digest('hex'),
+    sha512: createHash('sha512').update(data).digest('hex'),
+  };
+}
+
+export class Workspace {
+  private constructor(
+    readonly dir: string,
+    private readonly now: number,
+  ) {}
+
+  get metadataDir(): string {
+    return join(this.dir, 'metadata');
+  }
+  get contentDir(): string {
+    return join(this.dir, 'targets');
+  }
+
+  /** init creates a workspace with version 1 of every top-level role, unsigned. */
+  static async init(dir: string, o: InitOptions): Promise<Workspace> {
+    const ws = new Workspace(dir, o.now);
+    if ((await readIfExists(join(ws.metadataDir, 'root.json'))) !== undefined) {
+      throw new MisuseError(`${dir} already holds a repository`);
+    }
+    const keys: JsonObject = {};
+    const roles: JsonObject = {};
+    for (const role of TOP) {
+      const list = o.keys[role];
+      if (list.length === 0) throw new MisuseError(`role ${role} needs at least one key`);
+      for (const k of list) keys[k.keyid] = k.toJSON();
+      const threshold = o.thresholds?.[role] ?? 1;
+      if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > list.length) {
+        throw new MisuseError(
+          `role ${role}: threshold ${threshold} must be between 1 and its ${list.length} keys`,
+        );
+      }
+      roles[role] = { keyids: list.map((k) => k.keyid), threshold };
+    }
+    const header = (role: TopRole) => ({
+      _type: role,
+      spec_version: SPEC_VERSION,
+      version: 1,
+      expires: formatExpires(o.now + (o.expiresDays?.[role] ?? DEFAULT_EXPIRY_DAYS[role]) * DAY),
+    });
+    // Everything is built and checked in memory first; root.json, which marks a repository,
+    // is written last, so a failed init leaves no repository behind.
+    const targets: Envelope = { signatures: [], signed: { ...header('targets'), targets: {} } };
+    const targetsBytes = serialize('targets', targets);
+    const snapshot: Envelope = {
+      signatures: [],
+      signed: { ...header('snapshot'), meta: { 'targets.json': metaEntry(1, targetsBytes) } },
+    };
+    const snapshotBytes = serialize('snapshot', snapshot);
+    const timestamp: Envelope = {
+      signatures: [],
+      signed: { ...header('timestamp'), meta: { 'snapshot.json': metaEntry(1, snapshotBytes) } },
+    };
+    const root: Envelope = {
+      signatures: [],
+      signed: { ...header('root'), consistent_snapshot: o.consistentSnapshot ?? true, keys, roles },
+    };
+    serialize('root', root);
+    serialize('timestamp', timestamp);
+    await mkdir(ws.metadataDir, { recursive: true });
+    await ws.write('targets', targets);
+    await ws.write('snapshot', snapshot);
+    await ws.write('timestamp', timestamp);
+    await ws.write('root', root);
+    return ws;
+  }
+
+  /** open opens an existing workspace; `now` is the time edits and checks use (epoch ms). */
+  static async open(dir: string, now: number): Promise<Workspace> {
+    const ws = new Workspace(dir, now);
+    if ((await readIfExists(join(ws.metadataDir, 'root.json'))) === undefined) {
+      throw new MisuseError(`${dir} is not a tufa repository (no metadata/root.json)`);
+    }
+    return ws;
+  }
+
+  /** fileOf is the workspace file of a role. */
+  fileOf(role: string): string {
+    return join(this.metadataDir, roleFileName(role));
+  }
+
+  /** bytes returns a role file as stored. */
+  async bytes(role: string): Promise<Uint8Array> {
+    const b = await readIfExists(this.fileOf(role));
+    if (b === undefined) throw new MisuseError(`role ${role} does not exist in ${this.dir}`);
+    return b;
+  }
+
+  /** read returns a role's envelope. */
+  async read(role: string): Promise<Envelope> {
+    const json = parseJson(await this.bytes(role), { source: roleFileName(role) });
+    return json as unknown as Envelope;
+  }
+
+  /** typeOf is the `_type` of a role. */
+  static typeOf(role: string): RoleType {
+    return (TOP as readonly string[]).includes(role) ? (role as RoleType) : 'targets';
+  }
+
+  /** write validates an envelope with the core parser, then stores it atomically. */
+  async write(role: string, env: Envelope): Promise<void> {
+    const bytes = serialize(role, env);
+    await writeFileAtomic(this.fileOf(role), bytes);
+    if (role === 'root') {
+      await writeFileAtomic(join(this.metadataDir, `${env.signed.version}.root.json`), bytes);
+    }
+  }
+
+  /**
+   * edit opens a role for change: a released (signed) role gets version + 1, a fresh expiry and
+   * no signatures; a role already being edited is changed in place.
+   */
+  async edit(role: string, change: (signed: JsonObject) => void): Promise<Envelope> {
+    const env = await this.read(role);
+    if (env.signatures.length > 0) {
+      env.signed.version = (env.signed.version as number) + 1;
+      const days =
+        DEFAULT_EXPIRY_DAYS[Workspace.typeOf(role) === 'targets' ? 'targets' : (role as TopRole)];
+      env.signed.expires = formatExpires(this.now + days * DAY);
+      env.signatures = [];
+    }
+    change(env.signed);
+    await this.write(role, env);
+    return env;
+  }
+
+  /** setExpiry sets a role's expiry to `days` from now (an edit). */
+  async setExpiry(role: string, days: number): Promise<void> {
+    await this.edit(role, (s) => {
+      s.expires = formatExpires(this.now + days * DAY);
+    });
+  }
+
+  /** targetsRoles lists every targets role reachable from `targets`, delegators first. */
+  async targetsRoles(): Promise<Array<{ name: string; delegator: string }>> {
+    const out: Array<{ name: string; delegator: string }> = [
+      { name: 'targets', delegator: 'root' },
+    ];
+    const seen = new Set(['targets']);
+    for (let i = 0; i < out.length; i++) {
+      const { name } = out[i] as { name: string };
+      const md = Metadata.fromBytes(await this.bytes(name), 'targets', roleFileName(name));
+      const d = md.signed.delegations;
+      const children = d?.succinctRoles
+        ? Array.from(
+            { length: d.succinctRoles.numberOfBins },
+            (_, b) => d.succinctRoles?.binName(b) as string,
+          )
+        : (d?.roles ?? []).map((r) => r.name);
+      for (const c of children) {
+        if (seen.has(c)) continue;
+        seen.add(c);
+        out.push({ name: c, delegator: name });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * roleForTarget picks the role that should list a path: following delegations from `targets`
+   * (succinct bins, then the first role whose patterns or prefixes match), as deep as they go.
+   */
+  async roleForTarget(path: string): Promise<string> {
+    const hash = new TargetPathHash(path, nodeBackend);
+    let role = 'targets';
+    for (let depth = 0; depth < 32; depth++) {
+      const md = Metadata.fromBytes(await this.bytes(role), 'targets', roleFileName(role));
+      const next = md.signed.delegations?.rolesForTarget(hash)[0];
+      if (next === undefined) return role;
+      role = next.name;
+    }
+    return role;
+  }
+
+  /** addTarget lists a target (in `role`, or the role its path is delegated to). */
+  async addTarget(path: string, entry: TargetEntry, role?: string): Promise<string> {
+    if (path.length === 0) throw new MisuseError('a target path cannot be empty');
+    const r = role ?? (await this.roleForTarget(path));
+    await this.edit(r, (s) => {
+      const t = s.targets as JsonObject;
+      const value: JsonObject = { length: entry.length, hashes: entry.hashes };
+      if (entry.custom !== undefined) value.custom = entry.custom;
+      Object.defineProperty(t, path, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    });
+    return r;
+  }
+
+  /** addTargetFile stores a file's content and lists it as a target. */
+  async addTargetFile(
+    path: string,
+    content: Uint8Array,
+    role?: string,
+    custom?: JsonValue,
+  ): Promise<string> {
+    const hashes = hashesOf(content);
+    await writeFileAtomic(join(this.contentDir, hashes.sha256 as string), content);
+    return this.addTarget(
+      path,
+      { length: content.length, hashes, ...(custom === undefined ? {} : { custom }) },
+      role,
+    );
+  }
+
+  /** removeTarget unlists a target; it is an error when no role lists it. */
+  async removeTarget(path: string, role?: string): Promise<string> {
+    const r = role ?? (await this.roleForTarget(path));
+    const env = await this.read(r);
+    if (!Object.hasOwn(env.signed.targets as JsonObject, path)) {
+      throw new MisuseError(`${path} is not a target of role ${r}`);
+    }
+    await this.edit(r, (s) => {
+      delete (s.targets as JsonObject)[path];
+    });
+    return r;
+  }
+
+  /** delegate adds a delegation (and creates the delegated roles' metadata, unsigned). */
+  async delegate(spec: DelegationSpec): Promise<string[]> {
+    const from = spec.from ?? 'targets';
+    const threshold = spec.threshold ?? 1;
+    if (spec.keys.length === 0) throw new MisuseError('a delegation needs at least one key');
+    if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > spec.keys.length) {
+      throw new MisuseError(
+        `threshold ${threshold} must be between 1 and the ${spec.keys.length} keys`,
+      );
+    }
+    const env = await this.read(from);
+    const existing = env.signed.delegations;
+    const keys: JsonObject = isObj(existing) && isObj(existing.keys) ? { ...existing.keys } : {};
+    for (const k of spec.keys) keys[k.keyid] = k.toJSON();
+    const keyids = spec.keys.map((k) => k.keyid);
+    let created: string[];
+    let delegations: JsonObject;
+    if (spec.succinctBits !== undefined) {
+      if (isObj(existing))
+        throw new MisuseError(
+          `${from} already delegates; succinct bins must be its only delegation`,
+        );
+      const sr = new SuccinctRoles(keyids, threshold, spec.succinctBits, spec.name);
+      delegations = { keys, succinct_roles: sr.toJSON() };
+      created = Array.from({ length: sr.numberOfBins }, (_, b) => sr.binName(b));
+    } else {
+      if (isObj(existing) && existing.succinct_roles !== undefined) {
+        throw new MisuseError(`${from} delegates to succinct bins; it cannot also list roles`);
+      }
+      if ((spec.paths === undefined) === (spec.pathHashPrefixes === undefined)) {
+        throw new MisuseError('a delegation needs either paths or path hash prefixes');
+      }
+      const roles = isObj(existing) && Array.isArray(existing.roles) ? [...existing.roles] : [];
+      if (roles.some((r) => isObj(r) && r.name === spec.name)) {
+        throw new MisuseError(`${from} already delegates to ${spec.name}`);
+      }
+      const role: JsonObject = {
+        name: spec.name,
+        keyids,
+        threshold,
+        terminating: spec.terminating ?? false,
+      };
+      if (spec.paths !== undefined) role.paths = [...spec.paths];
+      else role.path_hash_prefixes = [...(spec.pathHashPrefixes ?? [])];
+      roles.push(role);
+      delegations = { keys, roles };
+      created = [spec.name];
+    }
+    // validate before anything is written
+    Delegations.fromJSON(delegations, `${from}.delegations`);
+    for (const name of created) {
+      if ((await readIfExists(this.fileOf(name))) !== undefined)
+        throw new MisuseError(`role ${name} already exists`);
+    }
+    await this.edit(from, (s) => {
+      s.delegations = delegations;
+    });
+    const expires = formatExpires(this.now + DEFAULT_EXPIRY_DAYS.targets * DAY);
+    for (const name of created) {
+      await this.write(name, {
+        signatures: [],
+        signed: { _type: 'targets', spec_version: SPEC_VERSION, version: 1, expires, targets: {} },
+      });
+    }
+    return created;
+  }
+
+  /** signersOf returns who may sign a role: keys, threshold, and (for root) the previous root's. */
+  async signersOf(role: string): Promise<Array<{ what: string; keys: RoleKeys; ring: KeyRing }>> {
+    if ((TOP as readonly string[]).includes(role)) {
+      const root = Metadata.fromBytes(await this.bytes('root'), 'root').signed;
+      const out = [
+        {
+          what: role,
+          keys: root.role(role as RoleType) as RoleKeys,
+          ring: root.keyRing(nodeBackend),
+        },
+      ];
+      if (role === 'root' && root.version > 1) {
+        const prev = await readIfExists(join(this.metadataDir, `${root.version - 1}.root.json`));
+        if (prev !== undefined) {
+          const p = Metadata.fromBytes(prev, 'root').signed;
+          out.push({
+            what: `root (previous, v${p.version})`,
+            keys: p.role('root'),
+            ring: p.keyRing(nodeBackend),
+          });
+        }
+      }
+      return out;
+    }
+    for (const { name, delegator } of await this.targetsRoles()) {
+      if (name !== role) continue;
+      const d = Metadata.fromBytes(await this.bytes(delegator), 'targets').signed.delegations;
+      const keys = d?.roleKeys(role);
+      if (d !== undefined && keys !== undefined)
+        return [{ what: role, keys, ring: d.keyRing(nodeBackend) }];
+    }
+    throw new MisuseError(`role ${role} is not delegated by any role of this repository`);
+  }
+
+  /**
+   * sign adds `signer`'s signature to a role, leaving other signatures alone. Signing again with
+   * the same key replaces nothing when the existing signature still verifies.
+   * @returns false when the role already carried a valid signature by this key
+   */
+  async sign(role: string, signer: Signer): Promise<boolean> {
+    const who = await this.signersOf(role);
+    if (!who.some((w) => w.keys.keyids.includes(signer.keyid))) {
+      throw new MisuseError(`key ${signer.keyid} may not sign ${role}`);
+    }
+    const env = await this.read(role);
+    const data = canonicalize(env.signed);
+    const vk = who.map((w) => w.ring.resolve(signer.keyid)).find((k) => k !== undefined);
+    const existing = env.signatures.find((s) => s.keyid === signer.keyid);
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    if (existing && vk?.verify(Buffer.from(existing.sig, 'hex'), data)) return false;
+    const sig = await signer.sign(data);
+    if (vk === undefined || !vk.verify(sig, data)) {
+      throw new MisuseError(
+        `the signature made for key ${signer.keyid} does not verify: wrong key or signer?`,
+      );
+    }
+    env.signatures = [
+      ...env.signatures.filter((s) => s.keyid !== signer.keyid),
+      { keyid: signer.keyid, sig: hex(sig) },
+    ];
+    await this.write(role, env);
+    return true;
+  }
+
+  /** verification tells how far a role's signatures are from its threshold(s). */
+  async verification(role: string): Promise<Array<{ what: string } & VerificationResult>> {
+    const md = Metadata.fromBytes(
+      await this.bytes(role),
+      Workspace.typeOf(role),
+      roleFileName(role),
+    );
+    return (await this.signersOf(role)).map((w) => ({
+      what: w.what,
+      ...verificationResult(md, w.keys, w.ring),
+    }));
+  }
+
+  /** snapshotMeta computes the meta entries of every targets role from the files as stored. */
+  async snapshotMeta(): Promise<JsonObject> {
+    const meta: JsonObject = {};
+    for (const { name } of await this.targetsRoles()) {
+      const bytes = await this.bytes(name);
+      const env = parseJson(bytes) as unknown as Envelope;
+      meta[`${name}.json`] = metaEntry(env.signed.version as number, bytes);
+    }
+    return meta;
+  }
+
+  /**
+   * refreshSnapshotMeta rewrites snapshot's meta from the targets roles. It edits (bumps)
+   * snapshot only when the meta changed, or when `force` is set.
+   * @returns whether snapshot changed
+   */
+  async refreshSnapshotMeta(force = false): Promise<boolean> {
+    const meta = await this.snapshotMeta();
+    const env = await this.read('snapshot');
+    if (sameJson(env.signed.meta, meta) && !force) return false;
+    await this.edit('snapshot', (s) => {
+      s.meta = meta;
+    });
+    return true;
+  }
+
+  /** timestampMeta computes timestamp's meta entry for the snapshot file as stored. */
+  async timestampMeta(): Promise<JsonObject> {
+    const bytes = await this.bytes('snapshot');
+    const env = parseJson(bytes) as unknown as Envelope;
+    return { 'snapshot.json': metaEntry(env.signed.version as number, bytes) };
+  }
+
+  /** refreshTimestampMeta points timestamp at the current snapshot file; edits when changed or forced. */
+  async refreshTimestampMeta(force = false): Promise<boolean> {
+    const meta = await this.timestampMeta();
+    const ts = await this.read('timestamp');
+    if (sameJson(ts.signed.meta, meta) && !force) return false;
+    await this.edit('timestamp', (s) => {
+      s.meta = meta;
+    });
+    return true;
+  }
+
+  /**
+   * rotateRoot starts root version N+1 with changed keys/thresholds. It must then be signed by a
+   * threshold of the previous root's keys and a threshold of its own.
+   */
+  async rotateRoot(change: {
+    add?: Array<{ role: TopRole; key: Key }>;
+    remove?: Array<{ role: TopRole; keyid: string }>;
+    thresholds?: Partial<Record<TopRole, number>>;
+    expiresDays?: number;
+  }): Promise<number> {
+    const current = await this.read('root');
+    if (current.signatures.length === 0) {
+      throw new MisuseError(
+        'root has unsigned changes: sign the current root before rotating again',
+      );
+    }
+    const env = await this.edit('root', (s) => {
+      const keys = s.keys as JsonObject;
+      const roles = s.roles as Record<string, { keyids: string[]; threshold: number }>;
+      for (const { role, key } of change.add ?? []) {
+        keys[key.keyid] = key.toJSON();
+        const r = roles[role] as { keyids: string[] };
+        if (!r.keyids.includes(key.keyid)) r.keyids.push(key.keyid);
+      }
+      for (const { role, keyid } of change.remove ?? []) {
+        const r = roles[role] as { keyids: string[] };
+        if (!r.keyids.includes(keyid)) throw new MisuseError(`key ${keyid} is not a ${role} key`);
+        r.keyids = r.keyids.filter((k) => k !== keyid);
+      }
+      for (const [role, t] of Object.entries(change.thresholds ?? {})) {
+        (roles[role] as { threshold: number }).threshold = t as number;
+      }
+      // drop keys no role uses any more
+      const used = new Set(Object.values(roles).flatMap((r) => r.keyids));
+      for (const id of Object.keys(keys)) if (!used.has(id)) delete keys[id];
+      for (const [role, r] of Object.entries(roles)) {
+        if (r.keyids.length === 0 || r.threshold < 1 || r.threshold > r.keyids.length) {
+          throw new MisuseError(
+            `role ${role}: threshold ${r.threshold} with ${r.keyids.length} keys is not satisfiable`,
+          );
+        }
+      }
+      if (change.expiresDays !== undefined)
+        s.expires = formatExpires(this.now + change.expiresDays * DAY);
+    });
+    return env.signed.version as number;
+  }
+
+  /** rootVersions lists the root versions kept (`N.root.json`), ascending. */
+  async rootVersions(): Promise<number[]> {
+    const names = await readdir(this.metadataDir);
+    return names
+      .map((n) => /^(\d+)\.root\.json$/.exec(n)?.[1])
+      .filter((v): v is string => v !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  /** The time this workspace uses (epoch ms). */
+  get time(): number {
+    return this.now;
+  }
+}
