@@ -6,27 +6,15 @@
  * 3 network or registry unavailable.
  */
 import { Command, CommanderError } from 'commander';
-import { TufaError } from '../core/index.js';
 import { runDemo } from './commands/demo.js';
+import { addImageCommands } from './commands/image.js';
 import { addKeyCommands } from './commands/key.js';
 import { addRepoCommands } from './commands/repo.js';
 import { runTufClient } from './commands/tuf.js';
+import { EXIT, errorCode, exitCodeFor } from './exit.js';
 import { type Output, processOutput } from './output.js';
 
-export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
-
-/** exitCodeFor maps an error to the CLI's exit code. */
-export function exitCodeFor(e: unknown): number {
-  if (e instanceof CommanderError) return EXIT.usage;
-  if (e instanceof TufaError) {
-    if (e.code === 'MISUSE') return EXIT.usage;
-    if (e.code === 'DOWNLOAD' || e.code === 'HTTP_STATUS' || e.code === 'SLOW_RETRIEVAL')
-      return EXIT.unavailable;
-    return EXIT.refused;
-  }
-  if (e instanceof TypeError || e instanceof RangeError) return EXIT.usage;
-  return EXIT.refused;
-}
+export { EXIT, exitCodeFor } from './exit.js';
 
 function build(out: Output, setCode: (n: number) => void): Command {
   const program = new Command('tufa')
@@ -36,6 +24,7 @@ function build(out: Output, setCode: (n: number) => void): Command {
       writeOut: (s) => out.line(s.trimEnd()),
       writeErr: (s) => out.error(s.trimEnd()),
     });
+  addImageCommands(program, out, setCode);
   addKeyCommands(program, out);
   addRepoCommands(program, out);
   program
@@ -72,7 +61,7 @@ export async function main(argv: readonly string[], out: Output = processOutput)
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    out.error(`tufa: ${(e as Error)?.message ?? String(e)}`);
+    out.error(`tufa: ${errorCode(e)}: ${(e as Error)?.message ?? String(e)}`);
     return exitCodeFor(e);
   }
 }

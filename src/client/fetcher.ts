@@ -5,6 +5,7 @@
  */
 import { Agent, request, errors as undiciErrors } from 'undici';
 import { DownloadError, DownloadHttpError } from '../core/index.js';
+import { redact } from '../internal/index.js';
 import { DEFAULT_FETCHER_CONFIG, type FetcherConfig } from './config.js';
 
 /** Gets the bytes at a URL. */
@@ -29,19 +30,6 @@ function isTimeout(e: unknown): boolean {
     e instanceof undiciErrors.BodyTimeoutError ||
     (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError'))
   );
-}
-
-/** redact removes credentials and query strings from a URL for messages. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    u.search = u.search ? '?…' : '';
-    return u.toString();
-  } catch {
-    return '<invalid URL>';
-  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -26,6 +26,11 @@ export type ErrorCode =
   | 'UNKNOWN_ROLE'
   | 'TARGET_NOT_FOUND'
   | 'DELEGATION'
+  // image verification
+  | 'UNSIGNED_IMAGE'
+  | 'DIGEST_MISMATCH'
+  | 'NO_POLICY'
+  | 'REGISTRY'
   // download failed
   | 'DOWNLOAD'
   | 'HTTP_STATUS'

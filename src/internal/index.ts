@@ -1,2 +1,3 @@
 /** Helpers shared by the I/O modules (client, repository, …); not part of the public API. */
 export { type LockOptions, readIfExists, withLock, writeFileAtomic } from './fs-atomic.js';
+export { redact } from './redact.js';

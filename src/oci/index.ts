@@ -1,2 +1,31 @@
+export {
+  type CredentialProvider,
+  type Credentials,
+  DockerConfigCredentials,
+  StaticCredentials,
+} from './credentials.js';
 export { OciError, type OciErrorCode } from './errors.js';
+export { extractArchive, type LayoutImage, LayoutWriter, readLayout } from './layout.js';
+export {
+  type Descriptor,
+  digestOf,
+  type ImageIndex,
+  type ImageManifest,
+  isDigest,
+  MANIFEST_ACCEPT,
+  MAX_MANIFEST_BYTES,
+  MEDIA_TYPES,
+  type Platform,
+  parseManifest,
+  parsePlatform,
+  selectPlatform,
+} from './manifest.js';
 export { Reference } from './reference.js';
+export {
+  type FetchedManifest,
+  parseChallenge,
+  RegistryClient,
+  type RegistryClientOptions,
+  type RepositoryRef,
+} from './registry.js';
+export { formatLocation, type ImageLocation, parseLocation } from './transport.js';

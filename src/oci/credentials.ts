@@ -1,0 +1,176 @@
+/**
+ * Registry credentials from a Docker config file (`~/.docker/config.json`): `auths` entries,
+ * a `credsStore` for all registries, and per-registry `credHelpers` (programs named
+ * `docker-credential-<name>`, asked with `get`). Registries match exactly by host (Docker Hub's
+ * historical key `https://index.docker.io/v1/` is Docker Hub); a credential never goes to a
+ * registry it was not stored for. Nothing here logs a secret.
+ */
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { OciError } from './errors.js';
+
+/** Credentials for one registry. */
+export interface Credentials {
+  readonly username?: string;
+  readonly password?: string;
+  /** An OAuth2 refresh token (Docker's `identitytoken`), exchanged at the token endpoint. */
+  readonly identityToken?: string;
+}
+
+/** Gives the credentials for a registry host (`host[:port]`), if any. */
+export interface CredentialProvider {
+  get(registry: string): Promise<Credentials | undefined>;
+}
+
+const DOCKER_HUB_KEYS = [
+  'https://index.docker.io/v1/',
+  'index.docker.io',
+  'registry-1.docker.io',
+  'docker.io',
+];
+
+/** hostOf reduces an `auths` key (`https://host:port/v1/`, `host`) to `host[:port]`. */
+function hostOf(key: string): string {
+  const noScheme = key.replace(/^[a-z]+:\/\//i, '');
+  return noScheme.split('/')[0]?.toLowerCase() ?? '';
+}
+
+function isDockerHub(registry: string): boolean {
+  return (
+    registry === 'docker.io' ||
+    registry === 'index.docker.io' ||
+    registry === 'registry-1.docker.io'
+  );
+}
+
+/** Static credentials for one registry (e.g. from flags or the environment). */
+export class StaticCredentials implements CredentialProvider {
+  constructor(private readonly byRegistry: ReadonlyMap<string, Credentials>) {}
+
+  async get(registry: string): Promise<Credentials | undefined> {
+    return this.byRegistry.get(registry);
+  }
+}
+
+interface DockerConfig {
+  auths?: Record<
+    string,
+    { auth?: string; username?: string; password?: string; identitytoken?: string }
+  >;
+  credsStore?: string;
+  credHelpers?: Record<string, string>;
+}
+
+/** Credentials from a Docker config file. */
+export class DockerConfigCredentials implements CredentialProvider {
+  private config?: Promise<DockerConfig | undefined>;
+
+  /** @param path - the config file (the CLI passes `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`) */
+  constructor(
+    readonly path: string,
+    private readonly helperTimeoutMs = 30_000,
+  ) {}
+
+  private load(): Promise<DockerConfig | undefined> {
+    this.config ??= readFile(this.path, 'utf8').then(
+      (text) => {
+        try {
+          return JSON.parse(text) as DockerConfig;
+        } catch (cause) {
+          throw new OciError('UNAUTHORIZED', `${this.path}: not valid JSON`, { cause });
+        }
+      },
+      (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return undefined;
+        throw new OciError('UNAUTHORIZED', `${this.path}: ${e.message}`, { cause: e });
+      },
+    );
+    return this.config;
+  }
+
+  async get(registry: string): Promise<Credentials | undefined> {
+    const config = await this.load();
+    if (config === undefined) return undefined;
+    const keys = isDockerHub(registry) ? DOCKER_HUB_KEYS : [registry];
+    for (const [key, helper] of Object.entries(config.credHelpers ?? {})) {
+      if (keys.some((k) => hostOf(k) === hostOf(key))) return this.fromHelper(helper, registry);
+    }
+    for (const [key, entry] of Object.entries(config.auths ?? {})) {
+      if (!keys.some((k) => hostOf(k) === hostOf(key))) continue;
+      if (entry.identitytoken) return { identityToken: entry.identitytoken };
+      if (entry.auth) {
+        const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+        const i = decoded.indexOf(':');
+        if (i < 0)
+          throw new OciError(
+            'UNAUTHORIZED',
+            `${this.path}: the auth entry for ${registry} is not user:password`,
+          );
+        return { username: decoded.slice(0, i), password: decoded.slice(i + 1) };
+      }
+      if (entry.username !== undefined)
+        return { username: entry.username, password: entry.password ?? '' };
+    }
+    if (config.credsStore) return this.fromHelper(config.credsStore, registry);
+    return undefined;
+  }
+
+  /** fromHelper runs `docker-credential-<helper> get` with the server URL on stdin. */
+  private fromHelper(helper: string, registry: string): Promise<Credentials | undefined> {
+    if (!/^[A-Za-z0-9._-]+$/.test(helper)) {
+      return Promise.reject(
+        new OciError(
+          'UNAUTHORIZED',
+          `credential helper name ${JSON.stringify(helper)} is not valid`,
+        ),
+      );
+    }
+    const server = isDockerHub(registry) ? 'https://index.docker.io/v1/' : registry;
+    return new Promise((resolve, reject) => {
+      const child = spawn(`docker-credential-${helper}`, ['get'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        timeout: this.helperTimeoutMs,
+      });
+      const out: Buffer[] = [];
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.resume();
+      child.on('error', (e) =>
+        reject(
+          new OciError(
+            'UNAUTHORIZED',
+            `credential helper docker-credential-${helper}: ${e.message}`,
+          ),
+        ),
+      );
+      child.on('close', (code) => {
+        const text = Buffer.concat(out).toString('utf8');
+        if (code !== 0) {
+          // "credentials not found" is not an error: anonymous access may still work
+          if (/not found/i.test(text)) resolve(undefined);
+          else
+            reject(
+              new OciError(
+                'UNAUTHORIZED',
+                `credential helper docker-credential-${helper} exited with ${code}`,
+              ),
+            );
+          return;
+        }
+        try {
+          const r = JSON.parse(text) as { Username?: string; Secret?: string };
+          if (r.Username === '<token>') resolve({ identityToken: r.Secret ?? '' });
+          else resolve({ username: r.Username ?? '', password: r.Secret ?? '' });
+        } catch {
+          reject(
+            new OciError(
+              'UNAUTHORIZED',
+              `credential helper docker-credential-${helper} printed no JSON`,
+            ),
+          );
+        }
+      });
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(server);
+    });
+  }
+}

@@ -1,0 +1,9 @@
+export { ImageVerificationError } from './errors.js';
+export { type NotarySource, type PolicyRule, TrustPolicy, type TufSource } from './policy.js';
+export { type PullOptions, type PullResult, pullImage } from './pull.js';
+export {
+  ImageVerifier,
+  type VerifiedImage,
+  type VerifierOptions,
+  withLayout,
+} from './verify-image.js';

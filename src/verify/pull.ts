@@ -1,0 +1,131 @@
+/**
+ * Pull after verify: the manifest was verified against the signed target; every blob it names
+ * is then fetched by digest and checked (size and SHA-256) as it streams, and the image is
+ * written as an OCI layout or archive that appears only when complete.
+ */
+import { MisuseError } from '../core/index.js';
+import {
+  type Descriptor,
+  digestOf,
+  type ImageManifest,
+  LayoutWriter,
+  OciError,
+  type Platform,
+  parseLocation,
+  parseManifest,
+  readLayout,
+  selectPlatform,
+} from '../oci/index.js';
+import { ImageVerificationError } from './errors.js';
+import { type ImageVerifier, type VerifiedImage, withLayout } from './verify-image.js';
+
+export interface PullOptions {
+  /** Which manifest of an index to pull (default linux/amd64). */
+  platform?: Platform;
+  /** Called as bytes arrive: done and total of the blobs to fetch. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PullResult {
+  readonly verified: VerifiedImage;
+  /** The image manifest written (the platform's, for an index). */
+  readonly manifestDigest: string;
+  readonly blobs: number;
+  readonly bytes: number;
+  readonly output: string;
+}
+
+/** A source of verified blobs: the registry, or a local layout. */
+type BlobCopier = (desc: Descriptor, writer: LayoutWriter) => Promise<void>;
+
+/**
+ * pullImage verifies `input`, then writes it to `output` (`oci:DIR[:tag]` or
+ * `oci-archive:FILE[:tag]`).
+ */
+export async function pullImage(
+  verifier: ImageVerifier,
+  input: string,
+  output: string,
+  options: PullOptions = {},
+): Promise<PullResult> {
+  const out = parseLocation(output);
+  if (out.transport === 'docker')
+    throw new MisuseError(`--output: expected oci:DIR or oci-archive:FILE, got ${output}`);
+  const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
+  const verified = await verifier.verify(input, { platform });
+  const loc = verified.location;
+  const writer = await LayoutWriter.create(out.transport === 'oci' ? 'dir' : 'archive', out.path);
+  try {
+    const run = async (
+      copy: BlobCopier,
+      getManifest: (digest: string, size: number) => Promise<Uint8Array>,
+    ) => {
+      let manifestBytes = verified.manifest;
+      let manifestDesc: Descriptor = {
+        mediaType: verified.parsed.mediaType,
+        digest: verified.digest,
+        size: verified.length,
+      };
+      await writer.putBlob(manifestDesc, manifestBytes);
+      let manifest = verified.parsed;
+      if (manifest.kind === 'index') {
+        const entry = selectPlatform(manifest, platform);
+        if (entry === undefined) {
+          throw new ImageVerificationError(
+            'UNSIGNED_IMAGE',
+            `${verified.targetPath}: no ${platform.os}/${platform.architecture} manifest in the signed index`,
+          );
+        }
+        // The index is verified; a child fetched by the digest it lists is verified by that digest.
+        manifestBytes = await getManifest(entry.digest, entry.size);
+        if (manifestBytes.length !== entry.size || digestOf(manifestBytes) !== entry.digest) {
+          throw new OciError(
+            'DIGEST_MISMATCH',
+            `${entry.digest}: the platform manifest does not match the signed index`,
+          );
+        }
+        manifestDesc = { mediaType: entry.mediaType, digest: entry.digest, size: entry.size };
+        await writer.putBlob(manifestDesc, manifestBytes);
+        manifest = parseManifest(manifestBytes, entry.mediaType);
+        if (manifest.kind !== 'manifest')
+          throw new OciError('MANIFEST_INVALID', `${entry.digest}: nested index`);
+      }
+      const image = manifest as ImageManifest;
+      const blobs = [image.config, ...image.layers];
+      const total = blobs.reduce((n, b) => n + b.size, 0);
+      let done = 0;
+      for (const desc of blobs) {
+        if (!(await writer.hasBlob(desc.digest))) await copy(desc, writer);
+        done += desc.size;
+        options.onProgress?.(done, total);
+      }
+      writer.addManifest(manifestDesc, out.refName ?? verified.reference.tag);
+      await writer.commit();
+      return {
+        verified,
+        manifestDigest: manifestDesc.digest,
+        blobs: blobs.length,
+        bytes: total,
+        output,
+      };
+    };
+
+    if (loc.transport === 'docker') {
+      const repo = verified.reference;
+      return await run(
+        (desc, w) => w.streamBlob(desc, (write) => verifier.registry.copyBlob(repo, desc, write)),
+        async (digest, size) => (await verifier.registry.getManifest(repo, digest, size)).bytes,
+      );
+    }
+    return await withLayout(loc, async (dir) => {
+      const layout = await readLayout(dir, loc.refName);
+      return run(
+        async (desc, w) => w.putBlob(desc, await layout.readBlob(desc.digest)),
+        (digest) => layout.readBlob(digest),
+      );
+    });
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * Verify before pull: an image reference is a signed TUF target; the manifest is fetched by the
+ * signed digest and its bytes checked against the target's length and every hash. Nothing is
+ * pulled before this passes, and the result is the pinned reference to deploy.
+ *
+ * A tag or a `Docker-Content-Digest` header is never trusted: the registry is asked for
+ * `<repo>@sha256:<signed digest>`, and the bytes it returns are hashed here.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Fetcher, initMetadataDir, Updater } from '../client/index.js';
+import { checkLengthAndHashes, MisuseError, nodeBackend, type TargetFile } from '../core/index.js';
+import {
+  extractArchive,
+  type ImageIndex,
+  type ImageLocation,
+  type ImageManifest,
+  OciError,
+  type Platform,
+  parseLocation,
+  parseManifest,
+  Reference,
+  RegistryClient,
+  type RegistryClientOptions,
+  readLayout,
+  selectPlatform,
+} from '../oci/index.js';
+import { ImageVerificationError } from './errors.js';
+import type { TrustPolicy, TufSource } from './policy.js';
+
+export interface VerifierOptions {
+  policy: TrustPolicy;
+  /** Where TUF metadata is cached, one folder per trust source. */
+  cacheDir: string;
+  registry?: RegistryClient;
+  registryOptions?: RegistryClientOptions;
+  /** Metadata fetcher for TUF repositories (default: HTTP). */
+  fetcher?: Fetcher;
+  /** The clock (epoch ms). */
+  now?: () => number;
+}
+
+/** What a verification established. */
+export interface VerifiedImage {
+  /** The argument as given. */
+  readonly input: string;
+  readonly location: ImageLocation;
+  readonly reference: Reference;
+  /** The TUF target path: `registry/repository:tag`. */
+  readonly targetPath: string;
+  /** The signed manifest digest. */
+  readonly digest: string;
+  /** `registry/repository@sha256:…`: what to deploy. */
+  readonly pinned: string;
+  readonly length: number;
+  readonly manifest: Uint8Array;
+  readonly parsed: ImageManifest | ImageIndex;
+  /** The policy rule that governed the decision. */
+  readonly rule: string;
+  /** The signed target. */
+  readonly target: TargetFile;
+  /** For an index and a requested platform: that platform's manifest digest. */
+  readonly platformDigest?: string;
+}
+
+function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Verifies images under a trust policy; keeps one refreshed TUF client per trust source. */
+export class ImageVerifier {
+  readonly registry: RegistryClient;
+  private readonly ownsRegistry: boolean;
+  private readonly updaters = new Map<string, Promise<Updater>>();
+
+  constructor(private readonly options: VerifierOptions) {
+    this.ownsRegistry = options.registry === undefined;
+    this.registry = options.registry ?? new RegistryClient(options.registryOptions);
+  }
+
+  async close(): Promise<void> {
+    for (const u of this.updaters.values()) await (await u.catch(() => undefined))?.close();
+    if (this.ownsRegistry) await this.registry.close();
+  }
+
+  /** updaterFor returns the refreshed client of a TUF source (refreshed once per verifier). */
+  private updaterFor(source: TufSource): Promise<Updater> {
+    const key = source.metadataUrl;
+    let u = this.updaters.get(key);
+    if (u === undefined) {
+      u = (async () => {
+        const root = new Uint8Array(
+          await readFile(source.root).catch((cause) => {
+            throw new MisuseError(`trusted root ${source.root}: ${(cause as Error).message}`);
+          }),
+        );
+        // One cache per (repository, trusted root): changing the policy's root starts afresh.
+        const dir = join(
+          this.options.cacheDir,
+          'tuf',
+          sha256Hex(`${source.metadataUrl}\n${sha256Hex(root)}`).slice(0, 32),
+        );
+        if ((await readFile(join(dir, 'root.json')).catch(() => undefined)) === undefined) {
+          await initMetadataDir(dir, root, nodeBackend);
+        }
+        const updater = new Updater({
+          metadataDir: dir,
+          metadataBaseUrl: source.metadataUrl,
+          ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
+          ...(this.options.now ? { now: this.options.now } : {}),
+        });
+        await updater.refresh();
+        return updater;
+      })();
+      this.updaters.set(key, u);
+      u.catch(() => this.updaters.delete(key));
+    }
+    return u;
+  }
+
+  /** referenceOf reads the image reference of a location (for oci:/oci-archive:, the ref name). */
+  static referenceOf(loc: ImageLocation): Reference {
+    if (loc.transport === 'docker') return Reference.parse(loc.reference);
+    if (loc.refName === undefined) {
+      throw new OciError(
+        'BAD_REFERENCE',
+        `${loc.transport}:${loc.path}: give the image's full name, e.g. ${loc.transport}:${loc.path}:registry.example/app:1.0`,
+      );
+    }
+    return Reference.parse(loc.refName);
+  }
+
+  /**
+   * verify checks one image.
+   * @throws {@link ImageVerificationError} (`NO_POLICY`, `UNSIGNED_IMAGE`, `DIGEST_MISMATCH`),
+   *   a TUF {@link RepositoryError} (expired, threshold, hash…), a {@link DownloadError} or an
+   *   {@link OciError}
+   */
+  async verify(input: string, options: { platform?: Platform } = {}): Promise<VerifiedImage> {
+    const location = parseLocation(input);
+    const reference = ImageVerifier.referenceOf(location);
+    const targetPath = reference.tagged;
+    if (targetPath === undefined) {
+      throw new ImageVerificationError(
+        'UNSIGNED_IMAGE',
+        `${input}: a tag is needed to find the signed target (${reference.name}:<tag>)`,
+      );
+    }
+    const rule = this.options.policy.match(reference.name);
+    if (rule === undefined) {
+      throw new ImageVerificationError(
+        'NO_POLICY',
+        `${reference.name}: no trust policy rule matches it (denied)`,
+      );
+    }
+    if (rule.source.kind !== 'tuf') {
+      throw new MisuseError(
+        `${reference.name}: rule ${rule.match} uses Notary, which this build cannot verify yet`,
+      );
+    }
+    const updater = await this.updaterFor(rule.source);
+    const target = await updater.getTargetInfo(targetPath);
+    if (target === undefined) {
+      throw new ImageVerificationError(
+        'UNSIGNED_IMAGE',
+        `${targetPath}: not signed (no such target in ${rule.source.metadataUrl})`,
+      );
+    }
+    const hex = target.hashes.sha256;
+    if (hex === undefined || !/^[0-9a-f]{64}$/.test(hex)) {
+      throw new ImageVerificationError(
+        'UNSIGNED_IMAGE',
+        `${targetPath}: the signed target has no sha256 to fetch the manifest by`,
+      );
+    }
+    const digest = `sha256:${hex}`;
+    if (reference.digest !== undefined && reference.digest !== digest) {
+      throw new ImageVerificationError(
+        'DIGEST_MISMATCH',
+        `${input}: the reference's digest ${reference.digest} is not the signed ${digest}`,
+      );
+    }
+    const { bytes, mediaType } = await this.fetchManifest(
+      location,
+      reference,
+      digest,
+      target.length,
+    );
+    // TUF 5.7.3: the manifest is the target: its length and every signed hash
+    checkLengthAndHashes(bytes, target, targetPath, nodeBackend);
+    const parsed = parseManifest(bytes, mediaType);
+    let platformDigest: string | undefined;
+    if (options.platform !== undefined && parsed.kind === 'index') {
+      const entry = selectPlatform(parsed, options.platform);
+      if (entry === undefined) {
+        const p = options.platform;
+        throw new ImageVerificationError(
+          'UNSIGNED_IMAGE',
+          `${targetPath}: the signed index lists no ${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''} manifest`,
+        );
+      }
+      platformDigest = entry.digest;
+    }
+    return {
+      input,
+      location,
+      reference,
+      targetPath,
+      digest,
+      pinned: reference.pinned(digest),
+      length: bytes.length,
+      manifest: bytes,
+      parsed,
+      rule: rule.match,
+      target,
+      ...(platformDigest === undefined ? {} : { platformDigest }),
+    };
+  }
+
+  /** fetchManifest gets the manifest by the signed digest from the image's location. */
+  private async fetchManifest(
+    loc: ImageLocation,
+    ref: Reference,
+    digest: string,
+    length: number,
+  ): Promise<{ bytes: Uint8Array; mediaType?: string }> {
+    if (loc.transport === 'docker') {
+      try {
+        const m = await this.registry.getManifest(ref, digest, length);
+        return { bytes: m.bytes, ...(m.mediaType ? { mediaType: m.mediaType } : {}) };
+      } catch (e) {
+        if (e instanceof OciError && e.code === 'NOT_FOUND') {
+          throw new ImageVerificationError(
+            'DIGEST_MISMATCH',
+            `${ref.name}: the registry does not have the signed manifest ${digest}`,
+          );
+        }
+        throw e;
+      }
+    }
+    return withLayout(loc, async (dir) => {
+      const image = await readLayout(dir, loc.refName);
+      if (image.descriptor.digest !== digest) {
+        throw new ImageVerificationError(
+          'DIGEST_MISMATCH',
+          `${loc.transport}:${loc.path}:${loc.refName} names ${image.descriptor.digest}, the signed digest is ${digest}`,
+        );
+      }
+      return { bytes: image.manifest, mediaType: image.descriptor.mediaType };
+    });
+  }
+}
+
+/** withLayout runs `fn` on a layout folder: the folder itself, or an unpacked archive. */
+export async function withLayout<T>(
+  loc: ImageLocation,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  if (loc.transport === 'docker') throw new MisuseError('not a local layout');
+  if (loc.transport === 'oci') return fn(loc.path);
+  const dir = await extractArchive(loc.path, tmpdir());
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
