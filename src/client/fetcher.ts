@@ -3,6 +3,8 @@
  * the body streams (endless data), every request has a connect timeout, a read-gap timeout and a
  * total timeout (slow retrieval), and anything that goes wrong is a {@link DownloadError}.
  */
+import { readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { Agent, request, errors as undiciErrors } from 'undici';
 import { DownloadError, DownloadHttpError } from '../core/index.js';
 import { redact } from '../internal/index.js';
@@ -179,4 +181,55 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
     at += c.length;
   }
   return out;
+}
+
+/**
+ * Reads `file://` URLs: a repository mirrored to local disk (air-gapped sites, the offline
+ * demo). The same limits apply: a file longer than the limit is refused unread.
+ */
+export class FileFetcher implements Fetcher {
+  async fetch(url: string, maxLength: number): Promise<Uint8Array> {
+    const path = fileURLToPath(url);
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR')
+        throw new DownloadHttpError(`${url}: not found`, 404);
+      throw new DownloadError(`${url}: ${(cause as Error).message}`, { cause });
+    }
+    if (size > maxLength) {
+      throw new DownloadError(`${url}: ${size} bytes, more than the limit of ${maxLength}`, {
+        code: 'TOO_LARGE',
+      });
+    }
+    const bytes = new Uint8Array(await readFile(path));
+    if (bytes.length > maxLength) {
+      throw new DownloadError(`${url}: more than the limit of ${maxLength} bytes`, {
+        code: 'TOO_LARGE',
+      });
+    }
+    return bytes;
+  }
+}
+
+/** Routes by scheme: `file://` to a {@link FileFetcher}, http(s) to an {@link HttpFetcher}. */
+export class DefaultFetcher implements Fetcher {
+  readonly http: HttpFetcher;
+  private readonly file = new FileFetcher();
+
+  constructor(config: Partial<FetcherConfig> = {}, headers: Record<string, string> = {}) {
+    this.http = new HttpFetcher(config, headers);
+  }
+
+  fetch(url: string, maxLength: number): Promise<Uint8Array> {
+    return url.startsWith('file:')
+      ? this.file.fetch(url, maxLength)
+      : this.http.fetch(url, maxLength);
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
 }

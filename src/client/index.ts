@@ -6,5 +6,5 @@ export {
   type FetcherConfig,
   type UpdaterConfig,
 } from './config.js';
-export { type Fetcher, HttpFetcher } from './fetcher.js';
+export { DefaultFetcher, type Fetcher, FileFetcher, HttpFetcher } from './fetcher.js';
 export { initMetadataDir, type RequestLog, Updater, type UpdaterOptions } from './updater.js';

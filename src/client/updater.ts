@@ -31,7 +31,7 @@ import {
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
 import { MetadataCache } from './cache.js';
 import { DEFAULT_CONFIG, type UpdaterConfig } from './config.js';
-import { type Fetcher, HttpFetcher } from './fetcher.js';
+import { DefaultFetcher, type Fetcher } from './fetcher.js';
 
 /** Options of {@link Updater}. */
 export interface UpdaterOptions {
@@ -84,13 +84,13 @@ export class Updater {
     this.config = { ...DEFAULT_CONFIG, ...options.config };
     this.cache = new MetadataCache(options.metadataDir);
     this.ownsFetcher = options.fetcher === undefined;
-    this.fetcher = options.fetcher ?? new HttpFetcher();
+    this.fetcher = options.fetcher ?? new DefaultFetcher();
     this.backend = options.backend ?? nodeBackend;
   }
 
   /** close releases the fetcher's connections (when the updater created it). */
   async close(): Promise<void> {
-    if (this.ownsFetcher && this.fetcher instanceof HttpFetcher) await this.fetcher.close();
+    if (this.ownsFetcher && this.fetcher instanceof DefaultFetcher) await this.fetcher.close();
   }
 
   /** The trusted metadata of the last refresh. */

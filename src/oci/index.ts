@@ -1,3 +1,4 @@
+export { type BuiltImage, buildImage, type ImageFile, writeLayoutImages } from './build.js';
 export {
   type CredentialProvider,
   type Credentials,

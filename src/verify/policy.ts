@@ -111,8 +111,11 @@ export class TrustPolicy {
         if ((tuf === undefined) === (notary === undefined))
           fail(where, 'expected exactly one of "tuf" and "notary"');
         if (tuf !== undefined) {
-          if (typeof tuf.metadataUrl !== 'string' || !/^https?:\/\/.+\/$/.test(tuf.metadataUrl)) {
-            fail(`${where}.tuf.metadataUrl`, 'expected an http(s) URL ending with /');
+          if (
+            typeof tuf.metadataUrl !== 'string' ||
+            !/^(https?|file):\/\/.+\/$/.test(tuf.metadataUrl)
+          ) {
+            fail(`${where}.tuf.metadataUrl`, 'expected an http(s) or file URL ending with /');
           }
           if (typeof tuf.root !== 'string')
             fail(`${where}.tuf.root`, 'expected the trusted root file');

@@ -21,11 +21,22 @@ describe('tufa demo (CLI)', () => {
     const r = tufa(['demo', '--dir', dir]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /✔ hello\.txt: 31 bytes/);
-    assert.match(r.stdout, /pinned example\.test\/demo\/app@sha256:[0-9a-f]{64}/);
-    for (const code of ['LENGTH_OR_HASH_MISMATCH', 'THRESHOLD_NOT_MET', 'ROLLBACK', 'EXPIRED']) {
+    assert.ok(existsSync(join(dir, 'pulled', 'app.tar')));
+    assert.match(r.stdout, /→ example\.test\/demo\/app@sha256:[0-9a-f]{64}/);
+    for (const code of [
+      'LENGTH_OR_HASH_MISMATCH',
+      'THRESHOLD_NOT_MET',
+      'ROLLBACK',
+      'EXPIRED',
+      'UNSIGNED_IMAGE',
+      'NO_POLICY',
+      'DIGEST_MISMATCH',
+    ]) {
       assert.match(r.stdout, new RegExp(`refused \\(${code}\\)`));
     }
-    assert.match(r.stdout, /^5 of 5 attacks refused\.$/m);
+    assert.match(r.stdout, /pulled 2 blobs \(\d+ bytes\), each digest checked/);
+    assert.match(r.stdout, /^9 of 9 attacks refused\.$/m);
+    assert.ok(!existsSync(join(dir, 'attacks', 'bad-layer.tar')), 'a failed pull leaves nothing');
     assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY/);
   });
 
@@ -40,6 +51,16 @@ describe('tufa demo (CLI)', () => {
       names.join(','),
     );
     assert.ok(!readdirSync(repo).some((n) => n.endsWith('.tmp')), 'no temp files left');
+  });
+
+  it('prints a verify command that works as printed', () => {
+    const r = tufa(['demo', '--dir', join(dir, 'again')]);
+    const line = r.stdout.split('\n').find((l) => l.startsWith('Try it yourself: tufa '));
+    assert.ok(line, r.stdout);
+    const args = line.slice('Try it yourself: tufa '.length).split(' ');
+    const v = tufa(args);
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /^✔ oci:.* → example\.test\/demo\/app@sha256:[0-9a-f]{64}$/m);
   });
 
   it('exits 2 on a usage error', () => {

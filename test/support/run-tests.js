@@ -6,12 +6,14 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureTools } from './ensure-tools.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 if (!existsSync(join(root, 'dist', 'test'))) {
   process.stderr.write('dist/test is missing: run `npm run build` first\n');
   process.exit(2);
 }
+if (process.env.TUFA_SKIP_INSTALL !== '1') ensureTools();
 const require = createRequire(import.meta.url);
 const mochaBin = join(dirname(require.resolve('mocha/package.json')), 'bin', 'mocha.js');
 const specs = process.argv.slice(2);

@@ -1,13 +1,13 @@
 /**
- * `tufa demo`: the whole story offline. Signs a TUF repository with the TEST-ONLY keys of
- * keys-example/, verifies it as a client would, then serves it tampered in five ways and shows
- * each one refused.
+ * `tufa demo`: the whole story offline. Builds a small image into an OCI layout, signs it and a
+ * file in a TUF repository made with the TEST-ONLY keys of keys-example/, verifies the file and
+ * the image as a client would, pulls the image, then shows each attack refused.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   checkLengthAndHashes,
   consistentTargetName,
@@ -16,11 +16,17 @@ import {
   TrustedMetadataSet,
   TufaError,
 } from '../../core/index.js';
+import { type BuiltImage, buildImage, OciError, writeLayoutImages } from '../../oci/index.js';
 import { buildRepository, KeyObjectSigner, writeTree } from '../../repository/index.js';
+import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
 import type { Output } from '../output.js';
 
 const KEYS_DIR = fileURLToPath(new URL('../../../../keys-example/', import.meta.url));
 const IMAGE = 'example.test/demo/app:1.0';
+const UNSIGNED = 'example.test/demo/app:2.0';
+const UNCOVERED = 'other.test/tools/x:1.0';
+const DAY = 86_400_000;
+const enc = new TextEncoder();
 
 type Files = Map<string, Uint8Array>;
 
@@ -30,44 +36,20 @@ async function loadTestKey(role: string): Promise<KeyObjectSigner> {
   );
 }
 
-function demoManifest(): Uint8Array {
-  const digest = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: digest('config'),
-      size: 6,
-    },
-    layers: [
-      {
-        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-        digest: digest('layer'),
-        size: 5,
-      },
-    ],
-  };
-  return new TextEncoder().encode(JSON.stringify(manifest));
-}
-
-/** What a client finds for one target after verifying the whole chain. */
-interface Verified {
-  path: string;
-  length: number;
-  sha256: string;
+function sha256Hex(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
 }
 
 /**
- * verifyRepository runs the client workflow over a file map: trusted root → timestamp →
- * snapshot → targets → the target's bytes, as a TUF client does over HTTP.
+ * verifyFile runs the client workflow over a file map: trusted root → timestamp → snapshot →
+ * targets → the target's bytes, as a TUF client does over HTTP.
  */
-function verifyRepository(
+function verifyFile(
   files: Files,
   trustedRoot: Uint8Array,
   now: number,
   targetPath: string,
-): Verified {
+): { length: number; sha256: string } {
   const get = (name: string): Uint8Array => {
     const b = files.get(name);
     if (b === undefined) throw new Error(`${name} is missing from the repository`);
@@ -78,17 +60,22 @@ function verifyRepository(
     trusted.updateRoot(get(`${v}.root.json`));
   const ts = trusted.updateTimestamp(get('timestamp.json'));
   trusted.updateSnapshot(get(`${ts.signed.snapshotMeta.version}.snapshot.json`));
-  const found = findTarget(trusted, targetPath, (role) => {
-    const meta = trusted.snapshot?.signed.roleMeta(role);
-    return get(`${meta?.version}.${role}.json`);
-  });
+  const found = findTarget(trusted, targetPath, (role) =>
+    get(`${trusted.snapshot?.signed.roleMeta(role)?.version}.${role}.json`),
+  );
   if (found === undefined) throw new Error(`${targetPath} is not a signed target`);
   const sha256 = found.target.hashes.sha256 as string;
   const bytes = get(`targets/${consistentTargetName(targetPath, sha256)}`);
   // TUF 5.7.3: the target's length and every listed hash
   checkLengthAndHashes(bytes, found.target, targetPath, nodeBackend);
-  return { path: targetPath, length: bytes.length, sha256 };
+  return { length: bytes.length, sha256 };
 }
+
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /** runDemo prints the demo and returns true when every check came out as it should. */
 export async function runDemo(
@@ -98,6 +85,7 @@ export async function runDemo(
   const now = options.now ?? Date.now();
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'tufa-demo-')));
   const repoDir = join(dir, 'repository');
+  const layoutDir = join(dir, 'images');
   const [root, targets, snapshot, timestamp] = (await Promise.all(
     ['root', 'targets', 'snapshot', 'timestamp'].map(loadTestKey),
   )) as [KeyObjectSigner, KeyObjectSigner, KeyObjectSigner, KeyObjectSigner];
@@ -107,25 +95,53 @@ export async function runDemo(
     snapshot: { signers: [snapshot] },
     timestamp: { signers: [timestamp] },
   };
+
+  // An image and two more that will not pass, in one OCI layout.
+  const app = await buildImage([
+    { path: 'hello.txt', content: enc.encode('hello from a signed image\n') },
+  ]);
+  const next = await buildImage([
+    { path: 'hello.txt', content: enc.encode('an unsigned rebuild\n') },
+  ]);
+  const other = await buildImage([{ path: 'x', content: enc.encode('not covered by any rule\n') }]);
+  await writeLayoutImages(layoutDir, [
+    { refName: IMAGE, image: app },
+    { refName: UNSIGNED, image: next },
+    { refName: UNCOVERED, image: other },
+  ]);
+
   const content = [
-    { path: 'hello.txt', content: new TextEncoder().encode('hello from a signed repository\n') },
+    { path: 'hello.txt', content: enc.encode('hello from a signed repository\n') },
     {
       path: IMAGE,
-      content: demoManifest(),
-      custom: { oci: { mediaType: 'application/vnd.oci.image.manifest.v1+json' } },
+      content: app.manifest,
+      custom: { oci: { mediaType: app.manifestDescriptor.mediaType } },
     },
   ];
   const files = await buildRepository({ ...signing, files: content, now });
   await writeTree(repoDir, files);
+  const policyFile = join(dir, 'policy.json');
+  const policy = {
+    rules: [
+      {
+        match: 'example.test/demo/**',
+        tuf: { metadataUrl: `${pathToFileURL(repoDir).href}/`, root: join(repoDir, '1.root.json') },
+      },
+    ],
+  };
+  await writeFile(policyFile, `${JSON.stringify(policy, null, 2)}\n`);
 
-  out.line('tufa demo: a signed TUF repository, verified, then attacked (offline)');
-  out.line('');
-  out.line(`Repository written to ${repoDir}`);
   out.line(
-    '  signed with keys-example/*.test-only.key.pem: public TEST-ONLY keys, never for real use',
+    'tufa demo: a signed TUF repository and image, verified, pulled, then attacked (offline)',
   );
+  out.line('');
+  out.line(`Repository   ${repoDir}`);
   out.line(
-    `  files: ${[...files.keys()].filter((f) => !f.startsWith('targets/')).join(', ')}, ${content.length} targets`,
+    '             signed with keys-example/*.test-only.key.pem: public TEST-ONLY keys, never for real use',
+  );
+  out.line(`Images       oci:${layoutDir} (${IMAGE} signed; ${UNSIGNED} and ${UNCOVERED} not)`);
+  out.line(
+    `Policy       ${policyFile}: example.test/demo/** → that repository; anything else denied`,
   );
   out.line('');
 
@@ -135,50 +151,75 @@ export async function runDemo(
     onDisk.set(name, new Uint8Array(await readFile(join(repoDir, name))));
   const trustedRoot = onDisk.get('1.root.json') as Uint8Array;
   let ok = true;
-  out.line('Client (trusted root: 1.root.json):');
-  for (const { path } of content) {
-    try {
-      const v = verifyRepository(onDisk, trustedRoot, now, path);
-      const pinned =
-        path === IMAGE
-          ? `  → pinned ${IMAGE.slice(0, IMAGE.lastIndexOf(':'))}@sha256:${v.sha256}`
-          : '';
-      out.line(
-        `  ✔ ${v.path}: ${v.length} bytes, sha256 ${v.sha256.slice(0, 16)}… verified${pinned}`,
-      );
-    } catch (e) {
-      ok = false;
-      out.line(`  ✘ ${path}: ${(e as Error).message}`);
-    }
+  const fail = (what: string, e: unknown) => {
+    ok = false;
+    out.line(`  ✘ ${what}: ${(e as Error).message}`);
+  };
+
+  out.line('Verify before pull:');
+  try {
+    const v = verifyFile(onDisk, trustedRoot, now, 'hello.txt');
+    out.line(
+      `  ✔ hello.txt: ${v.length} bytes, sha256 ${v.sha256.slice(0, 16)}… matches the signed target`,
+    );
+  } catch (e) {
+    fail('hello.txt', e);
+  }
+  const verifier = () =>
+    new ImageVerifier({
+      policy: TrustPolicy.fromJSON(policy, dir),
+      cacheDir: join(dir, 'cache'),
+      now: () => now,
+    });
+  const good = verifier();
+  try {
+    const v = await good.verify(`oci:${layoutDir}:${IMAGE}`);
+    out.line(`  ✔ ${IMAGE}: manifest ${v.length} bytes matches the signed target → ${v.pinned}`);
+    const pulled = join(dir, 'pulled', 'app.tar');
+    const r = await pullImage(good, `oci:${layoutDir}:${IMAGE}`, `oci-archive:${pulled}:1.0`);
+    out.line(
+      `  ✔ pulled ${r.blobs} blobs (${r.bytes} bytes), each digest checked, into oci-archive:${pulled}`,
+    );
+  } catch (e) {
+    fail(IMAGE, e);
+  } finally {
+    await good.close();
   }
   out.line('');
 
   const attacker = new KeyObjectSigner(generateKeyPairSync('ed25519').privateKey);
   const v2 = await buildRepository({ ...signing, files: content, now, versions: { timestamp: 2 } });
+  const helloName = `targets/${consistentTargetName('hello.txt', sha256Hex(content[0]?.content ?? new Uint8Array()))}`;
+  const withImages = async (
+    name: string,
+    images: Array<{ refName: string; image: BuiltImage }>,
+  ) => {
+    const d = join(dir, 'attacks', name);
+    await writeLayoutImages(d, images);
+    return d;
+  };
   const attacks: Array<[string, () => Promise<void> | void]> = [
     [
       'arbitrary software: target bytes replaced',
       () => {
         const f = new Map(onDisk);
-        const name = `targets/${consistentTargetName(
-          'hello.txt',
-          createHash('sha256')
-            .update(content[0]?.content ?? '')
-            .digest('hex'),
-        )}`;
-        f.set(name, new TextEncoder().encode('hello from an attacker!!!!!!!!\n'));
-        verifyRepository(f, trustedRoot, now, 'hello.txt');
+        f.set(helloName, enc.encode('hello from an attacker!!!!!!!!\n'));
+        verifyFile(f, trustedRoot, now, 'hello.txt');
       },
     ],
     [
       'metadata tampering: targets.json edited to list other bytes',
       () => {
         const f = new Map(onDisk);
-        const text = new TextDecoder()
-          .decode(f.get('1.targets.json'))
-          .replace(/"length": \d+/, '"length": 7');
-        f.set('1.targets.json', new TextEncoder().encode(text));
-        verifyRepository(f, trustedRoot, now, 'hello.txt');
+        f.set(
+          '1.targets.json',
+          enc.encode(
+            new TextDecoder()
+              .decode(f.get('1.targets.json'))
+              .replace(/"length": \d+/, '"length": 7'),
+          ),
+        );
+        verifyFile(f, trustedRoot, now, 'hello.txt');
       },
     ],
     [
@@ -193,13 +234,12 @@ export async function runDemo(
         });
         const f = new Map(onDisk);
         f.set('timestamp.json', forged.get('timestamp.json') as Uint8Array);
-        verifyRepository(f, trustedRoot, now, 'hello.txt');
+        verifyFile(f, trustedRoot, now, 'hello.txt');
       },
     ],
     [
       'rollback: timestamp v1 served after the client saw v2',
       () => {
-        // the client holds v2; the mirror serves v1
         const set = new TrustedMetadataSet(trustedRoot, now);
         set.updateTimestamp(v2.get('timestamp.json') as Uint8Array);
         set.updateTimestamp(onDisk.get('timestamp.json') as Uint8Array);
@@ -208,7 +248,50 @@ export async function runDemo(
     [
       'freeze: the same metadata replayed after it expired',
       () => {
-        verifyRepository(onDisk, trustedRoot, now + 2 * 86_400_000, 'hello.txt');
+        verifyFile(onDisk, trustedRoot, now + 2 * DAY, 'hello.txt');
+      },
+    ],
+    [
+      `unsigned tag: ${UNSIGNED}`,
+      async () => {
+        const v = verifier();
+        await v.verify(`oci:${layoutDir}:${UNSIGNED}`).finally(() => v.close());
+      },
+    ],
+    [
+      `image no policy rule covers: ${UNCOVERED}`,
+      async () => {
+        const v = verifier();
+        await v.verify(`oci:${layoutDir}:${UNCOVERED}`).finally(() => v.close());
+      },
+    ],
+    [
+      `tampered manifest: ${IMAGE} pointing at another manifest`,
+      async () => {
+        const d = await withImages('moved-tag', [{ refName: IMAGE, image: next }]);
+        const v = verifier();
+        await v.verify(`oci:${d}:${IMAGE}`).finally(() => v.close());
+      },
+    ],
+    [
+      'corrupted layer: pull checks every blob and leaves nothing behind',
+      async () => {
+        const d = await withImages('bad-layer', [{ refName: IMAGE, image: app }]);
+        const layer = app.blobs[1]?.descriptor.digest.slice('sha256:'.length) as string;
+        const blob = join(d, 'blobs', 'sha256', layer);
+        const bytes = new Uint8Array(await readFile(blob));
+        const mid = bytes.length >> 1;
+        bytes[mid] = (bytes[mid] as number) ^ 0xff;
+        await writeFile(blob, bytes);
+        const dest = join(dir, 'attacks', 'bad-layer.tar');
+        const v = verifier();
+        const pulled = await pullImage(v, `oci:${d}:${IMAGE}`, `oci-archive:${dest}`).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        await v.close();
+        if (await exists(dest)) throw new Error(`${dest} was left behind`);
+        if (pulled !== undefined) throw pulled;
       },
     ],
   ];
@@ -220,17 +303,19 @@ export async function runDemo(
       ok = false;
       out.line(`  ✘ ${what}: ACCEPTED`);
     } catch (e) {
-      if (e instanceof TufaError) {
+      if (e instanceof TufaError || e instanceof OciError) {
         refused++;
         out.line(`  ✔ ${what}`);
         out.line(`      refused (${e.code}): ${e.message}`);
       } else {
-        ok = false;
-        out.line(`  ✘ ${what}: failed for another reason: ${(e as Error).message}`);
+        fail(what, e);
       }
     }
   }
   out.line('');
   out.line(`${refused} of ${attacks.length} attacks refused.${ok ? '' : ' SOMETHING WENT WRONG.'}`);
+  out.line(
+    `Try it yourself: tufa verify --policy ${policyFile} --cache-dir ${join(dir, 'cache')} oci:${layoutDir}:${IMAGE}`,
+  );
   return ok;
 }

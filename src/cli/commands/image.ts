@@ -1,42 +1,27 @@
 /** `tufa verify` and `tufa pull`: verify before pull, under a trust policy. */
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import {
-  DockerConfigCredentials,
-  parsePlatform,
-  type RegistryClientOptions,
-} from '../../oci/index.js';
+import { parsePlatform } from '../../oci/index.js';
 import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
 import { EXIT, errorCode, exitCodeFor } from '../exit.js';
 import type { Output } from '../output.js';
+import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
 
-interface CommonOptions {
+interface CommonOptions extends RegistryFlags {
   policy: string;
   cacheDir?: string;
-  plainHttp: string[];
-  ca?: string;
   platform?: string;
   json: boolean;
 }
 
-const collect = (v: string, acc: string[]) => [...acc, v];
-
 function withCommonOptions(cmd: Command): Command {
-  return cmd
+  return withRegistryFlags(cmd)
     .option('--policy <file>', 'trust policy (JSON)', process.env.TUFA_POLICY ?? 'tufa-policy.json')
     .option(
       '--cache-dir <dir>',
       'TUF metadata cache (default: $XDG_CACHE_HOME/tufa or ~/.cache/tufa)',
     )
-    .option(
-      '--plain-http <registry>',
-      'talk to this registry over plain HTTP (loopback always is)',
-      collect,
-      [],
-    )
-    .option('--ca <file>', 'extra CA certificates (PEM) for registries')
     .option(
       '--platform <os/arch>',
       'platform of a multi-platform image (pull default: linux/amd64)',
@@ -48,14 +33,7 @@ async function makeVerifier(o: CommonOptions): Promise<ImageVerifier> {
   const policy = await TrustPolicy.load(o.policy);
   const cacheDir =
     o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
-  const dockerConfig = join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
-  const plain = new Set(o.plainHttp);
-  const registryOptions: RegistryClientOptions = {
-    credentials: new DockerConfigCredentials(dockerConfig),
-    plainHttp: (r) => plain.has(r) || /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(r),
-    ...(o.ca === undefined ? {} : { ca: await readFile(o.ca, 'utf8') }),
-  };
-  return new ImageVerifier({ policy, cacheDir, registryOptions });
+  return new ImageVerifier({ policy, cacheDir, registryOptions: await registryOptions(o) });
 }
 
 export function addImageCommands(

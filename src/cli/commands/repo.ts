@@ -5,9 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { JsonValue } from '../../core/index.js';
-import { parseJson } from '../../core/index.js';
-import { Reference } from '../../oci/index.js';
+import { type JsonValue, parseJson } from '../../core/index.js';
+import { parseManifest, Reference, RegistryClient } from '../../oci/index.js';
 import {
   ExternalCommandSigner,
   hashesOf,
@@ -20,6 +19,7 @@ import {
   Workspace,
 } from '../../repository/index.js';
 import type { Output } from '../output.js';
+import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
 import { PASSPHRASE_ENV } from './key.js';
 
 const TOP: readonly TopRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
@@ -109,33 +109,44 @@ export function addRepoCommands(program: Command, out: Output): void {
       out.line(`${path}: ${content.length} bytes, listed in ${role}`);
     });
 
-  repo
-    .command('add-image')
-    .description('list an image manifest as a target <registry>/<repository>:<tag>')
-    .argument('<image>')
-    .requiredOption(
-      '--manifest <file>',
-      'the manifest (or index) bytes exactly as the registry serves them',
-    )
-    .option('--role <role>', 'role to list it in')
-    .action(async (image: string, o: { manifest: string; role?: string }) => {
-      const ref = Reference.parse(image);
-      if (ref.tagged === undefined) throw new RangeError(`${image}: a tag is required`);
-      const bytes = new Uint8Array(await readFile(o.manifest));
-      const manifest = parseJson(bytes, { source: o.manifest }) as Record<string, JsonValue>;
-      const mediaType = typeof manifest.mediaType === 'string' ? manifest.mediaType : undefined;
-      const hashes = hashesOf(bytes);
-      if (ref.digest !== undefined && ref.digest !== `sha256:${hashes.sha256}`) {
-        throw new RangeError(`${image}: the manifest's digest is sha256:${hashes.sha256}`);
+  withRegistryFlags(
+    repo
+      .command('add-image')
+      .description(
+        'list an image manifest as a target <registry>/<repository>:<tag> (fetched from the registry unless --manifest)',
+      )
+      .argument('<image>')
+      .option(
+        '--manifest <file>',
+        'the manifest (or index) bytes exactly as the registry serves them',
+      )
+      .option('--role <role>', 'role to list it in'),
+  ).action(async (image: string, o: RegistryFlags & { manifest?: string; role?: string }) => {
+    const ref = Reference.parse(image);
+    if (ref.tagged === undefined) throw new RangeError(`${image}: a tag is required`);
+    let bytes: Uint8Array;
+    if (o.manifest !== undefined) {
+      bytes = new Uint8Array(await readFile(o.manifest));
+    } else {
+      const client = new RegistryClient(await registryOptions(o));
+      try {
+        bytes = (await client.getManifest(ref, ref.digest ?? (ref.tag as string))).bytes;
+      } finally {
+        await client.close();
       }
-      const custom = mediaType === undefined ? undefined : { oci: { mediaType } };
-      const role = await (await ws()).addTarget(
-        ref.tagged,
-        { length: bytes.length, hashes, ...(custom ? { custom } : {}) },
-        o.role,
-      );
-      out.line(`${ref.tagged}: ${ref.pinned(`sha256:${hashes.sha256}`)}, listed in ${role}`);
-    });
+    }
+    const manifest = parseManifest(bytes);
+    const hashes = hashesOf(bytes);
+    if (ref.digest !== undefined && ref.digest !== `sha256:${hashes.sha256}`) {
+      throw new RangeError(`${image}: the manifest's digest is sha256:${hashes.sha256}`);
+    }
+    const role = await (await ws()).addTarget(
+      ref.tagged,
+      { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } },
+      o.role,
+    );
+    out.line(`${ref.tagged}: ${ref.pinned(`sha256:${hashes.sha256}`)}, listed in ${role}`);
+  });
 
   repo
     .command('remove-target')

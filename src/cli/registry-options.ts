@@ -1,0 +1,39 @@
+/** Registry connection options shared by the commands that talk to registries. */
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { DockerConfigCredentials, type RegistryClientOptions } from '../oci/index.js';
+
+export interface RegistryFlags {
+  plainHttp: string[];
+  ca?: string;
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** withRegistryFlags adds --plain-http and --ca. */
+export function withRegistryFlags(cmd: Command): Command {
+  return cmd
+    .option(
+      '--plain-http <registry>',
+      'talk to this registry over plain HTTP (loopback always is)',
+      collect,
+      [],
+    )
+    .option('--ca <file>', 'extra CA certificates (PEM) for registries');
+}
+
+/**
+ * registryOptions builds client options: credentials from `$DOCKER_CONFIG/config.json` (or
+ * `~/.docker/config.json`), plain HTTP only for loopback and the registries named.
+ */
+export async function registryOptions(o: RegistryFlags): Promise<RegistryClientOptions> {
+  const dockerConfig = join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
+  const plain = new Set(o.plainHttp);
+  return {
+    credentials: new DockerConfigCredentials(dockerConfig),
+    plainHttp: (r) => plain.has(r) || /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(r),
+    ...(o.ca === undefined ? {} : { ca: await readFile(o.ca, 'utf8') }),
+  };
+}
