@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { runDemo } from './commands/demo.js';
 import { addImageCommands } from './commands/image.js';
 import { addKeyCommands } from './commands/key.js';
+import { addNotaryCommands } from './commands/notary.js';
 import { addRepoCommands } from './commands/repo.js';
 import { runTufClient } from './commands/tuf.js';
 import { EXIT, errorCode, exitCodeFor } from './exit.js';
@@ -26,6 +27,7 @@ function build(out: Output, setCode: (n: number) => void): Command {
     });
   addImageCommands(program, out, setCode);
   addKeyCommands(program, out);
+  addNotaryCommands(program, out, setCode);
   addRepoCommands(program, out);
   program
     .command('tuf')

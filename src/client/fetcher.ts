@@ -17,7 +17,7 @@ export interface Fetcher {
    * @throws {@link DownloadError} (code `TOO_LARGE` past the limit, `SLOW_RETRIEVAL` on a
    *   timeout) or {@link DownloadHttpError} for a status other than 200
    */
-  fetch(url: string, maxLength: number): Promise<Uint8Array>;
+  fetch(url: string, maxLength: number, headers?: Record<string, string>): Promise<Uint8Array>;
 }
 
 /** Download errors caused by the network (connection refused, reset, …): worth a retry. */
@@ -62,13 +62,17 @@ export class HttpFetcher implements Fetcher {
     await this.agent.close();
   }
 
-  async fetch(url: string, maxLength: number): Promise<Uint8Array> {
+  async fetch(
+    url: string,
+    maxLength: number,
+    headers: Record<string, string> = {},
+  ): Promise<Uint8Array> {
     if (!Number.isSafeInteger(maxLength) || maxLength < 0) {
       throw new RangeError(`maxLength: expected a non-negative integer, got ${maxLength}`);
     }
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.fetchOnce(url, maxLength);
+        return await this.fetchOnce(url, maxLength, headers);
       } catch (e) {
         // Only a 5xx answer or a network failure may pass on retry; a policy refusal
         // (size, redirects, scheme) or a 4xx would only happen again.
@@ -80,7 +84,11 @@ export class HttpFetcher implements Fetcher {
     }
   }
 
-  private async fetchOnce(url: string, maxLength: number): Promise<Uint8Array> {
+  private async fetchOnce(
+    url: string,
+    maxLength: number,
+    extra: Record<string, string>,
+  ): Promise<Uint8Array> {
     const signal = AbortSignal.timeout(this.config.totalTimeout);
     const origin = new URL(url).origin;
     let current = url;
@@ -91,7 +99,7 @@ export class HttpFetcher implements Fetcher {
           throw new DownloadError(`${redact(current)}: only http and https URLs are fetched`);
         }
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(this.headers)) {
+        for (const [k, v] of Object.entries({ ...this.headers, ...extra })) {
           // Credentials go to the first origin only, never to a redirect target elsewhere.
           if (u.origin === origin || !CREDENTIAL_HEADERS.has(k.toLowerCase())) headers[k] = v;
         }
@@ -119,7 +127,12 @@ export class HttpFetcher implements Fetcher {
         }
         if (res.statusCode !== 200) {
           await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
-          throw new DownloadHttpError(`${redact(current)}: HTTP ${res.statusCode}`, res.statusCode);
+          const challenge = res.headers['www-authenticate'];
+          throw new DownloadHttpError(
+            `${redact(current)}: HTTP ${res.statusCode}`,
+            res.statusCode,
+            typeof challenge === 'string' ? challenge : undefined,
+          );
         }
         const declared = Number(res.headers['content-length'] ?? Number.NaN);
         if (declared > maxLength) {

@@ -118,10 +118,13 @@ export class DownloadError extends TufaError {
 /** The server answered with an HTTP status other than success. */
 export class DownloadHttpError extends DownloadError {
   readonly statusCode: number;
+  /** The `WWW-Authenticate` challenge of a 401, for callers that can answer it. */
+  readonly challenge: string | undefined;
 
-  constructor(message: string, statusCode: number) {
+  constructor(message: string, statusCode: number, challenge?: string) {
     super(message, { code: 'HTTP_STATUS' });
     this.statusCode = statusCode;
+    this.challenge = challenge;
   }
 }
 

@@ -43,6 +43,7 @@ export { consistentTargetName, encodeName } from './names.js';
 export { type MetadataParser, TrustedMetadataSet, type TrustedSetOptions } from './trusted-set.js';
 export {
   hexSignature,
+  type KeyResolver,
   type SignatureDecoder,
   type SignedDocument,
   type VerificationResult,

@@ -5,11 +5,20 @@
  * once (go-tuf GHSA-3633-5h82-39pq). A signature that does not decode, a key we cannot use, or a
  * key not listed for the role simply does not count.
  */
+
+import type { VerifyingKey } from './crypto/backend.js';
 import { hexToBytes } from './encoding.js';
 import { UnsignedMetadataError } from './errors.js';
-import type { KeyRing } from './keys.js';
 import type { Signature } from './metadata/envelope.js';
 import type { RoleKeys } from './metadata/role.js';
+
+/**
+ * Finds the key that checks one signature: by key ID, and (for dialects like Notary's, where
+ * each signature names its method) by the signature itself. `KeyRing` is one.
+ */
+export interface KeyResolver {
+  resolve(keyid: string, signature?: Signature): VerifyingKey | undefined;
+}
 
 /** Decodes a signature value; the TUF dialect writes hex. */
 export type SignatureDecoder = (sig: Signature) => Uint8Array | undefined;
@@ -41,7 +50,7 @@ export interface SignedDocument {
 export function verificationResult(
   doc: SignedDocument,
   role: RoleKeys,
-  ring: KeyRing,
+  ring: KeyResolver,
   decode: SignatureDecoder = hexSignature,
 ): VerificationResult {
   const fingerprints = new Set<string>();
@@ -49,7 +58,7 @@ export function verificationResult(
   const unsigned: string[] = [];
   for (const keyid of role.keyids) {
     const sig = doc.signatures.get(keyid);
-    const key = sig && ring.resolve(keyid);
+    const key = sig && ring.resolve(keyid, sig);
     const bytes = sig && key && decode(sig);
     if (key && bytes && !fingerprints.has(key.fingerprint) && key.verify(bytes, doc.signedBytes)) {
       fingerprints.add(key.fingerprint);
@@ -71,7 +80,7 @@ export function verifyThreshold(
   what: string,
   doc: SignedDocument,
   role: RoleKeys,
-  ring: KeyRing,
+  ring: KeyResolver,
   decode: SignatureDecoder = hexSignature,
 ): VerificationResult {
   const r = verificationResult(doc, role, ring, decode);

@@ -1,3 +1,13 @@
 /** Helpers shared by the I/O modules (client, repository, …); not part of the public API. */
+
+export {
+  type BasicCredentials,
+  basicHeader,
+  type Challenge,
+  parseChallenge,
+  requestToken,
+  type Token,
+  TokenError,
+} from './bearer.js';
 export { type LockOptions, readIfExists, withLock, writeFileAtomic } from './fs-atomic.js';
 export { redact } from './redact.js';

@@ -14,7 +14,15 @@
  */
 import { createHash } from 'node:crypto';
 import { Agent, type Dispatcher, request } from 'undici';
-import { redact } from '../internal/index.js';
+import {
+  basicHeader,
+  type Challenge,
+  parseChallenge,
+  redact,
+  requestToken,
+  type Token,
+  TokenError,
+} from '../internal/index.js';
 import type { CredentialProvider, Credentials } from './credentials.js';
 import { OciError } from './errors.js';
 import { type Descriptor, digestOf, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from './manifest.js';
@@ -43,22 +51,8 @@ export interface FetchedManifest {
   readonly mediaType: string | undefined;
 }
 
-interface Challenge {
-  scheme: string;
-  params: Record<string, string>;
-}
-
-/** parseChallenge reads a `WWW-Authenticate` header: `Bearer realm="…",service="…",scope="…"`. */
-export function parseChallenge(header: string): Challenge | undefined {
-  const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(header);
-  if (m === null) return undefined;
-  const params: Record<string, string> = {};
-  const re = /([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
-  for (const p of (m[2] ?? '').matchAll(re)) {
-    params[(p[1] as string).toLowerCase()] = (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1');
-  }
-  return { scheme: (m[1] as string).toLowerCase(), params };
-}
+/** The challenge parser (shared with the Notary client). */
+export { parseChallenge };
 
 function isLoopback(registry: string): boolean {
   const host = registry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
@@ -146,8 +140,7 @@ export class RegistryClient {
           `${repo.registry} asks for a user name and password, and none is configured`,
         );
       }
-      const header = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`;
-      return { header, expiresAt: Number.POSITIVE_INFINITY };
+      return { header: basicHeader(creds), expiresAt: Number.POSITIVE_INFINITY };
     }
     if (ch.scheme !== 'bearer' || !ch.params.realm) {
       throw new OciError(
@@ -163,53 +156,21 @@ export class RegistryClient {
     params: Record<string, string>,
     scope: string,
     creds: Credentials | undefined,
-  ): Promise<{ header: string; expiresAt: number }> {
-    const realm = new URL(params.realm as string);
-    if (
-      realm.protocol !== 'https:' &&
-      !(realm.protocol === 'http:' && this.plainHttp(realm.host))
-    ) {
-      throw new OciError(
-        'UNAUTHORIZED',
-        `${repo.registry}: refusing a token realm over ${realm.protocol}`,
-      );
-    }
-    if (params.service) realm.searchParams.set('service', params.service);
-    realm.searchParams.set('scope', params.scope ?? scope);
-    const headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'tufa' };
-    if (creds?.username !== undefined) {
-      headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`;
-    }
-    let res: Dispatcher.ResponseData;
+  ): Promise<Token> {
     try {
-      res = await request(realm, { dispatcher: this.agent, headers, method: 'GET' });
-    } catch (cause) {
+      return await requestToken(params, scope, creds, {
+        dispatcher: this.agent,
+        allowHttp: this.plainHttp,
+        ...(this.options.userAgent ? { userAgent: this.options.userAgent } : {}),
+      });
+    } catch (e) {
+      if (!(e instanceof TokenError)) throw e;
       throw new OciError(
-        'REGISTRY_UNAVAILABLE',
-        `token service ${redact(realm.toString())}: ${(cause as Error).message}`,
-        { cause },
+        e.unavailable ? 'REGISTRY_UNAVAILABLE' : 'UNAUTHORIZED',
+        `${repo.registry}: ${e.message}`,
+        { cause: e },
       );
     }
-    const text = await readCapped(res.body, 1024 * 1024, 'token response');
-    if (res.statusCode !== 200) {
-      throw new OciError(
-        'UNAUTHORIZED',
-        `token service ${redact(realm.toString())}: HTTP ${res.statusCode}`,
-      );
-    }
-    let body: { token?: string; access_token?: string; expires_in?: number };
-    try {
-      body = JSON.parse(new TextDecoder().decode(text));
-    } catch {
-      throw new OciError('UNAUTHORIZED', `token service ${redact(realm.toString())}: not JSON`);
-    }
-    const token = body.token ?? body.access_token;
-    if (!token)
-      throw new OciError('UNAUTHORIZED', `token service ${redact(realm.toString())}: no token`);
-    // Tokens live expires_in seconds (60 by default); renew 10 s early.
-    const life =
-      Math.max(0, (typeof body.expires_in === 'number' ? body.expires_in : 60) - 10) * 1000;
-    return { header: `Bearer ${token}`, expiresAt: Date.now() + life };
   }
 
   /** follow sends a GET and follows redirects, keeping Authorization on the first origin only. */

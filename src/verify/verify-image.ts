@@ -11,7 +11,13 @@ import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Fetcher, initMetadataDir, Updater } from '../client/index.js';
-import { checkLengthAndHashes, MisuseError, nodeBackend, type TargetFile } from '../core/index.js';
+import {
+  checkLengthAndHashes,
+  type HashEncoding,
+  MisuseError,
+  nodeBackend,
+} from '../core/index.js';
+import { lookupTag, NotaryClient, type NotaryCollection } from '../notary/index.js';
 import {
   extractArchive,
   type ImageIndex,
@@ -28,7 +34,7 @@ import {
   selectPlatform,
 } from '../oci/index.js';
 import { ImageVerificationError } from './errors.js';
-import type { TrustPolicy, TufSource } from './policy.js';
+import type { NotarySource, TrustPolicy, TufSource } from './policy.js';
 
 export interface VerifierOptions {
   policy: TrustPolicy;
@@ -40,6 +46,18 @@ export interface VerifierOptions {
   fetcher?: Fetcher;
   /** The clock (epoch ms). */
   now?: () => number;
+}
+
+/** A manifest as its trust source signs it. */
+export interface SignedManifest {
+  /** `sha256:<hex>`: the digest to fetch by. */
+  readonly digest: string;
+  readonly length: number;
+  readonly hashes: Record<string, string>;
+  /** How `hashes` are written: hex (TUF) or base64 (Notary). */
+  readonly encoding: HashEncoding;
+  /** Who signed it, for messages: the TUF repository, or the Notary server and role. */
+  readonly signedBy: string;
 }
 
 /** What a verification established. */
@@ -59,8 +77,8 @@ export interface VerifiedImage {
   readonly parsed: ImageManifest | ImageIndex;
   /** The policy rule that governed the decision. */
   readonly rule: string;
-  /** The signed target. */
-  readonly target: TargetFile;
+  /** What signed the manifest, and its signed length and hashes. */
+  readonly signed: SignedManifest;
   /** For an index and a requested platform: that platform's manifest digest. */
   readonly platformDigest?: string;
 }
@@ -74,6 +92,7 @@ export class ImageVerifier {
   readonly registry: RegistryClient;
   private readonly ownsRegistry: boolean;
   private readonly updaters = new Map<string, Promise<Updater>>();
+  private readonly notary = new Map<string, Promise<NotaryCollection>>();
 
   constructor(private readonly options: VerifierOptions) {
     this.ownsRegistry = options.registry === undefined;
@@ -155,27 +174,11 @@ export class ImageVerifier {
         `${reference.name}: no trust policy rule matches it (denied)`,
       );
     }
-    if (rule.source.kind !== 'tuf') {
-      throw new MisuseError(
-        `${reference.name}: rule ${rule.match} uses Notary, which this build cannot verify yet`,
-      );
-    }
-    const updater = await this.updaterFor(rule.source);
-    const target = await updater.getTargetInfo(targetPath);
-    if (target === undefined) {
-      throw new ImageVerificationError(
-        'UNSIGNED_IMAGE',
-        `${targetPath}: not signed (no such target in ${rule.source.metadataUrl})`,
-      );
-    }
-    const hex = target.hashes.sha256;
-    if (hex === undefined || !/^[0-9a-f]{64}$/.test(hex)) {
-      throw new ImageVerificationError(
-        'UNSIGNED_IMAGE',
-        `${targetPath}: the signed target has no sha256 to fetch the manifest by`,
-      );
-    }
-    const digest = `sha256:${hex}`;
+    const signed =
+      rule.source.kind === 'tuf'
+        ? await this.signedByTuf(rule.source, targetPath)
+        : await this.signedByNotary(rule.source, reference, targetPath);
+    const digest = signed.digest;
     if (reference.digest !== undefined && reference.digest !== digest) {
       throw new ImageVerificationError(
         'DIGEST_MISMATCH',
@@ -186,10 +189,10 @@ export class ImageVerifier {
       location,
       reference,
       digest,
-      target.length,
+      signed.length,
     );
     // TUF 5.7.3: the manifest is the target: its length and every signed hash
-    checkLengthAndHashes(bytes, target, targetPath, nodeBackend);
+    checkLengthAndHashes(bytes, signed, targetPath, nodeBackend, signed.encoding);
     const parsed = parseManifest(bytes, mediaType);
     let platformDigest: string | undefined;
     if (options.platform !== undefined && parsed.kind === 'index') {
@@ -214,8 +217,97 @@ export class ImageVerifier {
       manifest: bytes,
       parsed,
       rule: rule.match,
-      target,
+      signed,
       ...(platformDigest === undefined ? {} : { platformDigest }),
+    };
+  }
+
+  /** signedByTuf looks the image up as a target of a TUF repository. */
+  private async signedByTuf(source: TufSource, targetPath: string): Promise<SignedManifest> {
+    const updater = await this.updaterFor(source);
+    const target = await updater.getTargetInfo(targetPath);
+    if (target === undefined) {
+      throw new ImageVerificationError(
+        'UNSIGNED_IMAGE',
+        `${targetPath}: not signed (no such target in ${source.metadataUrl})`,
+      );
+    }
+    const hex = target.hashes.sha256;
+    if (hex === undefined || !/^[0-9a-f]{64}$/.test(hex)) {
+      throw new ImageVerificationError(
+        'UNSIGNED_IMAGE',
+        `${targetPath}: the signed target has no sha256 to fetch the manifest by`,
+      );
+    }
+    return {
+      digest: `sha256:${hex}`,
+      length: target.length,
+      hashes: target.hashes,
+      encoding: 'hex',
+      signedBy: source.metadataUrl,
+    };
+  }
+
+  /** signedByNotary looks the tag up the way Docker Content Trust does (GUN = registry/repository). */
+  private async signedByNotary(
+    source: NotarySource,
+    reference: Reference,
+    targetPath: string,
+  ): Promise<SignedManifest> {
+    const gun = reference.name;
+    const key = `${source.server}\n${gun}`;
+    let collection = this.notary.get(key);
+    if (collection === undefined) {
+      collection = (async () => {
+        const rootCa =
+          source.rootCa === undefined ? undefined : await readFile(source.rootCa, 'utf8');
+        const cacheDir = join(
+          this.options.cacheDir,
+          'notary',
+          sha256Hex(
+            `${source.server}\n${gun}\n${source.rootKeys.join(',')}\n${rootCa ?? ''}\n${source.tofu}`,
+          ).slice(0, 32),
+        );
+        const client = new NotaryClient({
+          server: source.server,
+          gun,
+          trust: {
+            rootKeyIds: source.rootKeys,
+            ...(rootCa === undefined ? {} : { rootCa }),
+            tofu: source.tofu,
+          },
+          cacheDir,
+          ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
+          ...(this.options.now ? { now: this.options.now } : {}),
+        });
+        try {
+          return await client.refresh();
+        } finally {
+          await client.close();
+        }
+      })();
+      this.notary.set(key, collection);
+      collection.catch(() => this.notary.delete(key));
+    }
+    const hit = lookupTag(await collection, reference.tag as string);
+    if (hit === undefined) {
+      throw new ImageVerificationError(
+        'UNSIGNED_IMAGE',
+        `${targetPath}: not signed (no tag ${reference.tag} in targets/releases or targets of ${gun} on ${source.server})`,
+      );
+    }
+    if (hit.digest === undefined) {
+      throw new ImageVerificationError(
+        'UNSIGNED_IMAGE',
+        `${targetPath}: the signed tag has no sha256 (Docker Content Trust requires one)`,
+      );
+    }
+    return {
+      digest: hit.digest,
+      length: hit.target.length,
+      hashes: hit.target.hashes,
+      encoding: 'base64',
+      signedBy: `${source.server} ${hit.role}`,
     };
   }
 

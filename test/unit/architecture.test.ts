@@ -30,7 +30,8 @@ const ALLOWED: Record<Module, readonly Module[]> = {
   client: ['core', 'internal'],
   repository: ['core', 'internal'],
   oci: ['internal'],
-  verify: ['core', 'internal', 'client', 'oci'],
+  // verify also joins notary: trust policies may name a Notary server (DCT)
+  verify: ['core', 'internal', 'client', 'oci', 'notary'],
   notary: ['core', 'internal', 'client', 'oci'],
   admission: ['core', 'internal', 'client', 'oci', 'verify', 'notary'],
   cli: ['core', 'internal', 'client', 'repository', 'oci', 'verify', 'notary', 'admission'],
