@@ -26,14 +26,17 @@ export function withRegistryFlags(cmd: Command): Command {
 
 /**
  * registryOptions builds client options: credentials from `$DOCKER_CONFIG/config.json` (or
- * `~/.docker/config.json`), plain HTTP only for loopback and the registries named.
+ * `~/.docker/config.json`); plain HTTP for the registries named, and for loopback ones unless a
+ * CA is given (then loopback registries are spoken to over TLS, as a test or mirror may be).
  */
 export async function registryOptions(o: RegistryFlags): Promise<RegistryClientOptions> {
   const dockerConfig = join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
   const plain = new Set(o.plainHttp);
   return {
     credentials: new DockerConfigCredentials(dockerConfig),
-    plainHttp: (r) => plain.has(r) || /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(r),
+    plainHttp: (r) =>
+      plain.has(r) ||
+      (o.ca === undefined && /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(r)),
     ...(o.ca === undefined ? {} : { ca: await readFile(o.ca, 'utf8') }),
   };
 }

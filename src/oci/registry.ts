@@ -296,6 +296,14 @@ export class RegistryClient {
           `${what}: the registry cannot resume (no Range support)`,
         );
       }
+      if (received > 0 && res.statusCode === 416) {
+        // asked to resume past the end: the blob is shorter than its descriptor says
+        await res.body.dump().catch(() => undefined);
+        throw new OciError(
+          'SIZE_MISMATCH',
+          `${what}: ${received} bytes, its descriptor gives ${desc.size}`,
+        );
+      }
       if (res.statusCode !== 200 && res.statusCode !== 206) await RegistryClient.fail(res, what);
       try {
         for await (const chunk of res.body) {
@@ -319,7 +327,8 @@ export class RegistryClient {
           cause: e,
         });
       }
-      if (received < desc.size && attempt < retries) continue;
+      // A body that ended cleanly is the whole answer: a short one fails the size check below,
+      // it is not an outage to retry.
       break;
     }
     if (received !== desc.size) {
