@@ -19,14 +19,27 @@ export interface BasicCredentials {
   readonly identityToken?: string;
 }
 
-/** parseChallenge reads a `WWW-Authenticate` header: `Bearer realm="…",service="…",scope="…"`. */
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+const SCHEME = new RegExp(`^\\s*(${TOKEN})`);
+const PARAM = new RegExp(`^[\\s,]*(${TOKEN})\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^,\\s]*))`);
+
+/**
+ * parseChallenge reads the first challenge of a `WWW-Authenticate` header:
+ * `Bearer realm="…",service="…",scope="…"`. Parameters end where the next challenge's scheme
+ * begins (a token not followed by `=`), so `…, Basic realm="x"` cannot replace the realm.
+ */
 export function parseChallenge(header: string): Challenge | undefined {
-  const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(header);
+  const m = SCHEME.exec(header);
   if (m === null) return undefined;
   const params: Record<string, string> = {};
-  const re = /([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
-  for (const p of (m[2] ?? '').matchAll(re)) {
-    params[(p[1] as string).toLowerCase()] = (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1');
+  let rest = header.slice(m[0].length);
+  for (;;) {
+    const p = PARAM.exec(rest);
+    if (p === null) break;
+    const name = (p[1] as string).toLowerCase();
+    // the first occurrence wins
+    if (!Object.hasOwn(params, name)) params[name] = (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1');
+    rest = rest.slice(p[0].length);
   }
   return { scheme: (m[1] as string).toLowerCase(), params };
 }

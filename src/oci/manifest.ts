@@ -120,6 +120,14 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ImageMan
   }
   const mediaType =
     typeof doc.mediaType === 'string' ? doc.mediaType : (contentType?.split(';')[0]?.trim() ?? '');
+  // A document that is both an index and an image manifest is ambiguous: another client could
+  // read the same signed digest as another image (CVE-2021-41190).
+  if (doc.manifests !== undefined && (doc.config !== undefined || doc.layers !== undefined)) {
+    throw new OciError(
+      'MANIFEST_INVALID',
+      'manifest: both "manifests" and "config"/"layers" (ambiguous)',
+    );
+  }
   if (Array.isArray(doc.manifests)) {
     if (
       mediaType !== MEDIA_TYPES.ociIndex &&

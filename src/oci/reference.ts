@@ -69,6 +69,13 @@ export class Reference {
       if (options.strict) bad('the registry is missing (strict: no docker.io default)');
       registry = DEFAULT_REGISTRY;
     }
+    // host names are case-insensitive: one spelling, so policies and credentials match exactly
+    registry = registry.toLowerCase();
+    const port = /:(\d+)$/.exec(registry)?.[1];
+    if (port !== undefined && Number(port) > 65535) bad(`port ${port} is out of range`);
+    if (registry.startsWith('[') && !/^\[[0-9a-f:.]*:[0-9a-f:.]*\](?::\d+)?$/.test(registry)) {
+      bad(`${JSON.stringify(registry)} is not a valid IPv6 address`);
+    }
     if (registry === 'index.docker.io' || registry === 'registry-1.docker.io')
       registry = DEFAULT_REGISTRY;
     if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) {

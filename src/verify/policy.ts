@@ -106,6 +106,11 @@ export class TrustPolicy {
         if (typeof o?.match !== 'string' || o.match.length === 0)
           fail(`${where}.match`, 'expected a pattern');
         const match = o.match as string;
+        try {
+          compile(match);
+        } catch (e) {
+          fail(`${where}.match`, (e as Error).message.replace(/^policy: /, ''));
+        }
         const tuf = o.tuf as Record<string, unknown> | undefined;
         const notary = o.notary as Record<string, unknown> | undefined;
         if ((tuf === undefined) === (notary === undefined))
@@ -132,9 +137,19 @@ export class TrustPolicy {
         const n = notary as Record<string, unknown>;
         if (typeof n.server !== 'string' || !/^https?:\/\//.test(n.server))
           fail(`${where}.notary.server`, 'expected an http(s) URL');
-        const rootKeys = Array.isArray(n.rootKeys)
-          ? n.rootKeys.filter((k): k is string => typeof k === 'string')
-          : [];
+        if (
+          n.rootKeys !== undefined &&
+          !(Array.isArray(n.rootKeys) && n.rootKeys.every((k) => typeof k === 'string' && k !== ''))
+        ) {
+          fail(`${where}.notary.rootKeys`, 'expected an array of key IDs');
+        }
+        if (n.rootCa !== undefined && (typeof n.rootCa !== 'string' || n.rootCa === '')) {
+          fail(`${where}.notary.rootCa`, 'expected the CA certificate file');
+        }
+        if (n.tofu !== undefined && typeof n.tofu !== 'boolean') {
+          fail(`${where}.notary.tofu`, 'expected true or false');
+        }
+        const rootKeys = (n.rootKeys as string[] | undefined) ?? [];
         const tofu = n.tofu === true;
         if (rootKeys.length === 0 && n.rootCa === undefined && !tofu) {
           fail(

@@ -1,0 +1,492 @@
+/**
+ * The trust policy: pattern matching (`*` within a segment, `**` one or more segments), the most
+ * specific rule (most literal characters, then fewest wildcards, then the first listed), no match
+ * means deny, path resolution, and invalid policies refused with a MisuseError naming the rule.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { MisuseError } from '../../../src/core/errors.js';
+import { Reference } from '../../../src/oci/reference.js';
+import { TrustPolicy } from '../../../src/verify/policy.js';
+
+const BASE = resolve('/policy-base');
+
+const tufRule = (match: string, n = 0) => ({
+  match,
+  tuf: { metadataUrl: `https://tuf${n}.example/metadata/`, root: `root-${n}.json` },
+});
+
+/** policyOf makes a policy of TUF rules, one per pattern. */
+const policyOf = (...patterns: string[]): TrustPolicy =>
+  TrustPolicy.fromJSON({ rules: patterns.map((p, i) => tufRule(p, i)) }, BASE);
+
+/** matchOf returns the pattern of the rule that governs `name`, or undefined. */
+const matchOf = (p: TrustPolicy, name: string): string | undefined => p.match(name)?.match;
+
+/** misuse asserts `fn` throws a MisuseError whose message matches every pattern. */
+function misuse(fn: () => unknown, ...messages: RegExp[]): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof MisuseError, `expected a MisuseError, got ${String(e)}`);
+    assert.equal(e.code, 'MISUSE');
+    for (const m of messages) assert.match(e.message, m);
+    return true;
+  });
+}
+
+describe('TrustPolicy', () => {
+  describe('matching one pattern', () => {
+    // [pattern, names it matches, names it does not match]
+    const TABLE: ReadonlyArray<[string, string[], string[]]> = [
+      [
+        'registry.example/app',
+        ['registry.example/app'],
+        [
+          'registry.example/app2',
+          'registry.example/ap',
+          'registry.example/app/sub',
+          'registry.example/team/app',
+          'registryXexample/app',
+          'other.example/registry.example/app',
+          'registry.example:5000/app',
+        ],
+      ],
+      [
+        'registry.example/*',
+        ['registry.example/app', 'registry.example/a', 'registry.example/app-2.x_y'],
+        [
+          'registry.example/team/app',
+          'registry.example',
+          'registry.example.evil/app',
+          'other/registry.example/app',
+        ],
+      ],
+      [
+        'registry.example/app-*',
+        ['registry.example/app-web', 'registry.example/app-'],
+        ['registry.example/app', 'registry.example/app-web/sub', 'registry.example/xapp-web'],
+      ],
+      [
+        'registry.example/*/app',
+        ['registry.example/team/app', 'registry.example/t/app'],
+        ['registry.example/app', 'registry.example/a/b/app', 'registry.example/team/app2'],
+      ],
+      [
+        '*.example/app',
+        ['registry.example/app', 'a.b.example/app'],
+        ['registry.example/team/app', 'example/app', 'registry.example.evil/app'],
+      ],
+      [
+        'registry.example:*/app',
+        ['registry.example:5000/app', 'registry.example:443/app'],
+        ['registry.example/app', 'registry.example.evil:5000/app'],
+      ],
+      [
+        'registry.example/**',
+        ['registry.example/app', 'registry.example/team/app', 'registry.example/a/b/c/d'],
+        [
+          'registry.example',
+          'registry.example.evil/app',
+          'registry.example:5000/app',
+          'evil.example/registry.example/app',
+        ],
+      ],
+      [
+        'registry.example/**/app',
+        ['registry.example/team/app', 'registry.example/a/b/app'],
+        ['registry.example/app', 'registry.example/team/app/x', 'registry.example/team/web'],
+      ],
+      ['**', ['docker.io/library/alpine', 'registry.example/app', 'localhost:5000/a/b/c'], []],
+      [
+        '**/app',
+        ['registry.example/app', 'registry.example/team/app'],
+        ['registry.example/web', 'app', 'registry.example/app/x'],
+      ],
+      [
+        'docker.io/library/*',
+        ['docker.io/library/alpine'],
+        ['docker.io/acme/alpine', 'docker.io/library/a/b'],
+      ],
+      ['[::1]:5000/**', ['[::1]:5000/app', '[::1]:5000/a/b'], ['[::2]:5000/app', '::1:5000/app']],
+    ];
+    for (const [pattern, yes, no] of TABLE) {
+      it(`${pattern}`, () => {
+        const p = policyOf(pattern);
+        for (const name of yes)
+          assert.equal(matchOf(p, name), pattern, `${pattern} should match ${name}`);
+        for (const name of no)
+          assert.equal(matchOf(p, name), undefined, `${pattern} should not match ${name}`);
+      });
+    }
+  });
+
+  describe('the most specific rule wins', () => {
+    const p = policyOf(
+      '**',
+      'registry.example/**',
+      'registry.example/team/*',
+      'registry.example/team/app',
+      'registry.example/*',
+    );
+    const TABLE: ReadonlyArray<[string, string]> = [
+      ['registry.example/team/app', 'registry.example/team/app'],
+      ['registry.example/team/web', 'registry.example/team/*'],
+      ['registry.example/team/a/b', 'registry.example/**'],
+      ['registry.example/other/x', 'registry.example/**'],
+      ['docker.io/library/alpine', '**'],
+      ['registry.example.evil/app', '**'],
+    ];
+    for (const [name, want] of TABLE) {
+      it(`${name} → ${want}`, () => assert.equal(matchOf(p, name), want));
+    }
+
+    it('whatever the order of the rules', () => {
+      const reversed = policyOf(
+        'registry.example/*',
+        'registry.example/team/app',
+        'registry.example/team/*',
+        'registry.example/**',
+        '**',
+      );
+      for (const [name, want] of TABLE) assert.equal(matchOf(reversed, name), want, name);
+    });
+
+    it('equal literal characters: the fewest wildcards wins, in either order', () => {
+      // both have the 15 literal characters "registry.ex/app"; one wildcard against two
+      const one = 'registry.ex*/app';
+      const two = 'reg*istry.ex*/app';
+      assert.equal(matchOf(policyOf(one, two), 'registry.example/app'), one);
+      assert.equal(matchOf(policyOf(two, one), 'registry.example/app'), one);
+    });
+
+    it('a tie (same literal characters, same wildcards): the first listed wins', () => {
+      // "registry.example/*" and "registry.example/**": 17 literal characters, one wildcard each
+      const name = 'registry.example/app';
+      assert.equal(
+        matchOf(policyOf('registry.example/*', 'registry.example/**'), name),
+        'registry.example/*',
+      );
+      assert.equal(
+        matchOf(policyOf('registry.example/**', 'registry.example/*'), name),
+        'registry.example/**',
+      );
+      // the same pattern twice: the first rule (by index)
+      const twice = policyOf('registry.example/**', 'registry.example/**');
+      assert.equal(twice.match(name)?.index, 0);
+    });
+
+    it('more literal characters win over fewer wildcards', () => {
+      // "registry.*/app" has 13 literal characters, "*.example/app" 12
+      assert.equal(
+        matchOf(policyOf('*.example/app', 'registry.*/app'), 'registry.example/app'),
+        'registry.*/app',
+      );
+    });
+  });
+
+  describe('no match is deny', () => {
+    it('no rule matches: undefined', () => {
+      const p = policyOf('registry.example/**', 'docker.io/library/*');
+      assert.equal(p.match('other.example/app'), undefined);
+      assert.equal(p.match('docker.io/acme/app'), undefined);
+      assert.equal(p.match(''), undefined);
+    });
+
+    it('an empty rule list matches nothing', () => {
+      assert.equal(
+        TrustPolicy.fromJSON({ rules: [] }, BASE).match('registry.example/app'),
+        undefined,
+      );
+    });
+  });
+
+  describe('sources', () => {
+    it('a TUF rule: metadataUrl as given, root resolved against the base folder', () => {
+      const p = TrustPolicy.fromJSON({ rules: [tufRule('registry.example/**', 7)] }, BASE);
+      const rule = p.match('registry.example/app');
+      assert.deepEqual(rule, {
+        match: 'registry.example/**',
+        index: 0,
+        source: {
+          kind: 'tuf',
+          metadataUrl: 'https://tuf7.example/metadata/',
+          root: join(BASE, 'root-7.json'),
+        },
+      });
+    });
+
+    it('an absolute root stays as it is', () => {
+      const root = resolve('/elsewhere/root.json');
+      const p = TrustPolicy.fromJSON(
+        { rules: [{ match: '**', tuf: { metadataUrl: 'http://127.0.0.1:8080/', root } }] },
+        BASE,
+      );
+      assert.equal(p.rules[0]?.source.kind === 'tuf' && p.rules[0].source.root, root);
+    });
+
+    it('Notary rules: rootKeys, rootCa (resolved), or tofu', () => {
+      const p = TrustPolicy.fromJSON(
+        {
+          rules: [
+            {
+              match: 'a.example/**',
+              notary: { server: 'https://notary.example', rootKeys: ['k1', 'k2'] },
+            },
+            {
+              match: 'b.example/**',
+              notary: { server: 'https://notary.example', rootCa: 'ca.pem' },
+            },
+            { match: 'c.example/**', notary: { server: 'http://notary.example', tofu: true } },
+          ],
+        },
+        BASE,
+      );
+      assert.deepEqual(p.match('a.example/app')?.source, {
+        kind: 'notary',
+        server: 'https://notary.example',
+        rootKeys: ['k1', 'k2'],
+        tofu: false,
+      });
+      assert.deepEqual(p.match('b.example/app')?.source, {
+        kind: 'notary',
+        server: 'https://notary.example',
+        rootKeys: [],
+        rootCa: join(BASE, 'ca.pem'),
+        tofu: false,
+      });
+      assert.deepEqual(p.match('c.example/app')?.source, {
+        kind: 'notary',
+        server: 'http://notary.example',
+        rootKeys: [],
+        tofu: true,
+      });
+    });
+  });
+
+  describe('load', () => {
+    let tmp: string;
+    before(() => {
+      tmp = mkdtempSync(join(tmpdir(), 'tufa-policy-'));
+    });
+    after(() => rmSync(tmp, { recursive: true, force: true }));
+
+    it('reads a file; relative paths resolve against the policy file folder', async () => {
+      const file = join(tmp, 'policy.json');
+      writeFileSync(file, JSON.stringify({ rules: [tufRule('registry.example/**', 1)] }));
+      const p = await TrustPolicy.load(file);
+      const s = p.match('registry.example/app')?.source;
+      assert.equal(s?.kind === 'tuf' && s.root, join(tmp, 'root-1.json'));
+    });
+
+    it('a missing file is a MisuseError naming it', async () => {
+      const file = join(tmp, 'missing.json');
+      await assert.rejects(TrustPolicy.load(file), (e: unknown) => {
+        assert.ok(e instanceof MisuseError);
+        assert.ok(e.message.includes(file), e.message);
+        return true;
+      });
+    });
+
+    it('invalid JSON is a MisuseError naming the file', async () => {
+      const file = join(tmp, 'broken.json');
+      writeFileSync(file, '{"rules": [');
+      await assert.rejects(TrustPolicy.load(file), (e: unknown) => {
+        assert.ok(e instanceof MisuseError);
+        assert.match(e.message, /broken\.json: not valid JSON/);
+        return true;
+      });
+    });
+
+    it('an invalid rule in a file: the MisuseError names the file and the rule', async () => {
+      const file = join(tmp, 'bad-rule.json');
+      writeFileSync(file, JSON.stringify({ rules: [tufRule('a/**'), { match: 'b/**' }] }));
+      await assert.rejects(TrustPolicy.load(file), (e: unknown) => {
+        assert.ok(e instanceof MisuseError);
+        assert.ok(e.message.includes(file), e.message);
+        assert.match(e.message, /rules\[1\]/);
+        return true;
+      });
+    });
+  });
+
+  describe('invalid policies: MisuseError naming the rule', () => {
+    const ok = tufRule('ok.example/**');
+    const url = 'https://tuf.example/metadata/';
+    const CASES: ReadonlyArray<[string, unknown, RegExp[]]> = [
+      ['not an object', 'rules', [/rules: expected an array/]],
+      ['null', null, [/rules: expected an array/]],
+      ['no rules', {}, [/rules: expected an array/]],
+      ['rules not an array', { rules: { match: '**' } }, [/rules: expected an array/]],
+      ['a rule that is not an object', { rules: [ok, 'x'] }, [/rules\[1\]/]],
+      ['a rule that is null', { rules: [ok, null] }, [/rules\[1\]/]],
+      [
+        'no match',
+        { rules: [ok, { tuf: { metadataUrl: url, root: 'r' } }] },
+        [/rules\[1\]\.match: expected a pattern/],
+      ],
+      [
+        'an empty match',
+        { rules: [{ match: '', tuf: { metadataUrl: url, root: 'r' } }] },
+        [/rules\[0\]\.match/],
+      ],
+      [
+        'a match that is not a string',
+        { rules: [{ match: 5, tuf: { metadataUrl: url, root: 'r' } }] },
+        [/rules\[0\]\.match/],
+      ],
+      [
+        'neither tuf nor notary',
+        { rules: [ok, { match: 'a/**' }] },
+        [/rules\[1\]: expected exactly one of "tuf" and "notary"/],
+      ],
+      [
+        'both tuf and notary',
+        {
+          rules: [
+            {
+              match: 'a/**',
+              tuf: { metadataUrl: url, root: 'r' },
+              notary: { server: 'https://n', tofu: true },
+            },
+          ],
+        },
+        [/rules\[0\]: expected exactly one/],
+      ],
+      [
+        'tuf without metadataUrl',
+        { rules: [{ match: 'a/**', tuf: { root: 'r' } }] },
+        [/rules\[0\]\.tuf\.metadataUrl/],
+      ],
+      [
+        'a metadataUrl without the final /',
+        {
+          rules: [
+            { match: 'a/**', tuf: { metadataUrl: 'https://tuf.example/metadata', root: 'r' } },
+          ],
+        },
+        [/rules\[0\]\.tuf\.metadataUrl: expected an http\(s\)/],
+      ],
+      [
+        'a metadataUrl of another scheme',
+        {
+          rules: [
+            { match: 'a/**', tuf: { metadataUrl: 'ftp://tuf.example/metadata/', root: 'r' } },
+          ],
+        },
+        [/rules\[0\]\.tuf\.metadataUrl/],
+      ],
+      [
+        'a metadataUrl that is not a string',
+        { rules: [{ match: 'a/**', tuf: { metadataUrl: 42, root: 'r' } }] },
+        [/rules\[0\]\.tuf\.metadataUrl/],
+      ],
+      [
+        'tuf without root',
+        { rules: [ok, { match: 'a/**', tuf: { metadataUrl: url } }] },
+        [/rules\[1\]\.tuf\.root: expected the trusted root file/],
+      ],
+      [
+        'notary without server',
+        { rules: [{ match: 'a/**', notary: { tofu: true } }] },
+        [/rules\[0\]\.notary\.server/],
+      ],
+      [
+        'notary with a server that is not a URL',
+        { rules: [{ match: 'a/**', notary: { server: 'notary.example', tofu: true } }] },
+        [/rules\[0\]\.notary\.server: expected an http\(s\) URL/],
+      ],
+      [
+        'notary with no trust anchor (no rootKeys, no rootCa, no tofu)',
+        { rules: [{ match: 'a/**', notary: { server: 'https://notary.example' } }] },
+        [/rules\[0\]\.notary: expected rootKeys or rootCa/],
+      ],
+      [
+        'notary with empty rootKeys',
+        { rules: [{ match: 'a/**', notary: { server: 'https://notary.example', rootKeys: [] } }] },
+        [/rules\[0\]\.notary: expected rootKeys or rootCa/],
+      ],
+      [
+        'notary with rootKeys that are not strings',
+        {
+          rules: [
+            { match: 'a/**', notary: { server: 'https://notary.example', rootKeys: [1, null] } },
+          ],
+        },
+        [/rules\[0\]\.notary\.rootKeys: expected an array of key IDs/],
+      ],
+      [
+        'notary with tofu "true" (a string, not true)',
+        { rules: [{ match: 'a/**', notary: { server: 'https://notary.example', tofu: 'true' } }] },
+        [/rules\[0\]\.notary/],
+      ],
+    ];
+    for (const [what, json, messages] of CASES) {
+      it(what, () => misuse(() => TrustPolicy.fromJSON(json, BASE), ...messages));
+    }
+
+    const BAD_PATTERNS = [
+      'registry.example/app name',
+      'registry.example/app?',
+      'registry.example/***',
+      'registry.example/app+',
+      'registry.example/(app|web)',
+      'registry.example/app$',
+      'registry.example/äpp',
+      'registry.example/app\n',
+    ];
+    for (const pattern of BAD_PATTERNS) {
+      it(`a pattern a name cannot have: ${JSON.stringify(pattern)} (the message names it)`, () => {
+        misuse(
+          () => TrustPolicy.fromJSON({ rules: [ok, tufRule(pattern)] }, BASE),
+          new RegExp(JSON.stringify(pattern).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')),
+        );
+      });
+    }
+
+    // The structural errors say "<file>: rules[i]…"; the pattern check runs later, in the
+    // TrustPolicy constructor, and says only "policy: pattern …": neither the rule nor the file.
+    it('an invalid pattern is refused naming the rule (rules[1]) and the policy source', () => {
+      misuse(
+        () =>
+          TrustPolicy.fromJSON(
+            { rules: [ok, tufRule('registry.example/app?')] },
+            BASE,
+            'my-policy.json',
+          ),
+        /my-policy\.json/,
+        /rules\[1\]/,
+      );
+    });
+
+    // A rootCa that is not a file name (null, 5, {}) must be refused at load time, not dropped
+    // silently, which would leave a Notary rule with no trust anchor at all.
+    it('a notary rule whose rootCa is not a string (null) is refused, not accepted without a trust anchor', () => {
+      for (const rootCa of [null, 5, {}, false]) {
+        misuse(
+          () =>
+            TrustPolicy.fromJSON(
+              { rules: [{ match: 'a/**', notary: { server: 'https://notary.example', rootCa } }] },
+              BASE,
+            ),
+          /rules\[0\]\.notary/,
+        );
+      }
+    });
+  });
+
+  // Registry host names are case-insensitive: REGISTRY.EXAMPLE is the same registry as
+  // registry.example. Were the host's case kept, the rule for registry.example would not govern
+  // REGISTRY.EXAMPLE/app, and a broader rule (another trust source) would decide: the image could
+  // be verified against a weaker trust source by spelling the host in capitals.
+  it('the rule for registry.example governs REGISTRY.EXAMPLE/app (host names are case-insensitive)', () => {
+    const p = policyOf('**', 'registry.example/**');
+    assert.equal(
+      matchOf(p, Reference.parse('registry.example/app:1.0').name),
+      'registry.example/**',
+    );
+    for (const input of ['REGISTRY.EXAMPLE/app:1.0', 'Registry.Example/app:1.0']) {
+      assert.equal(matchOf(p, Reference.parse(input).name), 'registry.example/**', input);
+    }
+  });
+});
