@@ -112,30 +112,52 @@ export class ExternalCommandSigner implements Signer {
 
   sign(data: Uint8Array): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
+      // Its own process group, so a timeout stops the command and everything it started.
       const child = spawn('/bin/sh', ['-c', this.command], {
         stdio: ['pipe', 'pipe', 'pipe'],
-        timeout: this.timeoutMs,
+        detached: true,
       });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
+      let settled = false;
+      const finish = (f: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        f();
+      };
+      const timer = setTimeout(() => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(() => reject(new Error(`signer command timed out after ${this.timeoutMs} ms`)));
+      }, this.timeoutMs);
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.stderr.on('data', (b: Buffer) => err.push(b));
-      child.on('error', (e) => reject(new Error(`signer command failed to start: ${e.message}`)));
+      child.on('error', (e) =>
+        finish(() => reject(new Error(`signer command failed to start: ${e.message}`))),
+      );
       child.on('close', (code, signal) => {
-        if (code !== 0) {
-          const tail = Buffer.concat(err).toString('utf8').trim().slice(-500);
-          reject(
-            new Error(`signer command exited with ${signal ?? code}${tail ? `: ${tail}` : ''}`),
-          );
-          return;
-        }
-        const text = Buffer.concat(out).toString('utf8').trim();
-        const sig = /^[0-9a-fA-F]+$/.test(text) ? hexToBytes(text) : base64ToBytes(text);
-        if (sig === undefined || sig.length === 0) {
-          reject(new Error('signer command printed no hex or base64 signature'));
-          return;
-        }
-        resolve(sig);
+        finish(() => {
+          if (code !== 0) {
+            const tail = Buffer.concat(err).toString('utf8').trim().slice(-500);
+            reject(
+              new Error(`signer command exited with ${signal ?? code}${tail ? `: ${tail}` : ''}`),
+            );
+            return;
+          }
+          const text = Buffer.concat(out).toString('utf8').trim();
+          const sig = /^[0-9a-fA-F]+$/.test(text) ? hexToBytes(text) : base64ToBytes(text);
+          if (sig === undefined || sig.length === 0) {
+            reject(new Error('signer command printed no hex or base64 signature'));
+            return;
+          }
+          resolve(sig);
+        });
       });
       child.stdin.on('error', () => undefined); // the command may exit without reading
       child.stdin.end(data);

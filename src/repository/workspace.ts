@@ -230,13 +230,16 @@ export class Workspace {
     return (TOP as readonly string[]).includes(role) ? (role as RoleType) : 'targets';
   }
 
-  /** write validates an envelope with the core parser, then stores it atomically. */
+  /**
+   * write validates an envelope with the core parser, then stores it atomically. For root the
+   * versioned copy `N.root.json` goes first and `root.json` (which marks a repository) last.
+   */
   async write(role: string, env: Envelope): Promise<void> {
     const bytes = serialize(role, env);
-    await writeFileAtomic(this.fileOf(role), bytes);
     if (role === 'root') {
       await writeFileAtomic(join(this.metadataDir, `${env.signed.version}.root.json`), bytes);
     }
+    await writeFileAtomic(this.fileOf(role), bytes);
   }
 
   /**
@@ -596,6 +599,12 @@ export class Workspace {
       .filter((v): v is string => v !== undefined)
       .map(Number)
       .sort((a, b) => a - b);
+  }
+
+  /** roleHeader reads a role's version and expiry. */
+  async roleHeader(role: string): Promise<{ version: number; expires: string }> {
+    const env = await this.read(role);
+    return { version: env.signed.version as number, expires: String(env.signed.expires) };
   }
 
   /** The time this workspace uses (epoch ms). */

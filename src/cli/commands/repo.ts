@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { type JsonValue, parseJson } from '../../core/index.js';
 import { parseManifest, Reference, RegistryClient } from '../../oci/index.js';
 import {
+  DEFAULT_EXPIRY_DAYS,
   ExternalCommandSigner,
   hashesOf,
   KeyObjectSigner,
@@ -246,6 +247,26 @@ export function addRepoCommands(program: Command, out: Output): void {
         },
       );
   }
+
+  repo
+    .command('renew')
+    .description('give a role a new expiry (a new version, to be signed again)')
+    .requiredOption('--role <role>', 'role to renew')
+    .option('--days <n>', "days from now (default: the role type's usual lifetime)")
+    .action(async (o: { role: string; days?: string }) => {
+      const w = await ws();
+      const days =
+        o.days === undefined
+          ? DEFAULT_EXPIRY_DAYS[
+              Workspace.typeOf(o.role) === 'targets' ? 'targets' : (o.role as TopRole)
+            ]
+          : Number(o.days);
+      if (!Number.isFinite(days) || days <= 0)
+        throw new RangeError(`--days: expected a positive number, got ${o.days}`);
+      await w.setExpiry(o.role, days);
+      const h = await w.roleHeader(o.role);
+      out.line(`${o.role}: v${h.version} expires ${h.expires}; sign it again`);
+    });
 
   repo
     .command('rotate-root')
