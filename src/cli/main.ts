@@ -6,6 +6,7 @@
  * 3 network or registry unavailable.
  */
 import { Command, CommanderError } from 'commander';
+import { addAdmissionCommands } from './commands/admission.js';
 import { runDemo } from './commands/demo.js';
 import { addImageCommands } from './commands/image.js';
 import { addKeyCommands } from './commands/key.js';
@@ -26,6 +27,7 @@ function build(out: Output, setCode: (n: number) => void): Command {
       writeErr: (s) => out.error(s.trimEnd()),
     });
   addImageCommands(program, out, setCode);
+  addAdmissionCommands(program, out);
   addKeyCommands(program, out);
   addNotaryCommands(program, out, setCode);
   addRepoCommands(program, out);

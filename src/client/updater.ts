@@ -108,9 +108,19 @@ export class Updater {
   /**
    * refresh runs TUF 5.1–5.6.6: root chain, timestamp, snapshot, top-level targets.
    * @throws {@link RepositoryError} when metadata fails verification, {@link DownloadError} when
-   *   it cannot be fetched; the cache keeps only what verified
+   *   it cannot be fetched; the cache keeps only what verified. The previous trusted metadata
+   *   stays in use while a refresh runs, and is dropped when the refresh fails.
    */
   async refresh(): Promise<void> {
+    try {
+      await this.refreshLocked();
+    } catch (e) {
+      this.set = undefined;
+      throw e;
+    }
+  }
+
+  private async refreshLocked(): Promise<void> {
     await this.cache.lock(async () => {
       // TUF 5.1: fixed update start time
       const now = (this.options.now ?? Date.now)();
@@ -125,7 +135,6 @@ export class Updater {
         backend: this.backend,
         allowExpiredMetadata: this.options.allowExpiredMetadata === true,
       });
-      this.set = undefined;
       const initialRoot = set.root.signed;
       if (!this.options.offline) await this.updateRootChain(set);
       // TUF 5.3.11: fast-forward recovery when timestamp or snapshot keys changed

@@ -368,6 +368,21 @@ export class TrustedMetadataSet {
     return md;
   }
 
+  /**
+   * validUntil is the earliest expiry (epoch ms) of everything this set trusts: a decision made
+   * from it must not be reused past that time.
+   */
+  validUntil(): number {
+    let t = this.rootMd.signed.expiresAt;
+    for (const md of [this.timestampMd, this.snapshotMd, this.targetsMd, ...this.byName.values()]) {
+      if (md !== undefined) t = Math.min(t, md.signed.expiresAt);
+    }
+    for (const children of this.delegated.values()) {
+      for (const md of children.values()) t = Math.min(t, md.signed.expiresAt);
+    }
+    return t;
+  }
+
   /** verifiedChild returns `role` as verified against this very delegator, if it was. */
   verifiedChild(delegator: Metadata<Targets>, role: string): Metadata<Targets> | undefined {
     return this.delegated.get(delegator)?.get(role);

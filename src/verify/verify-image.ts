@@ -46,6 +46,22 @@ export interface VerifierOptions {
   fetcher?: Fetcher;
   /** The clock (epoch ms). */
   now?: () => number;
+  /**
+   * How long refreshed trust data is reused, ms (default: for the verifier's lifetime, as a CLI
+   * run wants). Never past the earliest expiry of the metadata it holds. The admission webhook
+   * sets this, so many reviews share one refresh.
+   */
+  refreshIntervalMs?: number;
+  /** How many verified manifests to keep by digest (default 256). */
+  manifestCacheSize?: number;
+}
+
+/** A refreshed trust source and how long it may be reused. */
+interface Fresh<T> {
+  readonly value: Promise<T>;
+  readonly refreshedAt: number;
+  /** Earliest metadata expiry, known once the refresh is done. */
+  validUntil: number;
 }
 
 /** A manifest as its trust source signs it. */
@@ -91,8 +107,9 @@ function sha256Hex(data: Uint8Array | string): string {
 export class ImageVerifier {
   readonly registry: RegistryClient;
   private readonly ownsRegistry: boolean;
-  private readonly updaters = new Map<string, Promise<Updater>>();
-  private readonly notary = new Map<string, Promise<NotaryCollection>>();
+  private readonly updaters = new Map<string, Fresh<Updater>>();
+  private readonly notary = new Map<string, Fresh<NotaryCollection>>();
+  private readonly manifests = new Map<string, { bytes: Uint8Array; mediaType?: string }>();
 
   constructor(private readonly options: VerifierOptions) {
     this.ownsRegistry = options.registry === undefined;
@@ -100,43 +117,74 @@ export class ImageVerifier {
   }
 
   async close(): Promise<void> {
-    for (const u of this.updaters.values()) await (await u.catch(() => undefined))?.close();
+    for (const u of this.updaters.values()) await (await u.value.catch(() => undefined))?.close();
     if (this.ownsRegistry) await this.registry.close();
   }
 
-  /** updaterFor returns the refreshed client of a TUF source (refreshed once per verifier). */
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /**
+   * fresh returns a source's refreshed value, refreshing it (once, shared by concurrent callers)
+   * when the refresh interval passed or the metadata it holds expired. A failed refresh is
+   * forgotten, so the next caller tries again, and meanwhile nothing is trusted.
+   */
+  private fresh<T>(
+    map: Map<string, Fresh<T>>,
+    key: string,
+    refresh: (previous: Promise<T> | undefined) => Promise<{ value: T; validUntil: number }>,
+  ): Promise<T> {
+    const now = this.now();
+    const interval = this.options.refreshIntervalMs ?? Number.POSITIVE_INFINITY;
+    const cur = map.get(key);
+    if (cur !== undefined && now - cur.refreshedAt < interval && now < cur.validUntil)
+      return cur.value;
+    const entry: Fresh<T> = {
+      refreshedAt: now,
+      validUntil: Number.POSITIVE_INFINITY,
+      value: refresh(cur?.value).then((r) => {
+        entry.validUntil = r.validUntil;
+        return r.value;
+      }),
+    };
+    map.set(key, entry);
+    entry.value.catch(() => {
+      if (map.get(key) === entry) map.delete(key);
+    });
+    return entry.value;
+  }
+
+  /** updaterFor returns the refreshed client of a TUF source. */
   private updaterFor(source: TufSource): Promise<Updater> {
-    const key = source.metadataUrl;
-    let u = this.updaters.get(key);
-    if (u === undefined) {
-      u = (async () => {
-        const root = new Uint8Array(
-          await readFile(source.root).catch((cause) => {
-            throw new MisuseError(`trusted root ${source.root}: ${(cause as Error).message}`);
-          }),
-        );
-        // One cache per (repository, trusted root): changing the policy's root starts afresh.
-        const dir = join(
-          this.options.cacheDir,
-          'tuf',
-          sha256Hex(`${source.metadataUrl}\n${sha256Hex(root)}`).slice(0, 32),
-        );
-        if ((await readFile(join(dir, 'root.json')).catch(() => undefined)) === undefined) {
-          await initMetadataDir(dir, root, nodeBackend);
-        }
-        const updater = new Updater({
-          metadataDir: dir,
-          metadataBaseUrl: source.metadataUrl,
-          ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
-          ...(this.options.now ? { now: this.options.now } : {}),
-        });
-        await updater.refresh();
-        return updater;
-      })();
-      this.updaters.set(key, u);
-      u.catch(() => this.updaters.delete(key));
+    return this.fresh(this.updaters, source.metadataUrl, async (previous) => {
+      const updater = (await previous?.catch(() => undefined)) ?? (await this.newUpdater(source));
+      await updater.refresh();
+      return { value: updater, validUntil: updater.trusted.validUntil() };
+    });
+  }
+
+  private async newUpdater(source: TufSource): Promise<Updater> {
+    const root = new Uint8Array(
+      await readFile(source.root).catch((cause) => {
+        throw new MisuseError(`trusted root ${source.root}: ${(cause as Error).message}`);
+      }),
+    );
+    // One cache per (repository, trusted root): changing the policy's root starts afresh.
+    const dir = join(
+      this.options.cacheDir,
+      'tuf',
+      sha256Hex(`${source.metadataUrl}\n${sha256Hex(root)}`).slice(0, 32),
+    );
+    if ((await readFile(join(dir, 'root.json')).catch(() => undefined)) === undefined) {
+      await initMetadataDir(dir, root, nodeBackend);
     }
-    return u;
+    return new Updater({
+      metadataDir: dir,
+      metadataBaseUrl: source.metadataUrl,
+      ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
+      ...(this.options.now ? { now: this.options.now } : {}),
+    });
   }
 
   /** referenceOf reads the image reference of a location (for oci:/oci-archive:, the ref name). */
@@ -255,40 +303,36 @@ export class ImageVerifier {
     targetPath: string,
   ): Promise<SignedManifest> {
     const gun = reference.name;
-    const key = `${source.server}\n${gun}`;
-    let collection = this.notary.get(key);
-    if (collection === undefined) {
-      collection = (async () => {
-        const rootCa =
-          source.rootCa === undefined ? undefined : await readFile(source.rootCa, 'utf8');
-        const cacheDir = join(
-          this.options.cacheDir,
-          'notary',
-          sha256Hex(
-            `${source.server}\n${gun}\n${source.rootKeys.join(',')}\n${rootCa ?? ''}\n${source.tofu}`,
-          ).slice(0, 32),
-        );
-        const client = new NotaryClient({
-          server: source.server,
-          gun,
-          trust: {
-            rootKeyIds: source.rootKeys,
-            ...(rootCa === undefined ? {} : { rootCa }),
-            tofu: source.tofu,
-          },
-          cacheDir,
-          ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
-          ...(this.options.now ? { now: this.options.now } : {}),
-        });
-        try {
-          return await client.refresh();
-        } finally {
-          await client.close();
-        }
-      })();
-      this.notary.set(key, collection);
-      collection.catch(() => this.notary.delete(key));
-    }
+    const collection = this.fresh(this.notary, `${source.server}\n${gun}`, async () => {
+      const rootCa =
+        source.rootCa === undefined ? undefined : await readFile(source.rootCa, 'utf8');
+      const cacheDir = join(
+        this.options.cacheDir,
+        'notary',
+        sha256Hex(
+          `${source.server}\n${gun}\n${source.rootKeys.join(',')}\n${rootCa ?? ''}\n${source.tofu}`,
+        ).slice(0, 32),
+      );
+      const client = new NotaryClient({
+        server: source.server,
+        gun,
+        trust: {
+          rootKeyIds: source.rootKeys,
+          ...(rootCa === undefined ? {} : { rootCa }),
+          tofu: source.tofu,
+        },
+        cacheDir,
+        ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
+        ...(this.options.now ? { now: this.options.now } : {}),
+      });
+      try {
+        const c = await client.refresh();
+        const all = [c.root, c.timestamp, c.snapshot, ...c.roles.values()];
+        return { value: c, validUntil: Math.min(...all.map((r) => r.expiresAt)) };
+      } finally {
+        await client.close();
+      }
+    });
     const hit = lookupTag(await collection, reference.tag as string);
     if (hit === undefined) {
       throw new ImageVerificationError(
@@ -311,6 +355,14 @@ export class ImageVerifier {
     };
   }
 
+  private remember(digest: string, m: { bytes: Uint8Array; mediaType?: string }): void {
+    const max = this.options.manifestCacheSize ?? 256;
+    if (max <= 0) return;
+    if (this.manifests.size >= max)
+      this.manifests.delete(this.manifests.keys().next().value as string);
+    this.manifests.set(digest, m);
+  }
+
   /** fetchManifest gets the manifest by the signed digest from the image's location. */
   private async fetchManifest(
     loc: ImageLocation,
@@ -319,8 +371,16 @@ export class ImageVerifier {
     length: number,
   ): Promise<{ bytes: Uint8Array; mediaType?: string }> {
     if (loc.transport === 'docker') {
+      // Content-addressed: bytes verified for a digest stay right for it; the signed length and
+      // hashes are still checked against them on every verification.
+      const hit = this.manifests.get(digest);
+      if (hit !== undefined) return hit;
       try {
         const m = await this.registry.getManifest(ref, digest, length);
+        this.remember(digest, {
+          bytes: m.bytes,
+          ...(m.mediaType ? { mediaType: m.mediaType } : {}),
+        });
         return { bytes: m.bytes, ...(m.mediaType ? { mediaType: m.mediaType } : {}) };
       } catch (e) {
         if (e instanceof OciError && e.code === 'NOT_FOUND') {

@@ -1,0 +1,128 @@
+/**
+ * AdmissionReview (admission.k8s.io/v1): reading a request, finding every container image of
+ * the object under review with its JSON Pointer, and writing the response.
+ */
+
+/** A container image found in an object, with where it is. */
+export interface ImageRef {
+  /** JSON Pointer to the `image` field, e.g. `/spec/template/spec/containers/0/image`. */
+  readonly path: string;
+  readonly image: string;
+}
+
+/** The parts of a request the webhook uses. */
+export interface ReviewRequest {
+  readonly apiVersion: string;
+  readonly uid: string;
+  readonly kind: string;
+  readonly operation: string;
+  readonly namespace?: string;
+  readonly name?: string;
+  readonly object: unknown;
+}
+
+/** A malformed review: answered with HTTP 400 (the API server then fails closed). */
+export class BadReviewError extends Error {
+  override readonly name = 'BadReviewError';
+}
+
+const API_VERSIONS = new Set(['admission.k8s.io/v1', 'admission.k8s.io/v1beta1']);
+
+/** parseReview checks an AdmissionReview body and returns its request. */
+export function parseReview(body: unknown): ReviewRequest {
+  const review = body as Record<string, unknown> | null;
+  if (typeof review !== 'object' || review === null || Array.isArray(review))
+    throw new BadReviewError('expected an AdmissionReview object');
+  if (review.kind !== 'AdmissionReview')
+    throw new BadReviewError(`expected kind AdmissionReview, got ${JSON.stringify(review.kind)}`);
+  if (typeof review.apiVersion !== 'string' || !API_VERSIONS.has(review.apiVersion)) {
+    throw new BadReviewError(`unsupported apiVersion ${JSON.stringify(review.apiVersion)}`);
+  }
+  const req = review.request as Record<string, unknown> | null | undefined;
+  if (typeof req !== 'object' || req === null)
+    throw new BadReviewError('the review has no request');
+  if (typeof req.uid !== 'string' || req.uid === '')
+    throw new BadReviewError('request.uid is missing');
+  const kind = (req.kind as { kind?: unknown } | undefined)?.kind;
+  if (typeof kind !== 'string') throw new BadReviewError('request.kind.kind is missing');
+  if (typeof req.operation !== 'string') throw new BadReviewError('request.operation is missing');
+  return {
+    apiVersion: review.apiVersion,
+    uid: req.uid,
+    kind,
+    operation: req.operation,
+    ...(typeof req.namespace === 'string' ? { namespace: req.namespace } : {}),
+    ...(typeof req.name === 'string' ? { name: req.name } : {}),
+    object: req.object,
+  };
+}
+
+/** Where each kind keeps its pod spec, as JSON Pointer segments. */
+const POD_SPEC: Record<string, readonly string[]> = {
+  Pod: ['spec'],
+  PodTemplate: ['template', 'spec'],
+  ReplicationController: ['spec', 'template', 'spec'],
+  Deployment: ['spec', 'template', 'spec'],
+  ReplicaSet: ['spec', 'template', 'spec'],
+  StatefulSet: ['spec', 'template', 'spec'],
+  DaemonSet: ['spec', 'template', 'spec'],
+  Job: ['spec', 'template', 'spec'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
+};
+
+/** The kinds whose images are checked. */
+export const WORKLOAD_KINDS: readonly string[] = Object.keys(POD_SPEC);
+
+const escape = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/**
+ * imagesOf lists every container image of an object: containers, init containers and
+ * ephemeral containers of its pod spec. A container without a string image is refused: the API
+ * server would refuse it too, and an image we cannot read is not an image we verified.
+ */
+export function imagesOf(kind: string, object: unknown): ImageRef[] {
+  const path = POD_SPEC[kind];
+  if (path === undefined) return [];
+  let spec: unknown = object;
+  for (const seg of path) {
+    if (typeof spec !== 'object' || spec === null) return [];
+    spec = (spec as Record<string, unknown>)[seg];
+  }
+  if (typeof spec !== 'object' || spec === null) return [];
+  const out: ImageRef[] = [];
+  const prefix = `/${path.map(escape).join('/')}`;
+  for (const field of ['initContainers', 'containers', 'ephemeralContainers']) {
+    const list = (spec as Record<string, unknown>)[field];
+    if (list === undefined || list === null) continue;
+    if (!Array.isArray(list)) throw new BadReviewError(`${prefix}/${field}: expected an array`);
+    list.forEach((c, i) => {
+      const image = (c as Record<string, unknown> | null)?.image;
+      if (typeof image !== 'string' || image === '')
+        throw new BadReviewError(`${prefix}/${field}/${i}: a container without an image`);
+      out.push({ path: `${prefix}/${field}/${i}/image`, image });
+    });
+  }
+  return out;
+}
+
+/** A response to write. */
+export interface ReviewResponse {
+  allowed: boolean;
+  message?: string;
+  warnings?: string[];
+  patch?: Array<{ op: 'replace'; path: string; value: string }>;
+}
+
+/** reviewResponse writes the AdmissionReview answer: same apiVersion, `response.uid` = request's. */
+export function reviewResponse(req: ReviewRequest, r: ReviewResponse): object {
+  const response: Record<string, unknown> = { uid: req.uid, allowed: r.allowed };
+  if (!r.allowed)
+    response.status = { code: 403, reason: 'Forbidden', message: r.message ?? 'denied' };
+  else if (r.message) response.status = { code: 200, message: r.message };
+  if (r.warnings && r.warnings.length > 0) response.warnings = r.warnings;
+  if (r.allowed && r.patch && r.patch.length > 0) {
+    response.patchType = 'JSONPatch';
+    response.patch = Buffer.from(JSON.stringify(r.patch)).toString('base64');
+  }
+  return { apiVersion: req.apiVersion, kind: 'AdmissionReview', response };
+}
