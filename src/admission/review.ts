@@ -73,7 +73,7 @@ const POD_SPEC: Record<string, readonly string[]> = {
 /** The kinds whose images are checked. */
 export const WORKLOAD_KINDS: readonly string[] = Object.keys(POD_SPEC);
 
-const escape = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /**
  * imagesOf lists every container image of an object: containers, init containers and
@@ -90,7 +90,7 @@ export function imagesOf(kind: string, object: unknown): ImageRef[] {
   }
   if (typeof spec !== 'object' || spec === null) return [];
   const out: ImageRef[] = [];
-  const prefix = `/${path.map(escape).join('/')}`;
+  const prefix = `/${path.map(escapePointer).join('/')}`;
   for (const field of ['initContainers', 'containers', 'ephemeralContainers']) {
     const list = (spec as Record<string, unknown>)[field];
     if (list === undefined || list === null) continue;
