@@ -119,6 +119,25 @@ export function keysToJSON(keys: Map<string, Key>): JsonObject {
 }
 
 /**
+ * KeyRings caches one {@link KeyRing} per crypto backend for a key map (root's keys, or a
+ * delegation's), so each key is imported once per backend.
+ */
+export class KeyRings {
+  private readonly rings = new WeakMap<CryptoBackend, KeyRing>();
+
+  constructor(private readonly keys: ReadonlyMap<string, Key>) {}
+
+  for(backend: CryptoBackend): KeyRing {
+    let ring = this.rings.get(backend);
+    if (ring === undefined) {
+      ring = new KeyRing(this.keys, backend);
+      this.rings.set(backend, ring);
+    }
+    return ring;
+  }
+}
+
+/**
  * A set of keys with their imported, ready-to-verify forms, each imported at most once per
  * backend. `resolve` returns undefined for an unknown key ID or a key that cannot verify.
  */

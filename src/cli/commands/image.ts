@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { parsePlatform } from '../../oci/index.js';
+import { type Platform, parsePlatform } from '../../oci/index.js';
 import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
 import { EXIT, errorCode, exitCodeFor } from '../exit.js';
 import type { Output } from '../output.js';
@@ -36,6 +36,55 @@ async function makeVerifier(o: CommonOptions): Promise<ImageVerifier> {
   return new ImageVerifier({ policy, cacheDir, registryOptions: await registryOptions(o) });
 }
 
+/**
+ * verifyAll verifies each image, prints one line per image (or a JSON array), closes the
+ * verifier and returns the exit code: 0 all verified, 1 any refused (a definite answer outranks
+ * an outage), else 3 or 2.
+ */
+export async function verifyAll(
+  verifier: ImageVerifier,
+  images: readonly string[],
+  json: boolean,
+  out: Output,
+  options: { platform?: Platform } = {},
+): Promise<number> {
+  const results: object[] = [];
+  let code: number = EXIT.ok;
+  try {
+    for (const image of images) {
+      try {
+        const v = await verifier.verify(image, options);
+        results.push({
+          input: image,
+          verified: true,
+          pinned: v.pinned,
+          digest: v.digest,
+          target: v.targetPath,
+          length: v.length,
+          mediaType: v.parsed.mediaType,
+          rule: v.rule,
+          signedBy: v.signed.signedBy,
+          ...(v.platformDigest ? { platformDigest: v.platformDigest } : {}),
+        });
+        if (!json) out.line(`✔ ${image} → ${v.pinned}`);
+      } catch (e) {
+        const c = exitCodeFor(e);
+        code = code === EXIT.refused || c === EXIT.refused ? EXIT.refused : Math.max(code, c);
+        results.push({
+          input: image,
+          verified: false,
+          error: { code: errorCode(e), message: (e as Error).message },
+        });
+        if (!json) out.line(`✘ ${image}: refused (${errorCode(e)}): ${(e as Error).message}`);
+      }
+    }
+  } finally {
+    await verifier.close();
+  }
+  if (json) out.line(JSON.stringify(results, null, 2));
+  return code;
+}
+
 export function addImageCommands(
   program: Command,
   out: Output,
@@ -49,41 +98,7 @@ export function addImageCommands(
   ).action(async (images: string[], o: CommonOptions) => {
     const verifier = await makeVerifier(o);
     const platform = o.platform === undefined ? undefined : parsePlatform(o.platform);
-    const results: object[] = [];
-    let code: number = EXIT.ok;
-    try {
-      for (const image of images) {
-        try {
-          const v = await verifier.verify(image, platform ? { platform } : {});
-          results.push({
-            input: image,
-            verified: true,
-            pinned: v.pinned,
-            digest: v.digest,
-            target: v.targetPath,
-            length: v.length,
-            mediaType: v.parsed.mediaType,
-            rule: v.rule,
-            ...(v.platformDigest ? { platformDigest: v.platformDigest } : {}),
-          });
-          if (!o.json) out.line(`✔ ${image} → ${v.pinned}`);
-        } catch (e) {
-          const c = exitCodeFor(e);
-          // a refusal outranks an outage: it is a definite answer
-          code = code === EXIT.refused || c === EXIT.refused ? EXIT.refused : Math.max(code, c);
-          results.push({
-            input: image,
-            verified: false,
-            error: { code: errorCode(e), message: (e as Error).message },
-          });
-          if (!o.json) out.line(`✘ ${image}: refused (${errorCode(e)}): ${(e as Error).message}`);
-        }
-      }
-    } finally {
-      await verifier.close();
-    }
-    if (o.json) out.line(JSON.stringify(results, null, 2));
-    setCode(code);
+    setCode(await verifyAll(verifier, images, o.json, out, platform ? { platform } : {}));
   });
 
   withCommonOptions(

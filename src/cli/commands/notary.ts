@@ -11,9 +11,9 @@ import { NotaryClient, signedTags } from '../../notary/index.js';
 import { Reference } from '../../oci/index.js';
 import { Workspace } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
-import { EXIT, errorCode, exitCodeFor } from '../exit.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
+import { verifyAll } from './image.js';
 
 interface TrustFlags {
   server: string;
@@ -94,36 +94,7 @@ export function addNotaryCommands(
       cacheDir: cacheDirOf(o),
       registryOptions: await registryOptions(o),
     });
-    const results: object[] = [];
-    let code: number = EXIT.ok;
-    try {
-      for (const image of images) {
-        try {
-          const v = await verifier.verify(image);
-          results.push({
-            input: image,
-            verified: true,
-            pinned: v.pinned,
-            digest: v.digest,
-            signedBy: v.signed.signedBy,
-          });
-          if (!o.json) out.line(`✔ ${image} → ${v.pinned} (signed in ${v.signed.signedBy})`);
-        } catch (e) {
-          const c = exitCodeFor(e);
-          code = code === EXIT.refused || c === EXIT.refused ? EXIT.refused : Math.max(code, c);
-          results.push({
-            input: image,
-            verified: false,
-            error: { code: errorCode(e), message: (e as Error).message },
-          });
-          if (!o.json) out.line(`✘ ${image}: refused (${errorCode(e)}): ${(e as Error).message}`);
-        }
-      }
-    } finally {
-      await verifier.close();
-    }
-    if (o.json) out.line(JSON.stringify(results, null, 2));
-    setCode(code);
+    setCode(await verifyAll(verifier, images, o.json, out));
   });
 
   withTrustFlags(

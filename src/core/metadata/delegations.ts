@@ -6,7 +6,7 @@ import type { CryptoBackend } from '../crypto/backend.js';
 import { bytesToHex } from '../encoding.js';
 import { FormatError } from '../errors.js';
 import type { JsonObject } from '../json.js';
-import { type Key, KeyRing, keysToJSON, parseKeys } from '../keys.js';
+import { type Key, type KeyRing, KeyRings, keysToJSON, parseKeys } from '../keys.js';
 import { TOP_LEVEL_ROLES } from './base.js';
 import { Fields, isObject, withRest } from './fields.js';
 import { isTargetInPathPattern } from './pattern.js';
@@ -170,7 +170,7 @@ export class SuccinctRoles implements RoleKeys {
 
 /** The `delegations` object of a targets role. */
 export class Delegations {
-  private readonly rings = new WeakMap<CryptoBackend, KeyRing>();
+  private readonly rings: KeyRings;
   private readonly byName: Map<string, DelegatedRole>;
 
   constructor(
@@ -181,6 +181,7 @@ export class Delegations {
     readonly unrecognized?: JsonObject,
   ) {
     this.byName = new Map((roles ?? []).map((r) => [r.name, r]));
+    this.rings = new KeyRings(keys);
   }
 
   static fromJSON(json: unknown, where: string): Delegations {
@@ -241,12 +242,7 @@ export class Delegations {
 
   /** keyRing returns the delegation keys imported with `backend` (imported once, then cached). */
   keyRing(backend: CryptoBackend): KeyRing {
-    let ring = this.rings.get(backend);
-    if (ring === undefined) {
-      ring = new KeyRing(this.keys, backend);
-      this.rings.set(backend, ring);
-    }
-    return ring;
+    return this.rings.for(backend);
   }
 
   toJSON(): JsonObject {

@@ -2,7 +2,7 @@
 import type { CryptoBackend } from '../crypto/backend.js';
 import { FormatError } from '../errors.js';
 import type { JsonObject, JsonValue } from '../json.js';
-import { type Key, KeyRing, keysToJSON, parseKeys } from '../keys.js';
+import { type Key, type KeyRing, KeyRings, keysToJSON, parseKeys } from '../keys.js';
 import {
   headerToJSON,
   type RoleType,
@@ -15,7 +15,7 @@ import { Fields } from './fields.js';
 import { Role } from './role.js';
 
 export class Root extends Signed {
-  private readonly rings = new WeakMap<CryptoBackend, KeyRing>();
+  private readonly rings: KeyRings;
 
   constructor(
     header: SignedHeader,
@@ -25,6 +25,7 @@ export class Root extends Signed {
     unrecognized?: JsonObject,
   ) {
     super(header, unrecognized);
+    this.rings = new KeyRings(keys);
   }
 
   static fromJSON(json: JsonValue, where = 'root'): Root {
@@ -56,12 +57,7 @@ export class Root extends Signed {
 
   /** keyRing returns the root's keys imported with `backend` (imported once, then cached). */
   keyRing(backend: CryptoBackend): KeyRing {
-    let ring = this.rings.get(backend);
-    if (ring === undefined) {
-      ring = new KeyRing(this.keys, backend);
-      this.rings.set(backend, ring);
-    }
-    return ring;
+    return this.rings.for(backend);
   }
 
   toJSON(): JsonObject {
