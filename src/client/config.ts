@@ -41,6 +41,8 @@ export interface FetcherConfig {
   maxRedirects: number;
   /** User-Agent header. */
   userAgent: string;
+  /** Extra CA certificates (PEM) to trust for HTTPS, besides the system's. */
+  ca?: string;
 }
 
 export const DEFAULT_FETCHER_CONFIG: Readonly<FetcherConfig> = Object.freeze({

@@ -4,6 +4,7 @@
  * total timeout (slow retrieval), and anything that goes wrong is a {@link DownloadError}.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { Agent, request, errors as undiciErrors } from 'undici';
 import { DownloadError, DownloadHttpError } from '../core/index.js';
@@ -51,7 +52,11 @@ export class HttpFetcher implements Fetcher {
   constructor(config: Partial<FetcherConfig> = {}, headers: Record<string, string> = {}) {
     this.config = { ...DEFAULT_FETCHER_CONFIG, ...config };
     this.agent = new Agent({
-      connect: { timeout: this.config.connectTimeout },
+      connect: {
+        timeout: this.config.connectTimeout,
+        // an extra CA adds to the system's trust store, it does not replace it
+        ...(this.config.ca === undefined ? {} : { ca: [...rootCertificates, this.config.ca] }),
+      },
       headersTimeout: this.config.readGapTimeout,
       bodyTimeout: this.config.readGapTimeout,
     });
@@ -236,10 +241,10 @@ export class DefaultFetcher implements Fetcher {
     this.http = new HttpFetcher(config, headers);
   }
 
-  fetch(url: string, maxLength: number): Promise<Uint8Array> {
+  fetch(url: string, maxLength: number, headers?: Record<string, string>): Promise<Uint8Array> {
     return url.startsWith('file:')
       ? this.file.fetch(url, maxLength)
-      : this.http.fetch(url, maxLength);
+      : this.http.fetch(url, maxLength, headers);
   }
 
   close(): Promise<void> {

@@ -81,6 +81,8 @@ export interface NotaryClientOptions {
   /** Folder for this GUN's trusted root and the rollback references. */
   readonly cacheDir: string;
   readonly fetcher?: Fetcher;
+  /** Extra CA certificates (PEM) for the server's TLS (used when no fetcher is given). */
+  readonly serverCa?: string;
   readonly credentials?: BasicCredentials;
   readonly now?: () => number;
   readonly backend?: CryptoBackend;
@@ -142,7 +144,8 @@ export class NotaryClient {
         `${o.gun}: no root trust configured (pin root key IDs or a CA; trust on first use only when asked for)`,
       );
     }
-    this.fetcher = o.fetcher ?? new DefaultFetcher();
+    this.fetcher =
+      o.fetcher ?? new DefaultFetcher(o.serverCa === undefined ? {} : { ca: o.serverCa });
     this.backend = o.backend ?? nodeBackend;
   }
 
@@ -309,8 +312,17 @@ export class NotaryClient {
         trusted = current;
       } catch (e) {
         if (!(e instanceof RepositoryError) || this.o.trust.tofu) throw e;
-        // The pin may name an earlier root key: start from version 1 and walk forward.
-        trusted = this.parse(await this.get('1.root.json', MAX_ROOT), 'Root', '1.root.json');
+        // The pin may name an earlier root key: start from version 1 and walk forward. Without
+        // a 1.root.json, the answer stays the trust refusal, not the 404.
+        const first = await this.get('1.root.json', MAX_ROOT).catch((err: unknown) => {
+          if (
+            err instanceof DownloadHttpError &&
+            (err.statusCode === 404 || err.statusCode === 403)
+          )
+            throw e;
+          throw err;
+        });
+        trusted = this.parse(first, 'Root', '1.root.json');
         if (trusted.signed.version !== 1)
           throw new BadVersionNumberError(
             `${this.o.gun} 1.root.json: version ${trusted.signed.version}`,

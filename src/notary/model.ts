@@ -116,7 +116,15 @@ export function parseRfc3339(s: string, where: string): number {
     number,
   ];
   const back = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
-  if (back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || se > 59) {
+  back.setUTCFullYear(y); // Date.UTC reads years 0–99 as 1900–1999
+  if (
+    back.getUTCFullYear() !== y ||
+    back.getUTCMonth() !== mo - 1 ||
+    back.getUTCDate() !== d ||
+    h > 23 ||
+    mi > 59 ||
+    se > 59
+  ) {
     throw new FormatError(`${where}: ${JSON.stringify(s)} is not a real date and time`);
   }
   let t = back.getTime() + Math.floor(Number(`0${m[7] ?? ''}`) * 1000);

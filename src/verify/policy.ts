@@ -27,6 +27,8 @@ export interface NotarySource {
   readonly server: string;
   readonly rootKeys: readonly string[];
   readonly rootCa?: string;
+  /** CA file (PEM) for the notary server's TLS certificate, besides the system's. */
+  readonly serverCa?: string;
   readonly tofu: boolean;
 }
 
@@ -146,6 +148,9 @@ export class TrustPolicy {
         if (n.rootCa !== undefined && (typeof n.rootCa !== 'string' || n.rootCa === '')) {
           fail(`${where}.notary.rootCa`, 'expected the CA certificate file');
         }
+        if (n.serverCa !== undefined && (typeof n.serverCa !== 'string' || n.serverCa === '')) {
+          fail(`${where}.notary.serverCa`, 'expected the server CA certificate file');
+        }
         if (n.tofu !== undefined && typeof n.tofu !== 'boolean') {
           fail(`${where}.notary.tofu`, 'expected true or false');
         }
@@ -165,6 +170,7 @@ export class TrustPolicy {
             server: n.server as string,
             rootKeys,
             ...(typeof n.rootCa === 'string' ? { rootCa: resolve(baseDir, n.rootCa) } : {}),
+            ...(typeof n.serverCa === 'string' ? { serverCa: resolve(baseDir, n.serverCa) } : {}),
             tofu,
           },
         };

@@ -306,6 +306,8 @@ export class ImageVerifier {
     const collection = this.fresh(this.notary, `${source.server}\n${gun}`, async () => {
       const rootCa =
         source.rootCa === undefined ? undefined : await readFile(source.rootCa, 'utf8');
+      const serverCa =
+        source.serverCa === undefined ? undefined : await readFile(source.serverCa, 'utf8');
       const cacheDir = join(
         this.options.cacheDir,
         'notary',
@@ -323,6 +325,7 @@ export class ImageVerifier {
         },
         cacheDir,
         ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
+        ...(serverCa === undefined ? {} : { serverCa }),
         ...(this.options.now ? { now: this.options.now } : {}),
       });
       try {

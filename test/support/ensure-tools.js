@@ -9,6 +9,7 @@ const PACKAGES = [
   { bin: 'umoci', pkg: 'umoci' },
   { bin: 'htpasswd', pkg: 'apache2-utils' },
   { bin: 'openssl', pkg: 'openssl' },
+  { bin: 'notary-server', pkg: 'notary' },
 ];
 
 function has(bin) {

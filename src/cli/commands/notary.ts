@@ -2,6 +2,7 @@
  * `tufa notary verify` (Docker Content Trust) and `tufa notary import` (migrate a Notary
  * collection into a tufa repository for re-signing with the repository's own keys).
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ interface TrustFlags {
   server: string;
   rootKey: string[];
   rootCa?: string;
+  serverCa?: string;
   tofu: boolean;
   cacheDir?: string;
 }
@@ -36,6 +38,10 @@ function withTrustFlags(cmd: Command): Command {
       [],
     )
     .option('--root-ca <file>', 'pinned CA (PEM) the root certificates must chain to')
+    .option(
+      '--server-ca <file>',
+      "CA (PEM) of the notary server's TLS certificate, besides the system's",
+    )
     .option(
       '--tofu',
       'trust the first root seen (then keep it): only when you accept that risk',
@@ -79,6 +85,7 @@ export function addNotaryCommands(
             match: '**',
             notary: {
               server: o.server,
+              ...(o.serverCa ? { serverCa: o.serverCa } : {}),
               rootKeys: o.rootKey,
               ...(o.rootCa ? { rootCa: o.rootCa } : {}),
               tofu: o.tofu,
@@ -111,18 +118,20 @@ export function addNotaryCommands(
     if (ref.name !== gun)
       throw new RangeError(`${gun}: give the GUN fully qualified, as ${ref.name}`);
     const ws = await Workspace.open(o.into, Date.now());
+    const rootCa = o.rootCa ? await readFile(o.rootCa, 'utf8') : undefined;
     const client = new NotaryClient({
       server: o.server,
       gun,
-      trust: {
-        rootKeyIds: o.rootKey,
-        ...(o.rootCa ? { rootCa: await readFile(o.rootCa, 'utf8') } : {}),
-        tofu: o.tofu,
-      },
+      trust: { rootKeyIds: o.rootKey, ...(rootCa ? { rootCa } : {}), tofu: o.tofu },
+      ...(o.serverCa ? { serverCa: await readFile(o.serverCa, 'utf8') } : {}),
+      // one cache per (server, GUN, trust settings): a cached root never outlives a changed pin
       cacheDir: join(
         cacheDirOf(o),
         'notary-import',
-        Buffer.from(`${o.server}|${gun}`).toString('hex').slice(0, 64),
+        createHash('sha256')
+          .update(JSON.stringify([o.server, gun, [...o.rootKey].sort(), rootCa ?? '', o.tofu]))
+          .digest('hex')
+          .slice(0, 32),
       ),
     });
     let collection: Awaited<ReturnType<NotaryClient['refresh']>>;
