@@ -27,9 +27,19 @@ export class Metrics {
   /** render writes the exposition text. */
   render(): string {
     const lines: string[] = [];
-    for (const [key, v] of [...this.counters].sort()) lines.push(`${key} ${v}`);
+    const typed = new Set<string>();
+    const type = (name: string, kind: string) => {
+      if (typed.has(name)) return;
+      typed.add(name);
+      lines.push(`# TYPE ${name} ${kind}`);
+    };
+    for (const [key, v] of [...this.counters].sort()) {
+      type(key.split('{')[0] as string, 'counter');
+      lines.push(`${key} ${v}`);
+    }
     for (const [key, h] of this.histograms) {
       const [name, labels] = key.split('\u0000') as [string, string];
+      type(name, 'histogram');
       const inner = labels.slice(1, -1);
       const join = (extra: string) => `{${inner ? `${inner},` : ''}${extra}}`;
       BUCKETS.forEach((b, i) => {

@@ -32,16 +32,19 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let tooLarge = false;
     req.on('data', (c: Buffer) => {
+      if (tooLarge) return; // drain the rest, so the 413 reaches the client
       size += c.length;
       if (size > limit) {
-        resolve(undefined);
-        req.destroy();
+        tooLarge = true;
+        chunks.length = 0;
+        resolve(undefined); // answer now; the rest of the body is read and dropped
         return;
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -70,6 +73,7 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
     const raw = await readBody(req, limit);
     if (raw === undefined) {
       metrics.inc('tufa_admission_reviews_total', { mode, result: 'error' });
+      res.setHeader('connection', 'close');
       return send(res, 413, '{"error":"review too large"}');
     }
     let body: unknown;
@@ -108,6 +112,11 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
   };
   const server: Server = createServer({ cert: o.tls.cert, key: o.tls.key }, (req, res) => {
     handle(req, res).catch((e) => {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || req.destroyed) {
+        log({ level: 'info', msg: 'client went away', url: req.url });
+        return;
+      }
       log({ level: 'error', msg: 'internal error', error: (e as Error).message });
       if (!res.headersSent) send(res, 500, '{"error":"internal error"}');
     });

@@ -111,23 +111,34 @@ export class AdmissionController {
 
     // One verification per distinct image, all in parallel, under one deadline.
     const distinct = [...new Set(refs.map((r) => r.image))];
+    const results = new Map<string, ImageVerdict>();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new DeadlineError()), this.o.deadlineMs);
     });
-    let results: Map<string, ImageVerdict>;
     try {
-      const list = await Promise.race([
-        Promise.all(distinct.map((image) => this.verifyImage({ image, path: '' }))),
+      await Promise.race([
+        Promise.all(
+          distinct.map(async (image) => {
+            results.set(image, await this.verifyImage({ image, path: '' }));
+          }),
+        ),
         deadline,
       ]);
-      results = new Map(list.map((v) => [v.image, v]));
     } catch (e) {
       if (!(e instanceof DeadlineError)) throw e;
-      return answer({
-        allowed: false,
-        message: `tufa: image verification did not finish within ${this.o.deadlineMs} ms (denied)`,
-      });
+      // name what was refused and what was still pending when time ran out
+      for (const image of distinct) {
+        if (!results.has(image)) {
+          results.set(image, {
+            image,
+            path: '',
+            allowed: false,
+            code: 'DEADLINE_EXCEEDED',
+            reason: `verification did not finish within ${this.o.deadlineMs} ms (denied)`,
+          });
+        }
+      }
     } finally {
       clearTimeout(timer);
     }

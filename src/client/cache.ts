@@ -4,7 +4,7 @@
  * each delegated role with the name percent-encoded, so `../x` or `a/b` stay inside the folder
  * (python-tuf CVE-2021-41131).
  */
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeName } from '../core/index.js';
 import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
@@ -13,9 +13,26 @@ import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
 export class MetadataCache {
   constructor(readonly dir: string) {}
 
-  /** fileOf returns the file of a role (`root`, `timestamp`, …, or a delegated role name). */
+  /**
+   * fileOf returns the file of a role (`root`, `timestamp`, …, or a delegated role name). Capital
+   * letters are percent-encoded too, so that on a case-insensitive file system (macOS, Windows)
+   * `Root` or `A` can never share a file with `root` or `a`.
+   */
   fileOf(role: string): string {
-    return join(this.dir, `${encodeName(role)}.json`);
+    const name = encodeName(role).replace(/%[0-9A-F]{2}|[A-Z]/g, (m) =>
+      m.length === 3 ? m : `%${m.charCodeAt(0).toString(16).toUpperCase()}`,
+    );
+    return join(this.dir, `${name}.json`);
+  }
+
+  /**
+   * removeLeftovers deletes temp files a killed writer left behind (never trusted, but never
+   * cleaned either). Call it holding the lock, so no live writer owns them.
+   */
+  async removeLeftovers(): Promise<void> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    for (const n of names)
+      if (n.startsWith('.') && n.endsWith('.tmp')) await rm(join(this.dir, n), { force: true });
   }
 
   read(role: string): Promise<Uint8Array | undefined> {

@@ -67,7 +67,7 @@ export type RequestLog = string[];
 export class Updater {
   readonly config: UpdaterConfig;
   readonly cache: MetadataCache;
-  /** The files requested, in order (metadata and targets). */
+  /** The files requested, in order (metadata and targets; the last 1,000). */
   readonly requests: RequestLog = [];
   private readonly fetcher: Fetcher;
   private readonly ownsFetcher: boolean;
@@ -88,6 +88,11 @@ export class Updater {
     this.backend = options.backend ?? nodeBackend;
   }
 
+  private log(name: string): void {
+    if (this.requests.length >= 1000) this.requests.shift();
+    this.requests.push(name);
+  }
+
   /** close releases the fetcher's connections (when the updater created it). */
   async close(): Promise<void> {
     if (this.ownsFetcher && this.fetcher instanceof DefaultFetcher) await this.fetcher.close();
@@ -101,7 +106,7 @@ export class Updater {
 
   private async fetchMeta(name: string, maxLength: number): Promise<Uint8Array> {
     if (this.options.offline) throw new DownloadError(`offline: ${name} is not in the cache`);
-    this.requests.push(name);
+    this.log(name);
     return this.fetcher.fetch(`${this.options.metadataBaseUrl}${name}`, maxLength);
   }
 
@@ -122,6 +127,7 @@ export class Updater {
 
   private async refreshLocked(): Promise<void> {
     await this.cache.lock(async () => {
+      await this.cache.removeLeftovers();
       // TUF 5.1: fixed update start time
       const now = (this.options.now ?? Date.now)();
       const rootBytes = await this.cache.read('root');
@@ -269,18 +275,20 @@ export class Updater {
    */
   async getTargetInfo(targetPath: string): Promise<TargetFile | undefined> {
     const set = this.trusted;
-    return this.cache.lock(async () => {
-      const walk = walkDelegations(targetPath, {
-        maxDelegations: this.config.maxDelegations,
-        backend: this.backend,
-      });
-      let step = walk.next();
-      while (!step.done) {
-        const md = await this.loadTargets(set, step.value.role, step.value.delegator);
-        step = walk.next(md);
-      }
-      return step.value?.target;
+    const walk = walkDelegations(targetPath, {
+      maxDelegations: this.config.maxDelegations,
+      backend: this.backend,
     });
+    let step = walk.next();
+    while (!step.done) {
+      const { role, delegator } = step.value;
+      // A role already verified (against this very delegator) needs no I/O and no lock, so
+      // many concurrent lookups (an admission webhook) do not queue on the cache folder.
+      const known = delegator === 'root' ? set.targets : set.verifiedChild(delegator, role);
+      const md = known ?? (await this.cache.lock(() => this.loadTargets(set, role, delegator)));
+      step = walk.next(md);
+    }
+    return step.value?.target;
   }
 
   /** The file a target is stored under in the target folder: one stable name per path. */
@@ -326,7 +334,7 @@ export class Updater {
       // TUF 5.7.3: consistent snapshots: <dir>/<hash>.<basename>, with the first listed hash
       name = consistentTargetName(name, Object.values(target.hashes)[0] as string);
     }
-    this.requests.push(name);
+    this.log(name);
     const bytes = await this.fetcher.fetch(`${base}${name}`, target.length);
     checkLengthAndHashes(bytes, target, target.path, this.backend);
     await writeFileAtomic(file, bytes);

@@ -77,8 +77,15 @@ export async function requestToken(
   params: Record<string, string>,
   scope: string | undefined,
   creds: BasicCredentials | undefined,
-  options: { dispatcher?: Dispatcher; allowHttp: (host: string) => boolean; userAgent?: string },
+  options: {
+    dispatcher?: Dispatcher;
+    allowHttp: (host: string) => boolean;
+    userAgent?: string;
+    /** Deadline of the whole exchange (default 60 s): a dripping token service is cut off. */
+    signal?: AbortSignal;
+  },
 ): Promise<Token> {
+  const signal = options.signal ?? AbortSignal.timeout(60_000);
   if (!params.realm) throw new TokenError('the bearer challenge names no realm', false);
   const realm = new URL(params.realm);
   if (
@@ -104,6 +111,7 @@ export async function requestToken(
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
         body: form.toString(),
+        signal,
         ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       });
     } else {
@@ -113,6 +121,7 @@ export async function requestToken(
       res = await request(realm, {
         method: 'GET',
         headers,
+        signal,
         ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       });
     }
@@ -125,14 +134,26 @@ export async function requestToken(
   }
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const c of res.body) {
-    total += (c as Buffer).length;
-    if (total > 1024 * 1024) {
-      res.body.on('error', () => undefined);
-      res.body.destroy();
-      throw new TokenError(`token service ${redact(realm.toString())}: response too large`, false);
+  try {
+    for await (const c of res.body) {
+      total += (c as Buffer).length;
+      if (total > 1024 * 1024) {
+        res.body.on('error', () => undefined);
+        res.body.destroy();
+        throw new TokenError(
+          `token service ${redact(realm.toString())}: response too large`,
+          false,
+        );
+      }
+      chunks.push(c as Buffer);
     }
-    chunks.push(c as Buffer);
+  } catch (e) {
+    if (e instanceof TokenError) throw e;
+    throw new TokenError(
+      `token service ${redact(realm.toString())}: ${(e as Error).message}`,
+      true,
+      { cause: e },
+    );
   }
   if (res.statusCode !== 200) {
     throw new TokenError(

@@ -1,6 +1,6 @@
 /** Atomic file writes and a cross-process lock, for the metadata cache and target folder. */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CacheError } from '../core/index.js';
 
@@ -55,24 +55,50 @@ export interface LockOptions {
   staleMs?: number;
 }
 
+const queues = new Map<string, Promise<void>>();
+
 /**
  * withLock runs `fn` while holding `lockPath` (created exclusively, holding our pid). A lock
- * whose holder process is gone (e.g. killed) or that is older than `staleMs` is broken.
+ * whose holder process is gone (e.g. killed) or that is older than `staleMs` is broken. Callers
+ * in the same process queue in order in memory instead of polling the file.
  */
 export async function withLock<T>(
   lockPath: string,
   fn: () => Promise<T>,
   options: LockOptions = {},
 ): Promise<T> {
+  const previous = queues.get(lockPath) ?? Promise.resolve();
+  let release = () => {};
+  const mine = new Promise<void>((r) => {
+    release = r;
+  });
+  const tail = previous.then(() => mine);
+  queues.set(lockPath, tail);
+  await previous;
+  try {
+    return await withFileLock(lockPath, fn, options);
+  } finally {
+    release();
+    if (queues.get(lockPath) === tail) queues.delete(lockPath);
+  }
+}
+
+async function withFileLock<T>(
+  lockPath: string,
+  fn: () => Promise<T>,
+  options: LockOptions,
+): Promise<T> {
   const waitMs = options.waitMs ?? 60_000;
   const staleMs = options.staleMs ?? 600_000;
   await mkdir(dirname(lockPath), { recursive: true });
   const deadline = performance.now() + waitMs;
   for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+    // The lock appears with the holder's pid already in it (write a temp file, then link it
+    // into place): a kill can never leave a lock without a pid to check.
+    const tmp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      const fh = await open(lockPath, 'wx', 0o644);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
+      await writeFile(tmp, String(process.pid), { mode: 0o644 });
+      await link(tmp, lockPath);
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
@@ -80,16 +106,22 @@ export async function withLock<T>(
           cause: e,
         });
       }
+    } finally {
+      await unlink(tmp).catch(() => undefined);
     }
-    const holder = Number(
-      (await readIfExists(lockPath).then((b) => (b ? new TextDecoder().decode(b) : ''))) ||
-        Number.NaN,
-    );
+    const text = await readIfExists(lockPath).then((b) => (b ? new TextDecoder().decode(b) : ''));
+    const holder = Number(text || Number.NaN);
     const age = await stat(lockPath).then(
-      (s) => Date.now() - s.mtimeMs,
+      (st) => Date.now() - st.mtimeMs,
       () => 0,
     );
-    if ((Number.isSafeInteger(holder) && holder > 0 && !alive(holder)) || age > staleMs) {
+    // an empty lock (left by an older version killed mid-write) is abandoned after a moment
+    const emptyAndOld = text === '' && age > 5_000;
+    if (
+      (Number.isSafeInteger(holder) && holder > 0 && !alive(holder)) ||
+      emptyAndOld ||
+      age > staleMs
+    ) {
       await unlink(lockPath).catch(() => undefined);
       continue;
     }

@@ -65,9 +65,12 @@ export class RegistryClient {
   private readonly agent: Agent;
   private readonly tokens = new Map<string, { header: string; expiresAt: number }>();
   private readonly plainHttp: (registry: string) => boolean;
+  /** The connect/read-gap timeout (ms); whole requests get deadlines derived from it. */
+  private readonly timeout: number;
 
   constructor(private readonly options: RegistryClientOptions = {}) {
     const timeout = options.timeoutMs ?? 30_000;
+    this.timeout = timeout;
     this.agent = new Agent({
       connect: {
         timeout,
@@ -242,22 +245,29 @@ export class RegistryClient {
     maxBytes = MAX_MANIFEST_BYTES,
   ): Promise<FetchedManifest> {
     const what = `${repo.registry}/${repo.repository}@${reference}`;
-    const res = await this.send(repo, `${repo.repository}/manifests/${reference}`, {
-      accept: MANIFEST_ACCEPT,
+    // A whole-request deadline: a registry dripping bytes cannot hold us past it.
+    const signal = AbortSignal.timeout(4 * this.timeout);
+    const bytes = await slowIsUnavailable(what, signal, async () => {
+      const res = await this.send(
+        repo,
+        `${repo.repository}/manifests/${reference}`,
+        { accept: MANIFEST_ACCEPT },
+        signal,
+      );
+      if (res.statusCode !== 200) await RegistryClient.fail(res, what);
+      const body = await readCapped(res.body, Math.min(maxBytes, MAX_MANIFEST_BYTES), what);
+      return { body, ct: res.headers['content-type'] };
     });
-    if (res.statusCode !== 200) await RegistryClient.fail(res, what);
-    const limit = Math.min(maxBytes, MAX_MANIFEST_BYTES);
-    const bytes = await readCapped(res.body, limit, what);
-    const digest = digestOf(bytes);
+    const ct = bytes.ct;
+    const digest = digestOf(bytes.body);
     if (reference.startsWith('sha256:') && digest !== reference) {
       throw new OciError(
         'DIGEST_MISMATCH',
         `${what}: the registry served bytes with digest ${digest}`,
       );
     }
-    const ct = res.headers['content-type'];
     return {
-      bytes,
+      bytes: bytes.body,
       digest,
       mediaType: typeof ct === 'string' ? ct.split(';')[0]?.trim() : undefined,
     };
@@ -281,9 +291,13 @@ export class RegistryClient {
       const headers: Record<string, string> = {};
       if (received > 0) headers.range = `bytes=${received}-`;
       let res: Dispatcher.ResponseData;
+      // Each attempt has a deadline that grows with the blob (at least 1 MiB/s): a registry
+      // dripping bytes is cut off, and a timed-out attempt is not resumed.
+      const signal = AbortSignal.timeout(4 * this.timeout + Math.ceil(desc.size / 1024));
       try {
-        res = await this.send(repo, `${repo.repository}/blobs/${desc.digest}`, headers);
+        res = await this.send(repo, `${repo.repository}/blobs/${desc.digest}`, headers, signal);
       } catch (e) {
+        if (signal.aborted) throw tooSlow(what, e);
         if (e instanceof OciError && e.code === 'REGISTRY_UNAVAILABLE' && attempt < retries)
           continue;
         throw e;
@@ -322,6 +336,7 @@ export class RegistryClient {
         }
       } catch (e) {
         if (e instanceof OciError) throw e;
+        if (signal.aborted) throw tooSlow(what, e);
         if (attempt < retries && received < desc.size) continue; // connection broke: resume
         throw new OciError('REGISTRY_UNAVAILABLE', `${what}: ${(e as Error).message}`, {
           cause: e,
@@ -340,6 +355,27 @@ export class RegistryClient {
     const digest = `sha256:${hash.digest('hex')}`;
     if (digest !== desc.digest)
       throw new OciError('DIGEST_MISMATCH', `${what}: the bytes have digest ${digest}`);
+  }
+}
+
+function tooSlow(what: string, cause: unknown): OciError {
+  return new OciError('REGISTRY_UNAVAILABLE', `${what}: too slow (the request's deadline passed)`, {
+    cause,
+  });
+}
+
+/** slowIsUnavailable runs a request; past its deadline, any failure is the deadline's. */
+async function slowIsUnavailable<T>(
+  what: string,
+  signal: AbortSignal,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (signal.aborted && !(e instanceof OciError && e.code !== 'REGISTRY_UNAVAILABLE'))
+      throw tooSlow(what, e);
+    throw e;
   }
 }
 

@@ -199,7 +199,8 @@ export class Delegations {
       roles = arr.map((r, i) => DelegatedRole.fromJSON(r, `${where}.roles[${i}]`));
       const seen = new Set<string>();
       for (const r of roles) {
-        if ((TOP_LEVEL_ROLES as readonly string[]).includes(r.name)) {
+        // compared ignoring case: on a case-insensitive file system `Root` would be root's file
+        if ((TOP_LEVEL_ROLES as readonly string[]).includes(r.name.toLowerCase())) {
           throw new FormatError(
             `${where}.roles: a delegated role cannot be named ${JSON.stringify(r.name)}`,
           );

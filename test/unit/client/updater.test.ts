@@ -301,3 +301,35 @@ describe('Updater (simulated repository)', () => {
     assert.ok(!readdirSync(md).some((f) => f.endsWith('.tmp') || f === '.tufa.lock'));
   });
 });
+
+describe('Updater cache names', () => {
+  it('percent-encodes capitals, so Root or A never share a file with root or a on a case-insensitive disk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tufa-updater-case-'));
+    try {
+      const repo = new SimRepo();
+      repo.delegate('targets', 'A', { paths: ['*'] });
+      repo.delegate('targets', 'a', { paths: ['*'] });
+      const sim = new RepositorySimulator(repo);
+      sim.addTargetFile('f', enc.encode('f'), 'a');
+      sim.publish();
+      const md = join(dir, 'md');
+      await initMetadataDir(md, repo.rootBytes(1));
+      const u = new Updater({
+        metadataDir: md,
+        metadataBaseUrl: METADATA_URL,
+        fetcher: sim,
+        now: () => NOW,
+      });
+      await u.refresh();
+      assert.ok(await u.getTargetInfo('f'));
+      assert.deepEqual(
+        readdirSync(md)
+          .filter((n) => !n.startsWith('.'))
+          .sort(),
+        ['%41.json', 'a.json', 'root.json', 'snapshot.json', 'targets.json', 'timestamp.json'],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
