@@ -20,9 +20,9 @@ import type { Fetcher } from '../../src/client/index.js';
 import { DownloadError, DownloadHttpError } from '../../src/core/index.js';
 import { ROOT } from './paths.js';
 
-/** The fixtures: `$TUFA_NOTARY_FIXTURES`, else `shared/fixtures/notary-v1` beside the repository. */
+/** The fixtures: `$TUFA_NOTARY_FIXTURES`, else the copy in `test/vectors/notary-v1`. */
 export const NOTARY_FIXTURES =
-  process.env.TUFA_NOTARY_FIXTURES ?? join(ROOT, '..', 'shared', 'fixtures', 'notary-v1');
+  process.env.TUFA_NOTARY_FIXTURES ?? join(ROOT, 'test', 'vectors', 'notary-v1');
 
 /** notaryFixturesSkipReason says why the fixture tests cannot run, or undefined when they can. */
 export function notaryFixturesSkipReason(): string | undefined {
