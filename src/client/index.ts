@@ -6,5 +6,6 @@ export {
   type FetcherConfig,
   type UpdaterConfig,
 } from './config.js';
-export { DefaultFetcher, type Fetcher, FileFetcher, HttpFetcher } from './fetcher.js';
+export { DefaultFetcher, type Fetcher, FileFetcher } from './fetcher.js';
+export { HttpFetcher } from './http-fetcher.js';
 export { initMetadataDir, type RequestLog, Updater, type UpdaterOptions } from './updater.js';

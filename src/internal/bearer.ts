@@ -3,7 +3,7 @@
  * `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` → a token from the realm, asked
  * anonymously, with basic credentials, or with an OAuth2 refresh token (an identity token).
  */
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { redact } from './redact.js';
 
 /** A parsed `WWW-Authenticate` challenge. */
@@ -95,6 +95,8 @@ export async function requestToken(
     throw new TokenError(`refusing a token realm over ${realm.protocol}`, false);
   }
   const wanted = params.scope ?? scope;
+  // loaded on first use: undici costs ~90 ms to load, which TUF-only processes never pay
+  const { request } = await import('undici');
   const headers: Record<string, string> = { 'user-agent': options.userAgent ?? 'tufa' };
   let res: Dispatcher.ResponseData;
   try {

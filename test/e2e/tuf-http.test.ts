@@ -367,9 +367,8 @@ describe('HttpFetcher against misbehaving servers', function () {
     const { ms, error } = await timed(() => fetcher.fetch(server.url('gap'), MAX));
     assert.ok(error instanceof DownloadError, String(error));
     assert.equal(error.code, 'SLOW_RETRIEVAL');
-    // undici runs body timeouts on its coarse "fast timers" (~0.5 s ticks): 300 ms becomes
-    // 0.5–1 s, still well before the 2 s total timeout
-    assert.equal((error.cause as Error | undefined)?.name, 'BodyTimeoutError');
+    // the read-gap timeout ended it, well before the 2 s total timeout
+    assert.match(error.message, /read gap timeout/);
     assert.ok(ms < 1900, `took ${ms} ms`);
     assert.equal(server.requests('gap').length, 1, 'a slow server is not retried');
   });
