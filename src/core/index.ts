@@ -11,7 +11,6 @@ export type {
   VerifyingKey,
 } from './crypto/backend.js';
 export { nodeBackend } from './crypto/node.js';
-export { portableBackend } from './crypto/portable.js';
 export {
   type FoundTarget,
   findTarget,

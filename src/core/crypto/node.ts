@@ -21,7 +21,7 @@ import {
   type PublicKeyMaterial,
   type VerifyingKey,
 } from './backend.js';
-import { assertEd25519PublicKey } from './portable.js';
+import { ed25519PointProblem } from './ed25519-point.js';
 
 const MIN_RSA_BITS = 2048;
 
@@ -40,7 +40,8 @@ function importFromSpki(der: Uint8Array, what: string): KeyObject {
 function importKeyObject(m: PublicKeyMaterial): { key: KeyObject; fingerprint: string } {
   switch (m.algorithm) {
     case 'ed25519': {
-      assertEd25519PublicKey(m.bytes);
+      const problem = ed25519PointProblem(m.bytes);
+      if (problem !== undefined) throw new RangeError(`ed25519 key: ${problem}`);
       let key: KeyObject;
       try {
         key = importFromJwk({ kty: 'OKP', crv: 'Ed25519', x: bytesToBase64Url(m.bytes) });
