@@ -15,6 +15,7 @@
  *
  * Every refusal is a {@link FormatError} naming the offset and what was expected.
  */
+import { compareCodePoints } from './canonical-json.js';
 import { FormatError } from './errors.js';
 
 /** A JSON value as produced by {@link parseJson}. */
@@ -32,6 +33,25 @@ export interface ParseJsonOptions {
   source?: string;
 }
 
+/** Where a top-level member's value lies in the text, and whether it is already canonical. */
+export interface MemberSpan {
+  /** UTF-16 offsets into the decoded text. */
+  readonly start: number;
+  readonly end: number;
+  /**
+   * True when the text of the value is exactly its canonical JSON: no whitespace, keys in code
+   * point order, no escapes but `\"` and `\\`, no `-0`.
+   */
+  readonly canonical: boolean;
+}
+
+/** A parse that also located one top-level member. */
+export interface ParsedWithSpan {
+  readonly value: JsonValue;
+  readonly text: string;
+  readonly span: MemberSpan | undefined;
+}
+
 // ignoreBOM keeps a leading U+FEFF in the text, so bytes and strings follow one rule: refused.
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -43,6 +63,19 @@ const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  *   `maxDepth`
  */
 export function parseJson(input: Uint8Array | string, options: ParseJsonOptions = {}): JsonValue {
+  return parseJsonWithSpan(input, undefined, options).value;
+}
+
+/**
+ * parseJsonWithSpan is {@link parseJson} that also reports where the value of the top-level
+ * member `member` lies and whether its text is canonical already, so a caller can use those
+ * bytes instead of re-encoding them.
+ */
+export function parseJsonWithSpan(
+  input: Uint8Array | string,
+  member: string | undefined,
+  options: ParseJsonOptions = {},
+): ParsedWithSpan {
   const maxDepth = options.maxDepth ?? 128;
   if (!Number.isSafeInteger(maxDepth) || maxDepth < 0) {
     throw new RangeError(`maxDepth: expected a non-negative integer, got ${maxDepth}`);
@@ -57,16 +90,22 @@ export function parseJson(input: Uint8Array | string, options: ParseJsonOptions 
       throw new FormatError(`${options.source ?? 'JSON'}: not valid UTF-8`, { cause });
     }
   }
-  return new Parser(text, maxDepth, options.source ?? 'JSON').parseDocument();
+  const parser = new Parser(text, maxDepth, options.source ?? 'JSON', member);
+  const value = parser.parseDocument();
+  return { value, text, span: parser.span };
 }
 
 class Parser {
   private i = 0;
+  /** Count of non-canonical constructs seen so far (whitespace, escapes, key order, -0). */
+  private marks = 0;
+  span: MemberSpan | undefined;
 
   constructor(
     private readonly s: string,
     private readonly maxDepth: number,
     private readonly source: string,
+    private readonly member?: string,
   ) {}
 
   parseDocument(): JsonValue {
@@ -92,6 +131,7 @@ class Parser {
       if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
       else break;
     }
+    if (i !== this.i) this.marks++;
     this.i = i;
   }
 
@@ -156,6 +196,7 @@ class Parser {
       );
     }
     this.i = i;
+    if (n === 0 && i - start > 1) this.marks++; // "-0" is written "0" canonically
     return n === 0 ? 0 : n; // no -0
   }
 
@@ -203,6 +244,8 @@ class Parser {
   private parseEscape(i: number, emit: (piece: string) => void): number {
     const s = this.s;
     const e = s.charCodeAt(i + 1);
+    // canonical JSON escapes only `"` and `\`
+    if (e !== 0x22 && e !== 0x5c) this.marks++;
     switch (e) {
       case 0x22:
         emit('"');
@@ -307,6 +350,7 @@ class Parser {
       this.i++;
       return out;
     }
+    let previous: string | undefined;
     for (;;) {
       this.skipWs();
       if (this.s.charCodeAt(this.i) !== 0x22) this.fail('a string key');
@@ -317,11 +361,18 @@ class Parser {
           `${this.source}: duplicate key ${JSON.stringify(key)} at offset ${keyAt}`,
         );
       }
+      // canonical JSON sorts keys by code point
+      if (previous !== undefined && compareCodePoints(previous, key) > 0) this.marks++;
+      previous = key;
       this.skipWs();
       if (this.s.charCodeAt(this.i) !== 0x3a) this.fail('":"');
       this.i++;
       this.skipWs();
+      const spanned = depth === 1 && key === this.member;
+      const start = this.i;
+      const marks = this.marks;
       const value = this.parseValue(depth);
+      if (spanned) this.span = { start, end: this.i, canonical: this.marks === marks };
       if (key === '__proto__') {
         Object.defineProperty(out, key, {
           value,

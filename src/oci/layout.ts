@@ -90,10 +90,23 @@ export class LayoutWriter {
     const final = blobPath(this.tempDir, desc.digest);
     const tmp = `${final}.partial`;
     const fh = await open(tmp, 'w');
+    // Network chunks are small (16–64 KiB): gather them into 4 MiB writes.
+    let pending: Uint8Array[] = [];
+    let size = 0;
+    const flush = async () => {
+      if (size === 0) return;
+      const buf = pending.length === 1 ? (pending[0] as Uint8Array) : Buffer.concat(pending, size);
+      pending = [];
+      size = 0;
+      await fh.write(buf);
+    };
     try {
       await fill(async (chunk) => {
-        await fh.write(chunk);
+        pending.push(chunk);
+        size += chunk.length;
+        if (size >= 4 * 1024 * 1024) await flush();
       });
+      await flush();
     } catch (e) {
       await fh.close();
       await rm(tmp, { force: true });

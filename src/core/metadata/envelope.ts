@@ -6,7 +6,10 @@
  */
 import { canonicalize } from '../canonical-json.js';
 import { FormatError } from '../errors.js';
-import { type JsonObject, type JsonValue, parseJson } from '../json.js';
+import { type JsonObject, type JsonValue, parseJsonWithSpan } from '../json.js';
+
+const encoder = new TextEncoder();
+
 import type { RoleType } from './base.js';
 import { describe, Fields, withRest } from './fields.js';
 import { Root } from './root.js';
@@ -62,8 +65,17 @@ export class Metadata<T extends SignedTypes[RoleType] = SignedTypes[RoleType]> {
     type: K,
     source: string = `${type}.json`,
   ): Metadata<SignedTypes[K]> {
-    const json = parseJson(bytes, { source });
-    return Metadata.fromJSON(json, type, source);
+    const { value, text, span } = parseJsonWithSpan(bytes, 'signed', { source });
+    const md = Metadata.fromJSON(value, type, source);
+    if (span?.canonical) {
+      // The `signed` text is already its canonical JSON (compact, sorted, no other escapes):
+      // those very bytes are what the signatures cover, so skip re-encoding them.
+      md.canonical =
+        typeof bytes !== 'string' && text.length === bytes.length
+          ? bytes.slice(span.start, span.end) // ASCII: text offsets are byte offsets
+          : encoder.encode(text.slice(span.start, span.end));
+    }
+    return md;
   }
 
   /** fromJSON is {@link fromBytes} for an already parsed document. */

@@ -106,6 +106,35 @@ export class TargetFile {
     return new TargetFile(path, length, hashes, custom, f.rest());
   }
 
+  /**
+   * fromPlain reads a target of the common shape (`length`, `hashes`, optional `custom`, nothing
+   * else) with the same checks as {@link fromJSON}, or returns undefined for fromJSON to read
+   * (and explain) anything else.
+   */
+  static fromPlain(path: string, v: JsonValue | undefined): TargetFile | undefined {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+    let n = 0;
+    for (const k in v) {
+      if (k !== 'length' && k !== 'hashes' && k !== 'custom') return undefined;
+      n++;
+    }
+    const { length, hashes, custom } = v as {
+      length?: JsonValue;
+      hashes?: JsonValue;
+      custom?: JsonValue;
+    };
+    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) return undefined;
+    if (typeof hashes !== 'object' || hashes === null || Array.isArray(hashes)) return undefined;
+    let h = 0;
+    for (const k in hashes) {
+      const hv = hashes[k];
+      if (typeof hv !== 'string' || hv.length === 0) return undefined;
+      h++;
+    }
+    if (h === 0 || n < 2) return undefined;
+    return new TargetFile(path, length, hashes as Record<string, string>, custom);
+  }
+
   toJSON(): JsonObject {
     const out: JsonObject = { length: this.length, hashes: this.hashes };
     if (this.custom !== undefined) out.custom = this.custom;

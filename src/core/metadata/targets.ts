@@ -21,10 +21,13 @@ export class Targets extends Signed {
     const obj = f.object('targets');
     const targets = new Map<string, TargetFile>();
     for (const path of Object.keys(obj)) {
-      targets.set(
-        path,
-        TargetFile.fromJSON(path, obj[path], `${where}.targets[${JSON.stringify(path)}]`),
-      );
+      const v = obj[path];
+      // the common shape, checked as strictly, without building error paths; anything else
+      // takes the full reader, which names what is wrong
+      const t =
+        TargetFile.fromPlain(path, v) ??
+        TargetFile.fromJSON(path, v, `${where}.targets[${JSON.stringify(path)}]`);
+      targets.set(path, t);
     }
     const d = f.optionalObject('delegations');
     const delegations =
