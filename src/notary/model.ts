@@ -18,6 +18,7 @@ import {
   type JsonValue,
   parseJson,
   type Signature,
+  utcTime,
 } from '../core/index.js';
 
 export type NotaryType = 'Root' | 'Targets' | 'Snapshot' | 'Timestamp';
@@ -107,27 +108,11 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|
 export function parseRfc3339(s: string, where: string): number {
   const m = RFC3339.exec(s);
   if (m === null) throw new FormatError(`${where}: expected an RFC 3339 time, got ${describe(s)}`);
-  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const back = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
-  back.setUTCFullYear(y); // Date.UTC reads years 0–99 as 1900–1999
-  if (
-    back.getUTCFullYear() !== y ||
-    back.getUTCMonth() !== mo - 1 ||
-    back.getUTCDate() !== d ||
-    h > 23 ||
-    mi > 59 ||
-    se > 59
-  ) {
+  const base = utcTime(m.slice(1, 7).map(Number));
+  if (base === undefined) {
     throw new FormatError(`${where}: ${JSON.stringify(s)} is not a real date and time`);
   }
-  let t = back.getTime() + Math.floor(Number(`0${m[7] ?? ''}`) * 1000);
+  let t = base + Math.floor(Number(`0${m[7] ?? ''}`) * 1000);
   const zone = m[8] as string;
   if (zone !== 'Z') {
     const sign = zone.startsWith('-') ? -1 : 1;

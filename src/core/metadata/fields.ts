@@ -176,27 +176,30 @@ export function parseExpires(s: string, where: string): number {
       `${where}: expected an expiry like 2030-01-01T00:00:00Z, got ${describe(s)}`,
     );
   }
-  const [y, mo, d, h, mi, se] = m.slice(1).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const t = Date.UTC(y, mo - 1, d, h, mi, se);
-  const back = new Date(t);
-  if (
-    back.getUTCFullYear() !== y ||
-    back.getUTCMonth() !== mo - 1 ||
-    back.getUTCDate() !== d ||
-    back.getUTCHours() !== h ||
-    back.getUTCMinutes() !== mi ||
-    back.getUTCSeconds() !== se
-  ) {
+  const t = utcTime(m.slice(1, 7).map(Number));
+  if (t === undefined) {
     throw new FormatError(`${where}: ${JSON.stringify(s)} is not a real date and time`);
   }
   return t;
+}
+
+/**
+ * utcTime turns [year, month, day, hour, minute, second] (UTC) into epoch milliseconds, or
+ * undefined when they are not a real date and time (Feb 30, 24:00, …). Years 0–99 stay years
+ * 0–99 (Date.UTC would read them as 19xx).
+ */
+export function utcTime(parts: readonly number[]): number | undefined {
+  const [y, mo, d, h, mi, se] = parts as [number, number, number, number, number, number];
+  const back = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
+  back.setUTCFullYear(y);
+  const real =
+    back.getUTCFullYear() === y &&
+    back.getUTCMonth() === mo - 1 &&
+    back.getUTCDate() === d &&
+    back.getUTCHours() === h &&
+    back.getUTCMinutes() === mi &&
+    back.getUTCSeconds() === se;
+  return real ? back.getTime() : undefined;
 }
 
 /** formatExpires writes epoch milliseconds as a TUF expiry (whole seconds, UTC). */

@@ -14,6 +14,7 @@ export {
   formatExpires,
   isObject,
   parseExpires,
+  utcTime,
   withRest,
 } from './fields.js';
 export { checkLengthAndHashes, type HashEncoding, MetaFile, TargetFile } from './files.js';
