@@ -98,7 +98,13 @@ async function withFileLock<T>(
     const tmp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       await writeFile(tmp, String(process.pid), { mode: 0o644 });
-      await link(tmp, lockPath);
+      await link(tmp, lockPath).catch(async (e: NodeJS.ErrnoException) => {
+        // a file system without hard links: create the lock exclusively, then write the pid
+        if (e.code !== 'EPERM' && e.code !== 'ENOTSUP' && e.code !== 'ENOSYS') throw e;
+        const fh = await open(lockPath, 'wx', 0o644);
+        await fh.writeFile(String(process.pid));
+        await fh.close();
+      });
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
