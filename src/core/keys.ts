@@ -72,6 +72,14 @@ export class Key {
       return bytes && { algorithm: 'ecdsa-p256-sha256', bytes };
     }
     if (
+      (this.keytype === 'ecdsa' || this.keytype === 'ecdsa-sha2-nistp384') &&
+      this.scheme === 'ecdsa-sha2-nistp384'
+    ) {
+      // PEM SPKI (tuf-on-ci, e.g. Docker's and Datadog's roots)
+      const bytes = pemToDer(pub, 'PUBLIC KEY');
+      return bytes && { algorithm: 'ecdsa-p384-sha384', bytes };
+    }
+    if (
       this.keytype === 'rsa' &&
       (this.scheme === 'rsassa-pss-sha256' || this.scheme === 'rsa-pkcs1v15-sha256')
     ) {
@@ -143,6 +151,7 @@ export class KeyRings {
  */
 export class KeyRing {
   private readonly imported = new Map<string, VerifyingKey | null>();
+  private readonly problems = new Map<string, string>();
 
   constructor(
     readonly keys: ReadonlyMap<string, Key>,
@@ -158,11 +167,22 @@ export class KeyRing {
     if (material !== undefined) {
       try {
         vk = this.backend.importKey(material);
-      } catch {
+      } catch (e) {
         vk = null; // a key that does not import can never verify
+        this.problems.set(keyid, e instanceof Error ? e.message : String(e));
       }
+    } else if (key !== undefined) {
+      this.problems.set(
+        keyid,
+        `unsupported key type ${JSON.stringify(key.keytype)} with scheme ${JSON.stringify(key.scheme)}, or a public value that does not decode`,
+      );
     }
     this.imported.set(keyid, vk);
     return vk ?? undefined;
+  }
+
+  unusable(keyid: string): string | undefined {
+    this.resolve(keyid);
+    return this.problems.get(keyid);
   }
 }

@@ -18,6 +18,11 @@ import type { RoleKeys } from './metadata/role.js';
  */
 export interface KeyResolver {
   resolve(keyid: string, signature?: Signature): VerifyingKey | undefined;
+  /**
+   * Why a listed key cannot verify anything (an unsupported type or scheme, a key that does not
+   * import), for error messages; undefined when it can, or when the resolver cannot tell.
+   */
+  unusable?(keyid: string): string | undefined;
 }
 
 /** Decodes a signature value; the TUF dialect writes hex. */
@@ -85,8 +90,16 @@ export function verifyThreshold(
 ): VerificationResult {
   const r = verificationResult(doc, role, ring, decode);
   if (!r.verified) {
+    // Say so when signatures went uncounted because this client cannot use their keys: that
+    // is not the same as a repository signed by too few keys.
+    const unusable = r.unsigned
+      .filter((keyid) => doc.signatures.has(keyid))
+      .map((keyid) => [keyid, ring.unusable?.(keyid)] as const)
+      .filter((e): e is readonly [string, string] => e[1] !== undefined)
+      .map(([keyid, why]) => `key ${keyid.slice(0, 16)}…: ${why}`);
+    const more = unusable.length > 0 ? `; not usable here: ${unusable.join('; ')}` : '';
     throw new UnsignedMetadataError(
-      `${what}: signed by ${r.signed.length} of the required ${role.threshold} distinct keys`,
+      `${what}: signed by ${r.signed.length} of the required ${role.threshold} distinct keys${more}`,
     );
   }
   return r;

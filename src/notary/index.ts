@@ -26,5 +26,4 @@ export {
   type NotaryTargets,
   type NotaryTimestamp,
   parseNotary,
-  parseRfc3339,
 } from './model.js';

@@ -16,9 +16,9 @@ import {
   FormatError,
   type JsonObject,
   type JsonValue,
+  parseExpires,
   parseJson,
   type Signature,
-  utcTime,
 } from '../core/index.js';
 
 export type NotaryType = 'Root' | 'Targets' | 'Snapshot' | 'Timestamp';
@@ -99,31 +99,6 @@ export interface NotaryDocument<T> {
   readonly raw: Uint8Array;
 }
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-
-/**
- * parseRfc3339 reads a Go `time.Time` expiry (`2036-11-19T12:07:39.324015055Z`,
- * `…-05:00`) as epoch milliseconds; anything else is a FormatError.
- */
-export function parseRfc3339(s: string, where: string): number {
-  const m = RFC3339.exec(s);
-  if (m === null) throw new FormatError(`${where}: expected an RFC 3339 time, got ${describe(s)}`);
-  const base = utcTime(m.slice(1, 7).map(Number));
-  if (base === undefined) {
-    throw new FormatError(`${where}: ${JSON.stringify(s)} is not a real date and time`);
-  }
-  let t = base + Math.floor(Number(`0${m[7] ?? ''}`) * 1000);
-  const zone = m[8] as string;
-  if (zone !== 'Z') {
-    const sign = zone.startsWith('-') ? -1 : 1;
-    const [oh, om] = zone.slice(1).split(':').map(Number) as [number, number];
-    if (oh > 23 || om > 59)
-      throw new FormatError(`${where}: bad UTC offset in ${JSON.stringify(s)}`);
-    t -= sign * (oh * 60 + om) * 60_000;
-  }
-  return t;
-}
-
 function header(f: Fields, type: NotaryType): Header {
   const t = f.string('_type');
   if (t !== type) {
@@ -134,7 +109,7 @@ function header(f: Fields, type: NotaryType): Header {
   }
   const version = f.int('version', 1);
   const expires = f.string('expires');
-  return { type, version, expires, expiresAt: parseRfc3339(expires, `${f.where}.expires`) };
+  return { type, version, expires, expiresAt: parseExpires(expires, `${f.where}.expires`) };
 }
 
 function base64Field(f: Fields, name: string): string {

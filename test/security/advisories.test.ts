@@ -693,7 +693,7 @@ const cases: SecurityCase[] = [
     id: 'ADV-13',
     title: 'an unparseable expires is an error, never "no expiry"',
     attack:
-      'A role carries expires "never", "", 2030-02-30T00:00:00Z, a date without Z, with fractions or an offset, a six-digit year, or a number',
+      'A role carries expires "never", "", 2030-02-30T00:00:00Z, a date without a zone, a malformed fraction or offset, a six-digit year, or a number',
     source: 'go-tuf / python-tuf expiry parsing (an unparsed expiry taken as never expiring)',
     expect: 'METADATA_FORMAT',
     async run(t) {
@@ -705,8 +705,12 @@ const cases: SecurityCase[] = [
         '2030-01-01T24:00:00Z',
         '2030-01-01T00:00:00',
         '2030-01-01 00:00:00Z',
-        '2030-01-01T00:00:00.000Z',
-        '2030-01-01T00:00:00+00:00',
+        '2030-01-01T00:00:00.Z',
+        '2030-01-01T00:00:00.1234567890Z',
+        '2030-01-01T00:00:00+24:00',
+        '2030-01-01T00:00:00+00:60',
+        '2030-01-01T00:00:00z',
+        '2030-01-01T00:00:00+0000',
         '+275760-09-13T00:00:00Z',
         '9999999-01-01T00:00:00Z',
         '2030-1-1T0:0:0Z',
@@ -718,6 +722,19 @@ const cases: SecurityCase[] = [
           repo.timestamp.expires = value;
         });
         await t.refuses(w.refresh(), 'METADATA_FORMAT', /expires/);
+      }
+      // control: the other RFC 3339 forms name an instant exactly and are read as that instant
+      // (sigstore's first roots write 2021-12-18T13:28:12.99008-06:00)
+      for (const [value, utc] of [
+        ['2099-01-01T00:00:00.5Z', '2099-01-01T00:00:00.500Z'],
+        ['2098-12-31T18:00:00.99008-06:00', '2099-01-01T00:00:00.990Z'],
+        ['2099-01-01T05:30:00+05:30', '2099-01-01T00:00:00.000Z'],
+      ] as const) {
+        const w = await simWorld(t, (repo) => {
+          repo.timestamp.expires = value;
+        });
+        const u = await w.refresh();
+        assert.equal(new Date(u.trusted.timestamp?.signed.expiresAt ?? 0).toISOString(), utc);
       }
       // an initial root with an unparseable expiry is refused before it is trusted
       const repo = new SimRepo();

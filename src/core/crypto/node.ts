@@ -18,6 +18,7 @@ import {
   hasPrefix,
   type KeyAlgorithm,
   P256_SPKI_PREFIX,
+  P384_SPKI_PREFIX,
   type PublicKeyMaterial,
   type VerifyingKey,
 } from './backend.js';
@@ -37,6 +38,60 @@ function importFromSpki(der: Uint8Array, what: string): KeyObject {
   }
 }
 
+/** An ECDSA curve as TUF names it, with how node:crypto and JWK name it. */
+interface EcCurve {
+  readonly tag: string;
+  readonly jwk: 'P-256' | 'P-384';
+  readonly openssl: string;
+  readonly spkiPrefix: Uint8Array;
+  /** Bytes of one coordinate. */
+  readonly size: number;
+}
+
+const EC_CURVES = {
+  p256: {
+    tag: 'p256',
+    jwk: 'P-256',
+    openssl: 'prime256v1',
+    spkiPrefix: P256_SPKI_PREFIX,
+    size: 32,
+  },
+  p384: { tag: 'p384', jwk: 'P-384', openssl: 'secp384r1', spkiPrefix: P384_SPKI_PREFIX, size: 48 },
+} as const satisfies Record<string, EcCurve>;
+
+/**
+ * importEcKey imports an ECDSA public key given as DER SPKI. The fingerprint is the point x‖y,
+ * however the key was encoded (uncompressed, compressed, hex point), so aliases count once.
+ */
+function importEcKey(der: Uint8Array, curve: EcCurve): { key: KeyObject; fingerprint: string } {
+  const { size } = curve;
+  if (der.length === curve.spkiPrefix.length + 2 * size && hasPrefix(der, curve.spkiPrefix)) {
+    // the common spelling: JWK import is much faster than DER
+    const x = der.subarray(curve.spkiPrefix.length, curve.spkiPrefix.length + size);
+    const y = der.subarray(curve.spkiPrefix.length + size);
+    let key: KeyObject;
+    try {
+      key = importFromJwk({
+        kty: 'EC',
+        crv: curve.jwk,
+        x: bytesToBase64Url(x),
+        y: bytesToBase64Url(y),
+      });
+    } catch (cause) {
+      throw new RangeError(`ecdsa key: point is not on ${curve.jwk}`, { cause });
+    }
+    return { key, fingerprint: `${curve.tag}:${bytesToHex(x)}${bytesToHex(y)}` };
+  }
+  // Compressed points and other SPKI spellings: slower import, same identity.
+  const key = importFromSpki(der, 'ecdsa key');
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== curve.openssl) {
+    throw new RangeError(`ecdsa key: expected a ${curve.jwk} key`);
+  }
+  const jwk = key.export({ format: 'jwk' });
+  const hex = (s: string | undefined) => Buffer.from(s ?? '', 'base64url').toString('hex');
+  return { key, fingerprint: `${curve.tag}:${hex(jwk.x)}${hex(jwk.y)}` };
+}
+
 function importKeyObject(m: PublicKeyMaterial): { key: KeyObject; fingerprint: string } {
   switch (m.algorithm) {
     case 'ed25519': {
@@ -50,32 +105,10 @@ function importKeyObject(m: PublicKeyMaterial): { key: KeyObject; fingerprint: s
       }
       return { key, fingerprint: `ed25519:${bytesToHex(m.bytes)}` };
     }
-    case 'ecdsa-p256-sha256': {
-      if (m.bytes.length === 91 && hasPrefix(m.bytes, P256_SPKI_PREFIX)) {
-        const x = m.bytes.subarray(27, 59);
-        const y = m.bytes.subarray(59, 91);
-        let key: KeyObject;
-        try {
-          key = importFromJwk({
-            kty: 'EC',
-            crv: 'P-256',
-            x: bytesToBase64Url(x),
-            y: bytesToBase64Url(y),
-          });
-        } catch (cause) {
-          throw new RangeError('ecdsa key: point is not on P-256', { cause });
-        }
-        return { key, fingerprint: `p256:${bytesToHex(x)}${bytesToHex(y)}` };
-      }
-      // Compressed points and other SPKI spellings: slower import, same identity.
-      const key = importFromSpki(m.bytes, 'ecdsa key');
-      if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-        throw new RangeError('ecdsa key: expected a P-256 key');
-      }
-      const jwk = key.export({ format: 'jwk' });
-      const hex = (s: string | undefined) => Buffer.from(s ?? '', 'base64url').toString('hex');
-      return { key, fingerprint: `p256:${hex(jwk.x)}${hex(jwk.y)}` };
-    }
+    case 'ecdsa-p256-sha256':
+      return importEcKey(m.bytes, EC_CURVES.p256);
+    case 'ecdsa-p384-sha384':
+      return importEcKey(m.bytes, EC_CURVES.p384);
     case 'rsa-pss-sha256':
     case 'rsa-pkcs1v15-sha256': {
       const key = importFromSpki(m.bytes, 'rsa key');
@@ -108,6 +141,11 @@ function makeVerify(
       const opts = { key, dsaEncoding: encoding === 'raw' ? 'ieee-p1363' : 'der' } as const;
       return (sig, msg) =>
         (encoding !== 'raw' || sig.length === 64) && nodeVerify('sha256', msg, opts, sig);
+    }
+    case 'ecdsa-p384-sha384': {
+      const opts = { key, dsaEncoding: encoding === 'raw' ? 'ieee-p1363' : 'der' } as const;
+      return (sig, msg) =>
+        (encoding !== 'raw' || sig.length === 96) && nodeVerify('sha384', msg, opts, sig);
     }
     case 'rsa-pss-sha256': {
       const opts = {

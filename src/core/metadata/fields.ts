@@ -162,23 +162,35 @@ export function withRest(known: JsonObject, rest: JsonObject | undefined): JsonO
   return out;
 }
 
-const EXPIRES = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
- * parseExpires reads a TUF expiry, `YYYY-MM-DDTHH:MM:SSZ` exactly (TUF 4.3), and returns epoch
- * milliseconds. Anything else, including impossible dates like Feb 30, is a FormatError: an
- * unparseable expiry is never taken as "never expires".
+ * parseExpires reads an expiry and returns epoch milliseconds. TUF 4.3 writes
+ * `YYYY-MM-DDTHH:MM:SSZ`; signed metadata in the wild also carries the other RFC 3339 forms
+ * (sigstore's first roots: `2021-12-18T13:28:12.99008-06:00`; Go's `time.Time`), which name an
+ * instant just as exactly, so they are read too. A time without a zone, or anything else, is a
+ * FormatError, never "no expiry". tufa itself writes only the strict form ({@link formatExpires}).
  */
 export function parseExpires(s: string, where: string): number {
-  const m = EXPIRES.exec(s);
+  const m = RFC3339.exec(s);
   if (m === null) {
     throw new FormatError(
       `${where}: expected an expiry like 2030-01-01T00:00:00Z, got ${describe(s)}`,
     );
   }
-  const t = utcTime(m.slice(1, 7).map(Number));
-  if (t === undefined) {
+  const base = utcTime(m.slice(1, 7).map(Number));
+  if (base === undefined) {
     throw new FormatError(`${where}: ${JSON.stringify(s)} is not a real date and time`);
+  }
+  let t = base + Math.floor(Number(`0${m[7] ?? ''}`) * 1000);
+  const zone = m[8] as string;
+  if (zone !== 'Z') {
+    const sign = zone.startsWith('-') ? -1 : 1;
+    const [oh, om] = zone.slice(1).split(':').map(Number) as [number, number];
+    if (oh > 23 || om > 59) {
+      throw new FormatError(`${where}: bad UTC offset in ${JSON.stringify(s)}`);
+    }
+    t -= sign * (oh * 60 + om) * 60_000;
   }
   return t;
 }

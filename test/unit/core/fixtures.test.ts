@@ -333,10 +333,11 @@ describe('real TUF fixtures', () => {
       );
     });
 
-    it('legacy root 3 (ECDSA keys written as hex uncompressed points) verifies against itself', () => {
+    it('published root 3 (ECDSA keys written as hex uncompressed points) verifies against itself', () => {
       // sigstore's early roots wrote ecdsa-sha2-nistp256 public keys as hex 04||x||y, the older
-      // securesystemslib form, not PEM; tufa reads both.
-      const bytes = read('sigstore/legacy-hex-keys/3.root.json');
+      // securesystemslib form, not PEM; tufa reads both. (The published file, from the
+      // root-signing site; its expiry carries an offset and a fraction.)
+      const bytes = read('real-tuf/sigstore-root-signing/3.root.json');
       const root = Metadata.fromBytes(bytes, 'root').signed;
       for (const key of root.keys.values()) {
         assert.match(key.keyval.public, /^04[0-9a-f]{128}$/);
@@ -345,9 +346,9 @@ describe('real TUF fixtures', () => {
       const set = new TrustedMetadataSet(bytes, REF_PROD);
       assert.equal(set.root.signed.version, 3);
       const text = decoder.decode(bytes);
-      assert.ok(text.includes('"consistent_snapshot": true'));
+      assert.ok(text.includes('"consistent_snapshot": false'));
       const edited = encoder.encode(
-        text.replace('"consistent_snapshot": true', '"consistent_snapshot": false'),
+        text.replace('"consistent_snapshot": false', '"consistent_snapshot": true'),
       );
       assertFails(
         () => new TrustedMetadataSet(edited, REF_PROD),

@@ -22,6 +22,7 @@ import {
   bytesToBase64,
   FormatError,
   nodeBackend,
+  parseExpires as parseRfc3339,
   type Signature,
   TufaError,
 } from '../../../src/core/index.js';
@@ -35,7 +36,6 @@ import {
   type NotaryTrust,
   notaryKeyId,
   parseNotary,
-  parseRfc3339,
 } from '../../../src/notary/index.js';
 import {
   type Crawl,
