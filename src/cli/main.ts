@@ -5,6 +5,7 @@
  * Exit codes: 0 verified / done, 1 verification refused, 2 usage or configuration error,
  * 3 network or registry unavailable.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { addAdmissionCommands } from './commands/admission.js';
 import { runDemo } from './commands/demo.js';
@@ -18,9 +19,16 @@ import { type Output, processOutput } from './output.js';
 
 export { EXIT, exitCodeFor } from './exit.js';
 
+/** The package's version, read from its package.json (dist/src/cli → the package root). */
+function version(): string {
+  const file = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
 function build(out: Output, setCode: (n: number) => void): Command {
   const program = new Command('tufa')
     .description('TUF client, signing tools and verify-before-pull for OCI images')
+    .version(version(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => out.line(s.trimEnd()),

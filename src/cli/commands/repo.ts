@@ -151,7 +151,8 @@ export function addRepoCommands(program: Command, out: Output): void {
 
   repo
     .command('remove-target')
-    .argument('<path>')
+    .description('stop listing a target (a new version of the role that lists it, to be signed)')
+    .argument('<path>', 'the target path as listed')
     .option('--role <role>', 'role that lists it')
     .action(async (path: string, o: { role?: string }) => {
       const role = await (await ws()).removeTarget(path, o.role);

@@ -10,7 +10,7 @@
  * failure, usage errors and crashes included.
  */
 import { readFile } from 'node:fs/promises';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { initMetadataDir, Updater } from '../../client/index.js';
 import type { Output } from '../output.js';
 
@@ -62,8 +62,12 @@ export async function runTufClient(argv: readonly string[], out: Output): Promis
     .option('--target-dir <dir>', 'folder for downloaded targets')
     .option('--target-base-url <url>', 'targets URL prefix (ends with /)');
   program
+    .description('generic TUF client (the conformance-suite protocol); options before the command')
+    .helpOption('-h, --help', 'display help');
+  program
     .command('init')
-    .argument('<trusted-root-file>')
+    .description('trust a root: copy it into --metadata-dir after it verifies against itself')
+    .argument('<trusted-root-file>', 'the root.json obtained through a trusted channel')
     .action(async (rootFile: string) => {
       const o = program.opts<TufOptions>();
       await initMetadataDir(
@@ -71,32 +75,43 @@ export async function runTufClient(argv: readonly string[], out: Output): Promis
         new Uint8Array(await readFile(rootFile)),
       );
     });
-  program.command('refresh').action(async () => {
-    await (await refresh(program.opts<TufOptions>())).close();
-  });
-  program.command('download').action(async () => {
-    const o = program.opts<TufOptions>();
-    if (o.targetName.length === 0) throw new Error('--target-name is required');
-    required(o.targetDir, '--target-dir');
-    required(o.targetBaseUrl, '--target-base-url');
-    const updater = await refresh(o);
-    try {
-      for (const name of o.targetName) {
-        const info = await updater.getTargetInfo(name);
-        if (info === undefined) throw new Error(`${name}: not a signed target`);
-        if ((await updater.findCachedTarget(info)) === undefined)
-          await updater.downloadTarget(info);
+  program
+    .command('refresh')
+    .description('bring the metadata in --metadata-dir up to date from --metadata-url')
+    .action(async () => {
+      await (await refresh(program.opts<TufOptions>())).close();
+    });
+  program
+    .command('download')
+    .description(
+      'refresh, then download each --target-name into --target-dir, verified against its signed length and hashes',
+    )
+    .action(async () => {
+      const o = program.opts<TufOptions>();
+      if (o.targetName.length === 0) throw new Error('--target-name is required');
+      required(o.targetDir, '--target-dir');
+      required(o.targetBaseUrl, '--target-base-url');
+      const updater = await refresh(o);
+      try {
+        for (const name of o.targetName) {
+          const info = await updater.getTargetInfo(name);
+          if (info === undefined) throw new Error(`${name}: not a signed target`);
+          if ((await updater.findCachedTarget(info)) === undefined)
+            await updater.downloadTarget(info);
+        }
+      } finally {
+        await updater.close();
       }
-    } finally {
-      await updater.close();
-    }
-  });
+    });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (e) {
     const msg = (e as Error)?.message ?? String(e);
-    if (!(e as { code?: string })?.code?.startsWith('commander.')) out.error(`tufa tuf: ${msg}`);
+    const code = (e as { code?: string })?.code;
+    // help asked for (--help) is not a failure; help shown for a usage error is
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    if (!code?.startsWith('commander.')) out.error(`tufa tuf: ${msg}`);
     return 1;
   }
 }
