@@ -267,6 +267,22 @@ const cases: SecurityCase[] = [
           ),
           3,
         );
+        // a lock from an earlier boot of this host (its pid runs now: our parent): gone
+        const parent = { ...me, pid: process.ppid, start: startOf(process.ppid) };
+        lockOf(w.md, parent);
+        await t.refuses(
+          withLock(file, async () => 1, { waitMs: 500 }),
+          'CACHE_LOCKED',
+        );
+        lockOf(w.md, { ...parent, boot: 'another-boot' });
+        assert.equal(
+          await quick(
+            withLock(file, async () => 5, { waitMs: 5_000 }),
+            2_000,
+            'earlier boot',
+          ),
+          5,
+        );
         // a holder in another pid namespace (another container): its pid means nothing here;
         // alive while it keeps the lock fresh, dead when it stopped doing so
         lockOf(w.md, { ...me, pidns: 'pid:[1]', start: '1' });
