@@ -4,10 +4,15 @@
  * each delegated role with the name percent-encoded, so `../x` or `a/b` stay inside the folder
  * (python-tuf CVE-2021-41131).
  */
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeName } from '../core/index.js';
-import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
+import {
+  readIfExists,
+  removeStaleTempFiles,
+  withLock,
+  writeFileAtomic,
+} from '../internal/index.js';
 
 /** The folder holding trusted metadata. */
 export class MetadataCache {
@@ -27,12 +32,11 @@ export class MetadataCache {
 
   /**
    * removeLeftovers deletes temp files a killed writer left behind (never trusted, but never
-   * cleaned either). Call it holding the lock, so no live writer owns them.
+   * cleaned either): only temp files of atomic writes, older than a minute. Other processes'
+   * lock files (`.tufa.lock.<pid>.<hex>.tmp`, made while they wait) are never touched.
    */
-  async removeLeftovers(): Promise<void> {
-    const names = await readdir(this.dir).catch(() => [] as string[]);
-    for (const n of names)
-      if (n.startsWith('.') && n.endsWith('.tmp')) await rm(join(this.dir, n), { force: true });
+  removeLeftovers(): Promise<void> {
+    return removeStaleTempFiles(this.dir);
   }
 
   read(role: string): Promise<Uint8Array | undefined> {

@@ -4,7 +4,9 @@
  * Rules of this module:
  * - The reference time is read once per refresh (TUF 5.1) and passed to the core.
  * - Cached metadata is only ever a starting point: every cached file is verified again before
- *   use, and a cached file that no longer verifies (e.g. after key rotation) is dropped.
+ *   use. A cached timestamp or snapshot is deleted only when it fails verification itself under
+ *   the current root's keys (TUF 5.3.11: rotated keys); a refresh refused for another reason (an
+ *   expired root, a frozen timestamp) deletes nothing, so the rollback reference survives it.
  * - Bytes are cached exactly as received, atomically, and only after they verified.
  * - Delegated roles are fetched only when the target search visits them (pre-order DFS).
  * - Target files are written to the target folder only after their length and hashes matched.
@@ -18,14 +20,15 @@ import {
   DownloadHttpError,
   EqualVersionNumberError,
   encodeName,
+  FormatError,
   type Metadata,
   MisuseError,
   nodeBackend,
   RepositoryError,
-  type Root,
   type TargetFile,
   type Targets,
   TrustedMetadataSet,
+  UnsignedMetadataError,
   walkDelegations,
 } from '../core/index.js';
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
@@ -141,16 +144,9 @@ export class Updater {
         backend: this.backend,
         allowExpiredMetadata: this.options.allowExpiredMetadata === true,
       });
-      const initialRoot = set.root.signed;
       if (!this.options.offline) await this.updateRootChain(set);
-      // TUF 5.3.11: fast-forward recovery when timestamp or snapshot keys changed
-      if (
-        rotated(initialRoot, set.root.signed, 'timestamp') ||
-        rotated(initialRoot, set.root.signed, 'snapshot')
-      ) {
-        await this.cache.remove('timestamp');
-        await this.cache.remove('snapshot');
-      }
+      // TUF 5.3.11 (fast-forward recovery) is in loadTimestamp/loadSnapshot: a cached copy the
+      // rotated keys do not sign is not trusted, and deleted
       await this.loadTimestamp(set);
       await this.loadSnapshot(set);
       await this.loadTargets(set, 'targets', 'root');
@@ -184,9 +180,10 @@ export class Updater {
         set.updateTimestamp(local);
       } catch (e) {
         if (!(e instanceof RepositoryError)) throw e;
-        // An expired local copy still serves as rollback reference (the set keeps it);
-        // one that does not verify any more (rotated keys) is dropped.
-        if (set.timestamp === undefined) await this.cache.remove('timestamp');
+        // An expired local copy still serves as rollback reference (the set keeps it); so does
+        // one refused before it was looked at (an expired root). TUF 5.3.11: one the current
+        // root's keys do not sign (rotated) is dropped.
+        if (set.timestamp === undefined && failsItself(e)) await this.cache.remove('timestamp');
         if (this.options.offline) throw e;
       }
     }
@@ -216,7 +213,9 @@ export class Updater {
         return; // the cached snapshot is final: nothing to fetch
       } catch (e) {
         if (!(e instanceof RepositoryError)) throw e;
-        if (set.snapshot === undefined) await this.cache.remove('snapshot');
+        // kept when refused for the timestamp's sake (expired, frozen); TUF 5.3.11: dropped
+        // when the current root's snapshot keys do not sign it
+        if (set.snapshot === undefined && failsItself(e)) await this.cache.remove('snapshot');
         if (this.options.offline) throw e;
       }
     }
@@ -342,14 +341,13 @@ export class Updater {
   }
 }
 
-function rotated(before: Root, after: Root, role: 'timestamp' | 'snapshot'): boolean {
-  const a = before.role(role);
-  const b = after.role(role);
-  return (
-    a.threshold !== b.threshold ||
-    a.keyids.length !== b.keyids.length ||
-    a.keyids.some((k) => !b.keyids.includes(k))
-  );
+/**
+ * failsItself tells whether a cached file was refused for what it is: it does not parse, or the
+ * current root's keys do not sign it (TUF 5.3.11: they rotated). A refusal for any other reason
+ * (an expired root or timestamp, a version another role names) says nothing against the file.
+ */
+function failsItself(e: RepositoryError): boolean {
+  return e instanceof UnsignedMetadataError || e instanceof FormatError;
 }
 
 /**

@@ -9,5 +9,11 @@ export {
   type Token,
   TokenError,
 } from './bearer.js';
-export { type LockOptions, readIfExists, withLock, writeFileAtomic } from './fs-atomic.js';
+export {
+  type LockOptions,
+  readIfExists,
+  removeStaleTempFiles,
+  withLock,
+  writeFileAtomic,
+} from './fs-atomic.js';
 export { redact } from './redact.js';
