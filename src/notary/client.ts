@@ -86,6 +86,8 @@ export interface NotaryClientOptions {
   readonly credentials?: BasicCredentials;
   readonly now?: () => number;
   readonly backend?: CryptoBackend;
+  /** Where load-time notices go (a pinned CA dropped); default `process.emitWarning`. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** A role that was read but not used, and why. */
