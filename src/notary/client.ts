@@ -16,6 +16,7 @@
  * - DCT lookup: the tag in `targets/releases`, else in `targets`; `hashes.sha256` required.
  */
 import { createHash, X509Certificate } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { DefaultFetcher, type Fetcher } from '../client/index.js';
 import {
@@ -23,6 +24,8 @@ import {
   base64ToBytes,
   bytesToHex,
   type CryptoBackend,
+  CacheError,
+  canonicalize,
   checkLengthAndHashes,
   DownloadHttpError,
   ExpiredMetadataError,
@@ -43,8 +46,9 @@ import {
 import {
   base64Signature,
   canonicalKeyId,
+  caProblem,
   certificates,
-  chainsTo,
+  chainProblem,
   NotaryKeyRing,
   rootCertificateProblem,
 } from './keys.js';
@@ -119,6 +123,12 @@ const MAX_ROOT = 1024 * 1024;
 const MAX_TIMESTAMP = 1024 * 1024;
 const MAX_ROOT_ROTATIONS = 256;
 const MAX_ROLES = 256;
+/** The cache's record of the trust settings its root was verified under. */
+const PIN_FILE = 'trust-pin';
+/** The version floor of every targets role seen (Notary's snapshot lists no versions). */
+const VERSIONS_FILE = 'versions.json';
+/** Every file of a GUN's cache, dropped together when the pin changes. */
+const CACHE_FILES = ['root.json', 'timestamp.json', 'snapshot.json', VERSIONS_FILE, PIN_FILE];
 
 function sha256Hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -139,6 +149,10 @@ export class NotaryClient {
   private readonly fetcher: Fetcher;
   private readonly backend: CryptoBackend;
   private token?: Token;
+  /** The pinned CAs usable at load. */
+  private readonly cas: readonly X509Certificate[];
+  /** Digest of the trust settings: a cache made under other ones is not used. */
+  private readonly pinDigest: string;
 
   constructor(private readonly o: NotaryClientOptions) {
     if (!o.trust.tofu && (o.trust.rootKeyIds ?? []).length === 0 && o.trust.rootCa === undefined) {
@@ -146,9 +160,51 @@ export class NotaryClient {
         `${o.gun}: no root trust configured (pin root key IDs or a CA; trust on first use only when asked for)`,
       );
     }
+    this.cas = o.trust.rootCa === undefined ? [] : this.loadCas(o.trust.rootCa);
+    this.pinDigest = sha256Hex(
+      canonicalize({
+        gun: o.gun,
+        rootKeyIds: [...(o.trust.rootKeyIds ?? [])].map((k) => k.toLowerCase()).sort(),
+        rootCa: this.cas.map((c) => sha256Hex(new Uint8Array(c.raw))).sort(),
+        tofu: o.trust.tofu === true,
+      }),
+    );
     this.fetcher =
       o.fetcher ?? new DefaultFetcher(o.serverCa === undefined ? {} : { ca: o.serverCa });
     this.backend = o.backend ?? nodeBackend;
+  }
+
+  /**
+   * loadCas keeps the pinned CA certificates that can issue certificates now (a CA, keyCertSign,
+   * within their validity); the others are dropped with a warning. A pin of CAs none of which
+   * is usable is a misuse (never a silent fall back to other trust).
+   */
+  private loadCas(pem: string): X509Certificate[] {
+    const now = (this.o.now ?? Date.now)();
+    const warn =
+      this.o.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'TUFA_NOTARY_ROOT_CA' }));
+    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    const kept: X509Certificate[] = [];
+    const dropped: string[] = [];
+    for (const [i, block] of blocks.entries()) {
+      let cert: X509Certificate;
+      try {
+        cert = new X509Certificate(block);
+      } catch (e) {
+        dropped.push(`certificate ${i + 1}: unreadable (${(e as Error).message})`);
+        continue;
+      }
+      const problem = caProblem(cert, now);
+      if (problem === undefined) kept.push(cert);
+      else dropped.push(`certificate ${i + 1}: ${problem}`);
+    }
+    for (const d of dropped) warn(`${this.o.gun}: pinned root CA dropped: ${d}`);
+    if (kept.length === 0) {
+      throw new MisuseError(
+        `${this.o.gun}: no usable CA certificate among the pinned root CAs${dropped.length > 0 ? ` (${dropped.join('; ')})` : ''}`,
+      );
+    }
+    return kept;
   }
 
   async close(): Promise<void> {
@@ -229,17 +285,11 @@ export class NotaryClient {
     now: number,
     checkExpiry: boolean,
     pin: boolean,
+    problems: string[] = [],
   ): Set<string> {
     const ok = new Set<string>();
     const role = root.roles.get('root') as NotaryRole;
-    const cas =
-      this.o.trust.rootCa === undefined
-        ? []
-        : (
-            this.o.trust.rootCa.match(
-              /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g,
-            ) ?? []
-          ).map((p) => new X509Certificate(p));
+    const cas = this.cas;
     for (const keyid of role.keyids) {
       const key = root.keys.get(keyid);
       if (key === undefined || (key.keytype !== 'ecdsa-x509' && key.keytype !== 'rsa-x509'))
@@ -255,9 +305,12 @@ export class NotaryClient {
         // A first root: pinned IDs or a pinned CA decide; without pins only TOFU (which the
         // constructor requires to be asked for) lets it through.
         const ids = this.o.trust.rootKeyIds ?? [];
-        const pinned = ids.length > 0 || cas.length > 0;
+        const pinned = ids.length > 0 || this.o.trust.rootCa !== undefined;
         const byId = ids.includes(keyid) || ids.includes(canonicalKeyId(key) ?? '');
-        const byCa = cas.length > 0 && chainsTo(chain, cas);
+        // RFC 5280 6.1: every issuer valid now, a CA with keyCertSign, within its pathLen
+        const caProblem = byId || cas.length === 0 ? undefined : chainProblem(chain, cas, now);
+        const byCa = cas.length > 0 && caProblem === undefined;
+        if (caProblem !== undefined && !byId) problems.push(`${keyid.slice(0, 12)}…: ${caProblem}`);
         if (pinned ? !(byId || byCa) : !this.o.trust.tofu) continue;
       }
       ok.add(keyid);
@@ -273,10 +326,11 @@ export class NotaryClient {
     pin: boolean,
   ): void {
     const root = doc.signed;
-    const valid = this.validRootKeys(root, now, true, pin);
+    const problems: string[] = [];
+    const valid = this.validRootKeys(root, now, true, pin, problems);
     if (valid.size === 0) {
       throw new UnsignedMetadataError(
-        `${this.o.gun} root.json v${root.version}: no root certificate is valid for this GUN${pin ? ' and matches the trust pin' : ''}`,
+        `${this.o.gun} root.json v${root.version}: no root certificate is valid for this GUN${pin ? ' and matches the trust pin' : ''}${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`,
       );
     }
     this.threshold(
@@ -297,21 +351,49 @@ export class NotaryClient {
     }
   }
 
+  /**
+   * trustedCache returns the cached root when the cache was made under the same trust settings;
+   * a cache made under other ones (or by a version that kept no record) is dropped whole, its
+   * rollback references with it.
+   */
+  private async trustedCache(): Promise<Uint8Array | undefined> {
+    const dir = this.o.cacheDir;
+    const cached = await readIfExists(join(dir, 'root.json'));
+    const pin = await readIfExists(join(dir, PIN_FILE));
+    if (cached !== undefined && pin !== undefined && new TextDecoder().decode(pin) === this.pinDigest)
+      return cached;
+    if (cached !== undefined || pin !== undefined) {
+      try {
+        for (const f of CACHE_FILES) await rm(join(dir, f), { force: true });
+      } catch (e) {
+        throw new CacheError(`${this.o.gun}: cannot drop the cache made under other trust settings in ${dir}`, {
+          cause: e,
+        });
+      }
+    }
+    return undefined;
+  }
+
   private async updateRoot(
     now: number,
   ): Promise<{ doc: NotaryDocument<NotaryRoot>; bytes: Uint8Array }> {
-    const cacheFile = join(this.o.cacheDir, 'root.json');
-    const cachedBytes = await readIfExists(cacheFile);
+    const cachedBytes = await this.trustedCache();
     const currentBytes = await this.get('root.json', MAX_ROOT);
     const current = this.parse(currentBytes, 'Root', 'root.json');
+    // trusted and trustedBytes always go together: bytes that verified under the pin, or
+    // under a chain of roots from such bytes (never merely the bytes served)
     let trusted: NotaryDocument<NotaryRoot>;
+    let trustedBytes: Uint8Array;
     if (cachedBytes !== undefined) {
+      // made under this pin (trustedCache): its own keys still verify it
       trusted = this.parse(cachedBytes, 'Root', 'cached root.json');
       this.verifyRoot(trusted, now, undefined, false);
+      trustedBytes = cachedBytes;
     } else {
       try {
         this.verifyRoot(current, now, undefined, true);
         trusted = current;
+        trustedBytes = currentBytes;
       } catch (e) {
         if (!(e instanceof RepositoryError) || this.o.trust.tofu) throw e;
         // The pin may name an earlier root key: start from version 1 and walk forward. Without
@@ -330,6 +412,7 @@ export class NotaryClient {
             `${this.o.gun} 1.root.json: version ${trusted.signed.version}`,
           );
         this.verifyRoot(trusted, now, undefined, true);
+        trustedBytes = first;
       }
     }
     const target = current.signed.version;
@@ -346,7 +429,6 @@ export class NotaryClient {
         `${this.o.gun} root.json: more than ${MAX_ROOT_ROTATIONS} rotations to follow`,
       );
     }
-    let trustedBytes = cachedBytes ?? (trusted === current ? currentBytes : undefined);
     for (let v = trusted.signed.version + 1; v <= target; v++) {
       const bytes = v === target ? currentBytes : await this.get(`${v}.root.json`, MAX_ROOT);
       const next = this.parse(bytes, 'Root', `${v}.root.json`);
@@ -359,11 +441,9 @@ export class NotaryClient {
       trusted = next;
       trustedBytes = bytes;
     }
-    if (
-      trusted.signed.version === target &&
-      sha256Hex(trustedBytes ?? currentBytes) !== sha256Hex(currentBytes)
-    ) {
-      // same version, other content: serve one or the other, never both
+    // TUF 5.3.5: the served root.json has the trusted version now; other bytes of that version
+    // (an unverified root beside a genuine N.root.json) are refused, never cached
+    if (sha256Hex(trustedBytes) !== sha256Hex(currentBytes)) {
       throw new RepositoryError(
         'BAD_VERSION',
         `${this.o.gun} root.json: version ${target} differs from the trusted copy`,
@@ -371,8 +451,9 @@ export class NotaryClient {
     }
     // TUF 5.3.10: the final root must not be expired
     this.expired('root.json', trusted.signed, now);
-    await writeFileAtomic(cacheFile, currentBytes);
-    return { doc: trusted, bytes: currentBytes };
+    await writeFileAtomic(join(this.o.cacheDir, 'root.json'), trustedBytes);
+    await writeFileAtomic(join(this.o.cacheDir, PIN_FILE), new TextEncoder().encode(this.pinDigest));
+    return { doc: trusted, bytes: trustedBytes };
   }
 
   /** fetchByHash gets `<role>.<sha256>.json`, checked against its parent's length and hashes. */
