@@ -23,8 +23,8 @@ import {
   BadVersionNumberError,
   base64ToBytes,
   bytesToHex,
-  type CryptoBackend,
   CacheError,
+  type CryptoBackend,
   canonicalize,
   checkLengthAndHashes,
   DownloadHttpError,
@@ -360,15 +360,22 @@ export class NotaryClient {
     const dir = this.o.cacheDir;
     const cached = await readIfExists(join(dir, 'root.json'));
     const pin = await readIfExists(join(dir, PIN_FILE));
-    if (cached !== undefined && pin !== undefined && new TextDecoder().decode(pin) === this.pinDigest)
+    if (
+      cached !== undefined &&
+      pin !== undefined &&
+      new TextDecoder().decode(pin) === this.pinDigest
+    )
       return cached;
     if (cached !== undefined || pin !== undefined) {
       try {
         for (const f of CACHE_FILES) await rm(join(dir, f), { force: true });
       } catch (e) {
-        throw new CacheError(`${this.o.gun}: cannot drop the cache made under other trust settings in ${dir}`, {
-          cause: e,
-        });
+        throw new CacheError(
+          `${this.o.gun}: cannot drop the cache made under other trust settings in ${dir}`,
+          {
+            cause: e,
+          },
+        );
       }
     }
     return undefined;
@@ -452,7 +459,10 @@ export class NotaryClient {
     // TUF 5.3.10: the final root must not be expired
     this.expired('root.json', trusted.signed, now);
     await writeFileAtomic(join(this.o.cacheDir, 'root.json'), trustedBytes);
-    await writeFileAtomic(join(this.o.cacheDir, PIN_FILE), new TextEncoder().encode(this.pinDigest));
+    await writeFileAtomic(
+      join(this.o.cacheDir, PIN_FILE),
+      new TextEncoder().encode(this.pinDigest),
+    );
     return { doc: trusted, bytes: trustedBytes };
   }
 

@@ -262,7 +262,11 @@ export function issuerExtensions(cert: X509Certificate): IssuerExtensions | unde
       keyCertSign = ((der[inner.start + 1] ?? 0) & 0x04) !== 0;
     }
   }
-  return { ca, ...(pathLen === undefined ? {} : { pathLen }), ...(keyCertSign === undefined ? {} : { keyCertSign }) };
+  return {
+    ca,
+    ...(pathLen === undefined ? {} : { pathLen }),
+    ...(keyCertSign === undefined ? {} : { keyCertSign }),
+  };
 }
 
 /** commonName is a certificate's subject CN (or its whole subject), for messages. */
@@ -278,9 +282,11 @@ export function caProblem(cert: X509Certificate, now: number): string | undefine
   const name = JSON.stringify(commonName(cert));
   const ext = issuerExtensions(cert);
   if (ext === undefined) return `${name}: the certificate's extensions are unreadable`;
-  if (!ext.ca || !cert.ca) return `${name} is not a CA (basicConstraints cA is not set)`;
+  if (!ext.ca) return `${name} is not a CA (basicConstraints cA is not set)`;
   if (ext.keyCertSign === false)
     return `${name} may not sign certificates (its keyUsage lacks keyCertSign)`;
+  // OpenSSL's own view (X509_check_ca) must agree
+  if (!cert.ca) return `${name} is not a CA`;
   if (now < Date.parse(cert.validFrom)) return `${name} is not valid before ${cert.validFrom}`;
   if (now > Date.parse(cert.validTo)) return `${name} expired at ${cert.validTo}`;
   return undefined;
@@ -313,16 +319,20 @@ export function chainProblem(
   cas: readonly X509Certificate[],
   now: number,
 ): string | undefined {
+  // a link is the issuer's name and signature; what the issuer may do is issuersProblem's
+  // (checkIssued would refuse a keyUsage without keyCertSign without saying so)
+  const issuedBy = (cert: X509Certificate, issuer: X509Certificate) =>
+    cert.issuer === issuer.subject && cert.verify(issuer.publicKey);
   let problem: string | undefined;
   for (let i = 0; i < chain.length; i++) {
     const cert = chain[i] as X509Certificate;
     for (const ca of cas) {
-      if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) continue;
+      if (!issuedBy(cert, ca)) continue;
       problem = issuersProblem([...chain.slice(1, i + 1), ca], now);
       if (problem === undefined) return undefined;
     }
     const next = chain[i + 1];
-    if (next === undefined || !cert.checkIssued(next) || !cert.verify(next.publicKey)) break;
+    if (next === undefined || !issuedBy(cert, next)) break;
   }
   return problem ?? 'the certificate does not chain to a pinned CA';
 }

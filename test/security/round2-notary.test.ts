@@ -345,15 +345,9 @@ const cases: SecurityCase[] = [
         const fetcher = new NotaryFixtureFetcher(
           forgedCrawl(SERVER, GUN, forgeCollection({ roots: [forgeRoot(1, keys)], keys })),
         );
-        return () =>
-          client(
-            t,
-            fetcher,
-            { rootCa: trustCa },
-            join(t.tmp(), 'notary'),
-            now,
-            onWarning,
-          ).refresh();
+        // loaded now (the CAs are checked at load), verified when called
+        const c = client(t, fetcher, { rootCa: trustCa }, join(t.tmp(), 'notary'), now, onWarning);
+        return () => c.refresh();
       };
       const inter = (o: {
         days?: number;
@@ -376,7 +370,11 @@ const cases: SecurityCase[] = [
 
       // an expired intermediate
       const shortInter = inter({ days: 1 });
-      await t.refuses(tryChain(shortInter, [shortInter.pem], ca.pem, later), 'THRESHOLD_NOT_MET');
+      await t.refuses(
+        tryChain(shortInter, [shortInter.pem], ca.pem, later),
+        'THRESHOLD_NOT_MET',
+        /"intermediate" expired/,
+      );
       // an expired pinned CA (valid when loaded, expired when the root is verified)
       const shortCa = openssl.cert({ cn: 'short CA', basicConstraints: 'CA:TRUE', days: 1 });
       const underShort = inter({ issuer: shortCa });
@@ -384,7 +382,7 @@ const cases: SecurityCase[] = [
       const moving = () => at;
       const attempt = tryChain(underShort, [underShort.pem], shortCa.pem, moving);
       at = later();
-      await t.refuses(attempt, 'THRESHOLD_NOT_MET');
+      await t.refuses(attempt, 'THRESHOLD_NOT_MET', /"short CA" expired/);
       // a chain longer than the CA's pathLenConstraint (0: no intermediate CA below it)
       const ca0 = openssl.cert({
         cn: 'pathlen 0 CA',
@@ -392,20 +390,32 @@ const cases: SecurityCase[] = [
         days: 3650,
       });
       const under0 = inter({ issuer: ca0 });
-      await t.refuses(tryChain(under0, [under0.pem], ca0.pem, soon), 'THRESHOLD_NOT_MET');
+      await t.refuses(
+        tryChain(under0, [under0.pem], ca0.pem, soon),
+        'THRESHOLD_NOT_MET',
+        /allows 0 intermediate CAs below it, the chain has 1/,
+      );
       // an intermediate's own pathLen too: CA → I1 (pathlen 0) → I2 → leaf
       const i1 = inter({ basicConstraints: 'CA:TRUE, pathlen:0' });
       const i2 = inter({ issuer: i1 });
-      await t.refuses(tryChain(i2, [i2.pem, i1.pem], ca.pem, soon), 'THRESHOLD_NOT_MET');
+      await t.refuses(
+        tryChain(i2, [i2.pem, i1.pem], ca.pem, soon),
+        'THRESHOLD_NOT_MET',
+        /allows 0 intermediate CAs below it, the chain has 1/,
+      );
       // an issuer without keyCertSign
       const noSign = inter({ keyUsage: 'critical,digitalSignature' });
-      await t.refuses(tryChain(noSign, [noSign.pem], ca.pem, soon), 'THRESHOLD_NOT_MET');
+      await t.refuses(
+        tryChain(noSign, [noSign.pem], ca.pem, soon),
+        'THRESHOLD_NOT_MET',
+        /keyCertSign/,
+      );
 
       // at load: an expired pinned CA and a non-CA are dropped, with a message
       const warnings: string[] = [];
       const notCa = openssl.cert({ cn: 'not a CA', days: 3650 });
       await t.refuses(
-        tryChain(undefined, [], shortCa.pem + notCa.pem, later, (m) => warnings.push(m)),
+        () => tryChain(undefined, [], shortCa.pem + notCa.pem, later, (m) => warnings.push(m))(),
         'MISUSE',
         /no usable/,
       );
