@@ -31,6 +31,7 @@ import {
   ExpiredMetadataError,
   MisuseError,
   nodeBackend,
+  parseJson,
   RepositoryError,
   UnsignedMetadataError,
   verificationResult,
@@ -138,6 +139,29 @@ function sha256Hex(b: Uint8Array): string {
 export function digestOfTarget(t: NotaryTarget): string | undefined {
   const b = t.hashes.sha256 === undefined ? undefined : base64ToBytes(t.hashes.sha256);
   return b?.length === 32 ? `sha256:${bytesToHex(b)}` : undefined;
+}
+
+/**
+ * nextFloors are the role versions to keep after a refresh: the verified roles' versions, and
+ * the old floors of roles not verified this time (skipped, or below a skipped role), except
+ * those a verified parent no longer delegates (and their descendants).
+ */
+function nextFloors(
+  old: ReadonlyMap<string, number>,
+  verified: ReadonlyMap<string, NotaryTargets>,
+): Map<string, number> {
+  const next = new Map(old);
+  for (const [name, r] of verified) next.set(name, r.version);
+  // parents before children
+  for (const name of [...next.keys()].sort((a, b) => a.length - b.length)) {
+    if (name === 'targets') continue;
+    const parentName = posix.dirname(name);
+    const parent = verified.get(parentName);
+    const orphan = parentName !== 'targets' && !next.has(parentName);
+    if (orphan || (parent !== undefined && !parent.delegations.some((d) => d.name === name)))
+      next.delete(name);
+  }
+  return next;
 }
 
 /** withinPaths: Notary delegation paths are string prefixes; `""` is everything. */
@@ -484,16 +508,79 @@ export class NotaryClient {
     return this.parse(bytes, type, `${role}.json`);
   }
 
-  private async cachedVersion(
-    name: string,
+  /** drop removes cache files (missing ones are fine). */
+  private async drop(names: readonly string[]): Promise<void> {
+    try {
+      for (const n of names) await rm(join(this.o.cacheDir, n), { force: true });
+    } catch (e) {
+      throw new CacheError(
+        `${this.o.gun}: cannot remove ${names.join(', ')} in ${this.o.cacheDir}`,
+        {
+          cause: e,
+        },
+      );
+    }
+  }
+
+  /**
+   * cachedFloor returns the version of the cached timestamp or snapshot, the rollback floor,
+   * when the current root's keys for that role still verify it (its expiry does not matter).
+   * One they do not verify was signed by keys since rotated away: it is dropped, and with the
+   * snapshot the role versions recorded beside it.
+   */
+  private async cachedFloor(
+    name: 'timestamp' | 'snapshot',
     type: 'Timestamp' | 'Snapshot',
+    root: NotaryRoot,
+    ring: NotaryKeyRing,
   ): Promise<number | undefined> {
     const b = await readIfExists(join(this.o.cacheDir, `${name}.json`));
     if (b === undefined) return undefined;
     try {
-      return this.parse(b, type, `cached ${name}.json`).signed.version;
-    } catch {
+      const doc = this.parse(b, type, `cached ${name}.json`);
+      // TUF 5.3.11: fast-forward recovery, a floor set by keys the root no longer trusts goes
+      this.threshold(`cached ${name}.json`, doc, root.roles.get(name) as NotaryRole, ring);
+      return doc.signed.version;
+    } catch (e) {
+      if (!(e instanceof RepositoryError)) throw e;
+      await this.drop(name === 'snapshot' ? [`${name}.json`, VERSIONS_FILE] : [`${name}.json`]);
       return undefined;
+    }
+  }
+
+  /** roleFloors reads the version floor of each targets role (empty when none is recorded). */
+  private async roleFloors(): Promise<Map<string, number>> {
+    const file = join(this.o.cacheDir, VERSIONS_FILE);
+    const b = await readIfExists(file);
+    const floors = new Map<string, number>();
+    if (b === undefined) return floors;
+    let json: unknown;
+    try {
+      json = parseJson(b, { source: file });
+    } catch (e) {
+      throw new CacheError(
+        `${file}: unreadable (remove it to start over): ${(e as Error).message}`,
+      );
+    }
+    if (json === null || typeof json !== 'object' || Array.isArray(json))
+      throw new CacheError(`${file}: expected an object of role versions`);
+    for (const [role, v] of Object.entries(json)) {
+      if (!Number.isSafeInteger(v) || (v as number) < 1)
+        throw new CacheError(`${file}: ${JSON.stringify(role)} has no valid version`);
+      floors.set(role, v as number);
+    }
+    return floors;
+  }
+
+  /** rolledBack refuses a verified targets role older than its floor. */
+  private rolledBack(name: string, version: number, floors: ReadonlyMap<string, number>): void {
+    const floor = floors.get(name);
+    // TUF 5.5.5 / 5.6.3 in Notary's dialect: no versions in snapshot meta, a floor per role
+    if (floor !== undefined && version < floor) {
+      throw new BadVersionNumberError(
+        `${this.o.gun} ${name}.json: version ${version} is lower than the trusted ${floor}`,
+        'ROLLBACK',
+      );
     }
   }
 
@@ -508,7 +595,7 @@ export class NotaryClient {
     const ts = this.parse(tsBytes, 'Timestamp', 'timestamp.json');
     // TUF 5.4.2, 5.4.3, 5.4.4
     this.threshold('timestamp.json', ts, root.roles.get('timestamp') as NotaryRole, ring);
-    const oldTs = await this.cachedVersion('timestamp', 'Timestamp');
+    const oldTs = await this.cachedFloor('timestamp', 'Timestamp', root, ring);
     if (oldTs !== undefined && ts.signed.version < oldTs) {
       throw new BadVersionNumberError(
         `${this.o.gun} timestamp.json: version ${ts.signed.version} is lower than the trusted ${oldTs}`,
@@ -520,7 +607,7 @@ export class NotaryClient {
     // TUF 5.5.2–5.5.6 (Notary lists no snapshot version: the hash pins it)
     const sn = await this.fetchByHash('snapshot', ts.signed.snapshot, 'Snapshot');
     this.threshold('snapshot.json', sn, root.roles.get('snapshot') as NotaryRole, ring);
-    const oldSn = await this.cachedVersion('snapshot', 'Snapshot');
+    const oldSn = await this.cachedFloor('snapshot', 'Snapshot', root, ring);
     if (oldSn !== undefined && sn.signed.version < oldSn) {
       throw new BadVersionNumberError(
         `${this.o.gun} snapshot.json: version ${sn.signed.version} is lower than the trusted ${oldSn}`,
@@ -528,6 +615,7 @@ export class NotaryClient {
       );
     }
     this.expired('snapshot.json', sn.signed, now);
+    const floors = await this.roleFloors();
     const rootMeta = sn.signed.meta.get('root');
     if (rootMeta !== undefined) {
       // mix-and-match: the snapshot must name the root we trust
@@ -549,6 +637,7 @@ export class NotaryClient {
     const targets = await this.fetchByHash('targets', targetsMeta, 'Targets');
     // TUF 5.6.3–5.6.5: an under-signed or expired top-level targets is fatal
     this.threshold('targets.json', targets, root.roles.get('targets') as NotaryRole, ring);
+    this.rolledBack('targets', targets.signed.version, floors);
     this.expired('targets.json', targets.signed, now);
 
     const roles = new Map<string, NotaryTargets>([['targets', targets.signed]]);
@@ -574,6 +663,13 @@ export class NotaryClient {
         continue;
       }
       const meta = sn.signed.meta.get(d.name);
+      if (meta === undefined && floors.has(d.name)) {
+        // published before (a floor is kept) and still delegated: left out, DCT would fall back
+        throw new BadVersionNumberError(
+          `${this.o.gun} ${d.name}: version ${floors.get(d.name)} was trusted, the snapshot no longer lists it`,
+          'ROLLBACK',
+        );
+      }
       if (meta === undefined) {
         skipped.push({ role: d.name, reason: 'not in snapshot (never published)' });
         continue;
@@ -592,6 +688,7 @@ export class NotaryClient {
         });
         continue;
       }
+      this.rolledBack(d.name, doc.signed.version, floors);
       if (now >= doc.signed.expiresAt) {
         skipped.push({ role: d.name, reason: `expired at ${doc.signed.expires}` });
         continue;
@@ -606,6 +703,10 @@ export class NotaryClient {
       stack.push({ parent: verified, parentName: d.name, index: 0 });
     }
 
+    await writeFileAtomic(
+      join(this.o.cacheDir, VERSIONS_FILE),
+      canonicalize(Object.fromEntries(nextFloors(floors, roles))),
+    );
     await writeFileAtomic(join(this.o.cacheDir, 'timestamp.json'), tsBytes);
     await writeFileAtomic(join(this.o.cacheDir, 'snapshot.json'), sn.raw);
     return { gun: this.o.gun, root, timestamp: ts.signed, snapshot: sn.signed, roles, skipped };
