@@ -141,6 +141,19 @@ export function digestOfTarget(t: NotaryTarget): string | undefined {
   return b?.length === 32 ? `sha256:${bytesToHex(b)}` : undefined;
 }
 
+/** pemBlocks splits PEM text into its certificate blocks. */
+function pemBlocks(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+const warned = new Set<string>();
+/** warnOnce is the default notice sink: a process warning, once per message. */
+function warnOnce(message: string): void {
+  if (warned.has(message) || warned.size > 1000) return;
+  warned.add(message);
+  process.emitWarning(message, { code: 'TUFA_NOTARY_ROOT_CA' });
+}
+
 /**
  * nextFloors are the role versions to keep after a refresh: the verified roles' versions, and
  * the old floors of roles not verified this time (skipped, or below a skipped role), except
@@ -189,7 +202,11 @@ export class NotaryClient {
       canonicalize({
         gun: o.gun,
         rootKeyIds: [...(o.trust.rootKeyIds ?? [])].map((k) => k.toLowerCase()).sort(),
-        rootCa: this.cas.map((c) => sha256Hex(new Uint8Array(c.raw))).sort(),
+        // the CAs as configured (not only those usable now: one expiring must not reset the
+        // rollback references)
+        rootCa: pemBlocks(o.trust.rootCa ?? '')
+          .map((b) => b.replace(/\s+/g, ''))
+          .sort(),
         tofu: o.trust.tofu === true,
       }),
     );
@@ -205,9 +222,8 @@ export class NotaryClient {
    */
   private loadCas(pem: string): X509Certificate[] {
     const now = (this.o.now ?? Date.now)();
-    const warn =
-      this.o.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'TUFA_NOTARY_ROOT_CA' }));
-    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    const warn = this.o.onWarning ?? warnOnce;
+    const blocks = pemBlocks(pem);
     const kept: X509Certificate[] = [];
     const dropped: string[] = [];
     for (const [i, block] of blocks.entries()) {
