@@ -5,11 +5,17 @@
  * Rules of this module:
  * - Root: X.509 leaf certificates with CN = GUN, valid at the reference time, trusted through a
  *   pin (certificate or canonical key ID, or a CA). Trust on first use only when asked for.
- *   A cached root is updated through every `N.root.json` in between, each signed by a
- *   threshold of the previous root's keys and of its own.
+ *   A CA pin holds through issuers valid at the verification time, CAs with keyCertSign,
+ *   within their pathLenConstraint. A cached root is updated through every `N.root.json` in
+ *   between, each signed by a threshold of the previous root's keys and of its own.
+ * - The cache only receives root bytes that verified under the pin or through such a chain,
+ *   and records the trust settings it was made under: under other ones it is dropped whole.
+ *   A served `root.json` of the trusted version must be byte-identical to the trusted copy.
  * - Timestamp (at most 1 MiB) → snapshot and targets fetched by the SHA-256 their parent lists
  *   (`<role>.<sha256>.json`), length and every hash checked, thresholds, expiry, and versions
- *   never lower than the cached ones.
+ *   never lower than the cached ones: the cached timestamp and snapshot (while the current
+ *   root's keys verify them, else dropped: TUF 5.3.11) and a floor per targets role
+ *   (`versions.json`), as Notary's own client keeps.
  * - Delegations `targets/<x>` are read in pre-order; one without a snapshot entry is skipped (it
  *   was never published), an expired or under-signed one is skipped and reported (as Docker
  *   does). A hash mismatch is never skipped: it ends the refresh.
