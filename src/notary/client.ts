@@ -5,29 +5,39 @@
  * Rules of this module:
  * - Root: X.509 leaf certificates with CN = GUN, valid at the reference time, trusted through a
  *   pin (certificate or canonical key ID, or a CA). Trust on first use only when asked for.
- *   A cached root is updated through every `N.root.json` in between, each signed by a
- *   threshold of the previous root's keys and of its own.
+ *   A CA pin holds through issuers valid at the verification time, CAs with keyCertSign,
+ *   within their pathLenConstraint. A cached root is updated through every `N.root.json` in
+ *   between, each signed by a threshold of the previous root's keys and of its own.
+ * - The cache only receives root bytes that verified under the pin or through such a chain,
+ *   and records the trust settings it was made under: under other ones it is dropped whole.
+ *   A served `root.json` of the trusted version must be byte-identical to the trusted copy.
  * - Timestamp (at most 1 MiB) → snapshot and targets fetched by the SHA-256 their parent lists
  *   (`<role>.<sha256>.json`), length and every hash checked, thresholds, expiry, and versions
- *   never lower than the cached ones.
+ *   never lower than the cached ones: the cached timestamp and snapshot (while the current
+ *   root's keys verify them, else dropped: TUF 5.3.11) and a floor per targets role
+ *   (`versions.json`), as Notary's own client keeps.
  * - Delegations `targets/<x>` are read in pre-order; one without a snapshot entry is skipped (it
  *   was never published), an expired or under-signed one is skipped and reported (as Docker
  *   does). A hash mismatch is never skipped: it ends the refresh.
  * - DCT lookup: the tag in `targets/releases`, else in `targets`; `hashes.sha256` required.
  */
 import { createHash, X509Certificate } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { DefaultFetcher, type Fetcher } from '../client/index.js';
 import {
   BadVersionNumberError,
   base64ToBytes,
   bytesToHex,
+  CacheError,
   type CryptoBackend,
+  canonicalize,
   checkLengthAndHashes,
   DownloadHttpError,
   ExpiredMetadataError,
   MisuseError,
   nodeBackend,
+  parseJson,
   RepositoryError,
   UnsignedMetadataError,
   verificationResult,
@@ -43,8 +53,9 @@ import {
 import {
   base64Signature,
   canonicalKeyId,
+  caProblem,
   certificates,
-  chainsTo,
+  chainProblem,
   NotaryKeyRing,
   rootCertificateProblem,
 } from './keys.js';
@@ -86,6 +97,8 @@ export interface NotaryClientOptions {
   readonly credentials?: BasicCredentials;
   readonly now?: () => number;
   readonly backend?: CryptoBackend;
+  /** Where load-time notices go (a pinned CA dropped); default `process.emitWarning`. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** A role that was read but not used, and why. */
@@ -117,6 +130,12 @@ const MAX_ROOT = 1024 * 1024;
 const MAX_TIMESTAMP = 1024 * 1024;
 const MAX_ROOT_ROTATIONS = 256;
 const MAX_ROLES = 256;
+/** The cache's record of the trust settings its root was verified under. */
+const PIN_FILE = 'trust-pin';
+/** The version floor of every targets role seen (Notary's snapshot lists no versions). */
+const VERSIONS_FILE = 'versions.json';
+/** Every file of a GUN's cache, dropped together when the pin changes. */
+const CACHE_FILES = ['root.json', 'timestamp.json', 'snapshot.json', VERSIONS_FILE, PIN_FILE];
 
 function sha256Hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -128,6 +147,42 @@ export function digestOfTarget(t: NotaryTarget): string | undefined {
   return b?.length === 32 ? `sha256:${bytesToHex(b)}` : undefined;
 }
 
+/** pemBlocks splits PEM text into its certificate blocks. */
+function pemBlocks(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+const warned = new Set<string>();
+/** warnOnce is the default notice sink: a process warning, once per message. */
+function warnOnce(message: string): void {
+  if (warned.has(message) || warned.size > 1000) return;
+  warned.add(message);
+  process.emitWarning(message, { code: 'TUFA_NOTARY_ROOT_CA' });
+}
+
+/**
+ * nextFloors are the role versions to keep after a refresh: the verified roles' versions, and
+ * the old floors of roles not verified this time (skipped, or below a skipped role), except
+ * those a verified parent no longer delegates (and their descendants).
+ */
+function nextFloors(
+  old: ReadonlyMap<string, number>,
+  verified: ReadonlyMap<string, NotaryTargets>,
+): Map<string, number> {
+  const next = new Map(old);
+  for (const [name, r] of verified) next.set(name, r.version);
+  // parents before children
+  for (const name of [...next.keys()].sort((a, b) => a.length - b.length)) {
+    if (name === 'targets') continue;
+    const parentName = posix.dirname(name);
+    const parent = verified.get(parentName);
+    const orphan = parentName !== 'targets' && !next.has(parentName);
+    if (orphan || (parent !== undefined && !parent.delegations.some((d) => d.name === name)))
+      next.delete(name);
+  }
+  return next;
+}
+
 /** withinPaths: Notary delegation paths are string prefixes; `""` is everything. */
 function withinPaths(name: string, paths: readonly string[]): boolean {
   return paths.some((p) => name.startsWith(p));
@@ -137,6 +192,10 @@ export class NotaryClient {
   private readonly fetcher: Fetcher;
   private readonly backend: CryptoBackend;
   private token?: Token;
+  /** The pinned CAs usable at load. */
+  private readonly cas: readonly X509Certificate[];
+  /** Digest of the trust settings: a cache made under other ones is not used. */
+  private readonly pinDigest: string;
 
   constructor(private readonly o: NotaryClientOptions) {
     if (!o.trust.tofu && (o.trust.rootKeyIds ?? []).length === 0 && o.trust.rootCa === undefined) {
@@ -144,9 +203,54 @@ export class NotaryClient {
         `${o.gun}: no root trust configured (pin root key IDs or a CA; trust on first use only when asked for)`,
       );
     }
+    this.cas = o.trust.rootCa === undefined ? [] : this.loadCas(o.trust.rootCa);
+    this.pinDigest = sha256Hex(
+      canonicalize({
+        gun: o.gun,
+        rootKeyIds: [...(o.trust.rootKeyIds ?? [])].map((k) => k.toLowerCase()).sort(),
+        // the CAs as configured (not only those usable now: one expiring must not reset the
+        // rollback references)
+        rootCa: pemBlocks(o.trust.rootCa ?? '')
+          .map((b) => b.replace(/\s+/g, ''))
+          .sort(),
+        tofu: o.trust.tofu === true,
+      }),
+    );
     this.fetcher =
       o.fetcher ?? new DefaultFetcher(o.serverCa === undefined ? {} : { ca: o.serverCa });
     this.backend = o.backend ?? nodeBackend;
+  }
+
+  /**
+   * loadCas keeps the pinned CA certificates that can issue certificates now (a CA, keyCertSign,
+   * within their validity); the others are dropped with a warning. A pin of CAs none of which
+   * is usable is a misuse (never a silent fall back to other trust).
+   */
+  private loadCas(pem: string): X509Certificate[] {
+    const now = (this.o.now ?? Date.now)();
+    const warn = this.o.onWarning ?? warnOnce;
+    const blocks = pemBlocks(pem);
+    const kept: X509Certificate[] = [];
+    const dropped: string[] = [];
+    for (const [i, block] of blocks.entries()) {
+      let cert: X509Certificate;
+      try {
+        cert = new X509Certificate(block);
+      } catch (e) {
+        dropped.push(`certificate ${i + 1}: unreadable (${(e as Error).message})`);
+        continue;
+      }
+      const problem = caProblem(cert, now);
+      if (problem === undefined) kept.push(cert);
+      else dropped.push(`certificate ${i + 1}: ${problem}`);
+    }
+    for (const d of dropped) warn(`${this.o.gun}: pinned root CA dropped: ${d}`);
+    if (kept.length === 0) {
+      throw new MisuseError(
+        `${this.o.gun}: no usable CA certificate among the pinned root CAs${dropped.length > 0 ? ` (${dropped.join('; ')})` : ''}`,
+      );
+    }
+    return kept;
   }
 
   async close(): Promise<void> {
@@ -227,17 +331,11 @@ export class NotaryClient {
     now: number,
     checkExpiry: boolean,
     pin: boolean,
+    problems: string[] = [],
   ): Set<string> {
     const ok = new Set<string>();
     const role = root.roles.get('root') as NotaryRole;
-    const cas =
-      this.o.trust.rootCa === undefined
-        ? []
-        : (
-            this.o.trust.rootCa.match(
-              /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g,
-            ) ?? []
-          ).map((p) => new X509Certificate(p));
+    const cas = this.cas;
     for (const keyid of role.keyids) {
       const key = root.keys.get(keyid);
       if (key === undefined || (key.keytype !== 'ecdsa-x509' && key.keytype !== 'rsa-x509'))
@@ -253,9 +351,12 @@ export class NotaryClient {
         // A first root: pinned IDs or a pinned CA decide; without pins only TOFU (which the
         // constructor requires to be asked for) lets it through.
         const ids = this.o.trust.rootKeyIds ?? [];
-        const pinned = ids.length > 0 || cas.length > 0;
+        const pinned = ids.length > 0 || this.o.trust.rootCa !== undefined;
         const byId = ids.includes(keyid) || ids.includes(canonicalKeyId(key) ?? '');
-        const byCa = cas.length > 0 && chainsTo(chain, cas);
+        // RFC 5280 6.1: every issuer valid now, a CA with keyCertSign, within its pathLen
+        const caProblem = byId || cas.length === 0 ? undefined : chainProblem(chain, cas, now);
+        const byCa = cas.length > 0 && caProblem === undefined;
+        if (caProblem !== undefined && !byId) problems.push(`${keyid.slice(0, 12)}…: ${caProblem}`);
         if (pinned ? !(byId || byCa) : !this.o.trust.tofu) continue;
       }
       ok.add(keyid);
@@ -271,10 +372,11 @@ export class NotaryClient {
     pin: boolean,
   ): void {
     const root = doc.signed;
-    const valid = this.validRootKeys(root, now, true, pin);
+    const problems: string[] = [];
+    const valid = this.validRootKeys(root, now, true, pin, problems);
     if (valid.size === 0) {
       throw new UnsignedMetadataError(
-        `${this.o.gun} root.json v${root.version}: no root certificate is valid for this GUN${pin ? ' and matches the trust pin' : ''}`,
+        `${this.o.gun} root.json v${root.version}: no root certificate is valid for this GUN${pin ? ' and matches the trust pin' : ''}${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`,
       );
     }
     this.threshold(
@@ -295,21 +397,56 @@ export class NotaryClient {
     }
   }
 
+  /**
+   * trustedCache returns the cached root when the cache was made under the same trust settings;
+   * a cache made under other ones (or by a version that kept no record) is dropped whole, its
+   * rollback references with it.
+   */
+  private async trustedCache(): Promise<Uint8Array | undefined> {
+    const dir = this.o.cacheDir;
+    const cached = await readIfExists(join(dir, 'root.json'));
+    const pin = await readIfExists(join(dir, PIN_FILE));
+    if (
+      cached !== undefined &&
+      pin !== undefined &&
+      new TextDecoder().decode(pin) === this.pinDigest
+    )
+      return cached;
+    if (cached !== undefined || pin !== undefined) {
+      try {
+        for (const f of CACHE_FILES) await rm(join(dir, f), { force: true });
+      } catch (e) {
+        throw new CacheError(
+          `${this.o.gun}: cannot drop the cache made under other trust settings in ${dir}`,
+          {
+            cause: e,
+          },
+        );
+      }
+    }
+    return undefined;
+  }
+
   private async updateRoot(
     now: number,
   ): Promise<{ doc: NotaryDocument<NotaryRoot>; bytes: Uint8Array }> {
-    const cacheFile = join(this.o.cacheDir, 'root.json');
-    const cachedBytes = await readIfExists(cacheFile);
+    const cachedBytes = await this.trustedCache();
     const currentBytes = await this.get('root.json', MAX_ROOT);
     const current = this.parse(currentBytes, 'Root', 'root.json');
+    // trusted and trustedBytes always go together: bytes that verified under the pin, or
+    // under a chain of roots from such bytes (never merely the bytes served)
     let trusted: NotaryDocument<NotaryRoot>;
+    let trustedBytes: Uint8Array;
     if (cachedBytes !== undefined) {
+      // made under this pin (trustedCache): its own keys still verify it
       trusted = this.parse(cachedBytes, 'Root', 'cached root.json');
       this.verifyRoot(trusted, now, undefined, false);
+      trustedBytes = cachedBytes;
     } else {
       try {
         this.verifyRoot(current, now, undefined, true);
         trusted = current;
+        trustedBytes = currentBytes;
       } catch (e) {
         if (!(e instanceof RepositoryError) || this.o.trust.tofu) throw e;
         // The pin may name an earlier root key: start from version 1 and walk forward. Without
@@ -328,6 +465,7 @@ export class NotaryClient {
             `${this.o.gun} 1.root.json: version ${trusted.signed.version}`,
           );
         this.verifyRoot(trusted, now, undefined, true);
+        trustedBytes = first;
       }
     }
     const target = current.signed.version;
@@ -344,7 +482,6 @@ export class NotaryClient {
         `${this.o.gun} root.json: more than ${MAX_ROOT_ROTATIONS} rotations to follow`,
       );
     }
-    let trustedBytes = cachedBytes ?? (trusted === current ? currentBytes : undefined);
     for (let v = trusted.signed.version + 1; v <= target; v++) {
       const bytes = v === target ? currentBytes : await this.get(`${v}.root.json`, MAX_ROOT);
       const next = this.parse(bytes, 'Root', `${v}.root.json`);
@@ -357,11 +494,9 @@ export class NotaryClient {
       trusted = next;
       trustedBytes = bytes;
     }
-    if (
-      trusted.signed.version === target &&
-      sha256Hex(trustedBytes ?? currentBytes) !== sha256Hex(currentBytes)
-    ) {
-      // same version, other content: serve one or the other, never both
+    // TUF 5.3.5: the served root.json has the trusted version now; other bytes of that version
+    // (an unverified root beside a genuine N.root.json) are refused, never cached
+    if (sha256Hex(trustedBytes) !== sha256Hex(currentBytes)) {
       throw new RepositoryError(
         'BAD_VERSION',
         `${this.o.gun} root.json: version ${target} differs from the trusted copy`,
@@ -369,8 +504,12 @@ export class NotaryClient {
     }
     // TUF 5.3.10: the final root must not be expired
     this.expired('root.json', trusted.signed, now);
-    await writeFileAtomic(cacheFile, currentBytes);
-    return { doc: trusted, bytes: currentBytes };
+    await writeFileAtomic(join(this.o.cacheDir, 'root.json'), trustedBytes);
+    await writeFileAtomic(
+      join(this.o.cacheDir, PIN_FILE),
+      new TextEncoder().encode(this.pinDigest),
+    );
+    return { doc: trusted, bytes: trustedBytes };
   }
 
   /** fetchByHash gets `<role>.<sha256>.json`, checked against its parent's length and hashes. */
@@ -391,16 +530,79 @@ export class NotaryClient {
     return this.parse(bytes, type, `${role}.json`);
   }
 
-  private async cachedVersion(
-    name: string,
+  /** drop removes cache files (missing ones are fine). */
+  private async drop(names: readonly string[]): Promise<void> {
+    try {
+      for (const n of names) await rm(join(this.o.cacheDir, n), { force: true });
+    } catch (e) {
+      throw new CacheError(
+        `${this.o.gun}: cannot remove ${names.join(', ')} in ${this.o.cacheDir}`,
+        {
+          cause: e,
+        },
+      );
+    }
+  }
+
+  /**
+   * cachedFloor returns the version of the cached timestamp or snapshot, the rollback floor,
+   * when the current root's keys for that role still verify it (its expiry does not matter).
+   * One they do not verify was signed by keys since rotated away: it is dropped, and with the
+   * snapshot the role versions recorded beside it.
+   */
+  private async cachedFloor(
+    name: 'timestamp' | 'snapshot',
     type: 'Timestamp' | 'Snapshot',
+    root: NotaryRoot,
+    ring: NotaryKeyRing,
   ): Promise<number | undefined> {
     const b = await readIfExists(join(this.o.cacheDir, `${name}.json`));
     if (b === undefined) return undefined;
     try {
-      return this.parse(b, type, `cached ${name}.json`).signed.version;
-    } catch {
+      const doc = this.parse(b, type, `cached ${name}.json`);
+      // TUF 5.3.11: fast-forward recovery, a floor set by keys the root no longer trusts goes
+      this.threshold(`cached ${name}.json`, doc, root.roles.get(name) as NotaryRole, ring);
+      return doc.signed.version;
+    } catch (e) {
+      if (!(e instanceof RepositoryError)) throw e;
+      await this.drop(name === 'snapshot' ? [`${name}.json`, VERSIONS_FILE] : [`${name}.json`]);
       return undefined;
+    }
+  }
+
+  /** roleFloors reads the version floor of each targets role (empty when none is recorded). */
+  private async roleFloors(): Promise<Map<string, number>> {
+    const file = join(this.o.cacheDir, VERSIONS_FILE);
+    const b = await readIfExists(file);
+    const floors = new Map<string, number>();
+    if (b === undefined) return floors;
+    let json: unknown;
+    try {
+      json = parseJson(b, { source: file });
+    } catch (e) {
+      throw new CacheError(
+        `${file}: unreadable (remove it to start over): ${(e as Error).message}`,
+      );
+    }
+    if (json === null || typeof json !== 'object' || Array.isArray(json))
+      throw new CacheError(`${file}: expected an object of role versions`);
+    for (const [role, v] of Object.entries(json)) {
+      if (!Number.isSafeInteger(v) || (v as number) < 1)
+        throw new CacheError(`${file}: ${JSON.stringify(role)} has no valid version`);
+      floors.set(role, v as number);
+    }
+    return floors;
+  }
+
+  /** rolledBack refuses a verified targets role older than its floor. */
+  private rolledBack(name: string, version: number, floors: ReadonlyMap<string, number>): void {
+    const floor = floors.get(name);
+    // TUF 5.5.5 / 5.6.3 in Notary's dialect: no versions in snapshot meta, a floor per role
+    if (floor !== undefined && version < floor) {
+      throw new BadVersionNumberError(
+        `${this.o.gun} ${name}.json: version ${version} is lower than the trusted ${floor}`,
+        'ROLLBACK',
+      );
     }
   }
 
@@ -415,7 +617,7 @@ export class NotaryClient {
     const ts = this.parse(tsBytes, 'Timestamp', 'timestamp.json');
     // TUF 5.4.2, 5.4.3, 5.4.4
     this.threshold('timestamp.json', ts, root.roles.get('timestamp') as NotaryRole, ring);
-    const oldTs = await this.cachedVersion('timestamp', 'Timestamp');
+    const oldTs = await this.cachedFloor('timestamp', 'Timestamp', root, ring);
     if (oldTs !== undefined && ts.signed.version < oldTs) {
       throw new BadVersionNumberError(
         `${this.o.gun} timestamp.json: version ${ts.signed.version} is lower than the trusted ${oldTs}`,
@@ -427,7 +629,7 @@ export class NotaryClient {
     // TUF 5.5.2–5.5.6 (Notary lists no snapshot version: the hash pins it)
     const sn = await this.fetchByHash('snapshot', ts.signed.snapshot, 'Snapshot');
     this.threshold('snapshot.json', sn, root.roles.get('snapshot') as NotaryRole, ring);
-    const oldSn = await this.cachedVersion('snapshot', 'Snapshot');
+    const oldSn = await this.cachedFloor('snapshot', 'Snapshot', root, ring);
     if (oldSn !== undefined && sn.signed.version < oldSn) {
       throw new BadVersionNumberError(
         `${this.o.gun} snapshot.json: version ${sn.signed.version} is lower than the trusted ${oldSn}`,
@@ -435,6 +637,7 @@ export class NotaryClient {
       );
     }
     this.expired('snapshot.json', sn.signed, now);
+    const floors = await this.roleFloors();
     const rootMeta = sn.signed.meta.get('root');
     if (rootMeta !== undefined) {
       // mix-and-match: the snapshot must name the root we trust
@@ -456,6 +659,7 @@ export class NotaryClient {
     const targets = await this.fetchByHash('targets', targetsMeta, 'Targets');
     // TUF 5.6.3–5.6.5: an under-signed or expired top-level targets is fatal
     this.threshold('targets.json', targets, root.roles.get('targets') as NotaryRole, ring);
+    this.rolledBack('targets', targets.signed.version, floors);
     this.expired('targets.json', targets.signed, now);
 
     const roles = new Map<string, NotaryTargets>([['targets', targets.signed]]);
@@ -481,6 +685,13 @@ export class NotaryClient {
         continue;
       }
       const meta = sn.signed.meta.get(d.name);
+      if (meta === undefined && floors.has(d.name)) {
+        // published before (a floor is kept) and still delegated: left out, DCT would fall back
+        throw new BadVersionNumberError(
+          `${this.o.gun} ${d.name}: version ${floors.get(d.name)} was trusted, the snapshot no longer lists it`,
+          'ROLLBACK',
+        );
+      }
       if (meta === undefined) {
         skipped.push({ role: d.name, reason: 'not in snapshot (never published)' });
         continue;
@@ -499,6 +710,7 @@ export class NotaryClient {
         });
         continue;
       }
+      this.rolledBack(d.name, doc.signed.version, floors);
       if (now >= doc.signed.expiresAt) {
         skipped.push({ role: d.name, reason: `expired at ${doc.signed.expires}` });
         continue;
@@ -513,6 +725,10 @@ export class NotaryClient {
       stack.push({ parent: verified, parentName: d.name, index: 0 });
     }
 
+    await writeFileAtomic(
+      join(this.o.cacheDir, VERSIONS_FILE),
+      canonicalize(Object.fromEntries(nextFloors(floors, roles))),
+    );
     await writeFileAtomic(join(this.o.cacheDir, 'timestamp.json'), tsBytes);
     await writeFileAtomic(join(this.o.cacheDir, 'snapshot.json'), sn.raw);
     return { gun: this.o.gun, root, timestamp: ts.signed, snapshot: sn.signed, roles, skipped };

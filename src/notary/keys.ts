@@ -180,14 +180,159 @@ export function rootCertificateProblem(
   return undefined;
 }
 
-/** chainsTo tells whether a leaf-first chain is issued, link by link, by one of the CAs. */
-export function chainsTo(chain: X509Certificate[], cas: X509Certificate[]): boolean {
+/** One DER element: its tag and where its content starts and ends. */
+interface Tlv {
+  readonly tag: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** tlvAt reads the DER element at `at` (definite lengths only); undefined when malformed. */
+function tlvAt(der: Uint8Array, at: number, limit = der.length): Tlv | undefined {
+  if (at + 2 > limit) return undefined;
+  const tag = der[at] as number;
+  let i = at + 1;
+  let len = der[i++] as number;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || i + n > limit) return undefined;
+    len = 0;
+    for (let k = 0; k < n; k++) len = len * 256 + (der[i++] as number);
+  }
+  return i + len > limit ? undefined : { tag, start: i, end: i + len };
+}
+
+/** childrenOf lists the elements inside a constructed element. */
+function childrenOf(der: Uint8Array, parent: Tlv): Tlv[] | undefined {
+  const out: Tlv[] = [];
+  for (let at = parent.start; at < parent.end; ) {
+    const c = tlvAt(der, at, parent.end);
+    if (c === undefined) return undefined;
+    out.push(c);
+    at = c.end;
+  }
+  return out;
+}
+
+/** What a certificate may do as an issuer, from its extensions (RFC 5280 4.2.1.3, 4.2.1.9). */
+export interface IssuerExtensions {
+  /** basicConstraints cA. */
+  readonly ca: boolean;
+  /** basicConstraints pathLenConstraint, when present. */
+  readonly pathLen?: number;
+  /** keyUsage keyCertSign; undefined when the certificate has no keyUsage extension. */
+  readonly keyCertSign?: boolean;
+}
+
+const OID_BASIC_CONSTRAINTS = '551d13';
+const OID_KEY_USAGE = '551d0f';
+
+/** issuerExtensions reads basicConstraints and keyUsage; undefined when the DER is unreadable. */
+export function issuerExtensions(cert: X509Certificate): IssuerExtensions | undefined {
+  const der = new Uint8Array(cert.raw);
+  const top = tlvAt(der, 0);
+  const tbs = top && childrenOf(der, top)?.[0];
+  const fields = tbs && childrenOf(der, tbs);
+  if (fields === undefined) return undefined;
+  let ca = false;
+  let pathLen: number | undefined;
+  let keyCertSign: boolean | undefined;
+  const exts = fields.find((f) => f.tag === 0xa3); // [3] EXPLICIT Extensions
+  const list = exts && childrenOf(der, exts)?.[0];
+  for (const ext of (list && childrenOf(der, list)) ?? []) {
+    const parts = childrenOf(der, ext);
+    const oid = parts?.[0];
+    const value = parts?.[parts.length - 1];
+    if (oid?.tag !== 0x06 || value?.tag !== 0x04) return undefined;
+    const id = Buffer.from(der.subarray(oid.start, oid.end)).toString('hex');
+    const inner = tlvAt(der, value.start, value.end);
+    if (id === OID_BASIC_CONSTRAINTS) {
+      const items = inner?.tag === 0x30 ? childrenOf(der, inner) : undefined;
+      if (items === undefined) return undefined;
+      for (const item of items) {
+        if (item.tag === 0x01) ca = der[item.start] !== 0;
+        else if (item.tag === 0x02 && item.end - item.start <= 4) {
+          pathLen = 0;
+          for (let k = item.start; k < item.end; k++) pathLen = pathLen * 256 + (der[k] as number);
+        }
+      }
+    } else if (id === OID_KEY_USAGE) {
+      if (inner?.tag !== 0x03 || inner.end - inner.start < 1) return undefined;
+      // BIT STRING: unused-bits byte, then bit 0 (digitalSignature) as the MSB; keyCertSign is bit 5
+      keyCertSign = ((der[inner.start + 1] ?? 0) & 0x04) !== 0;
+    }
+  }
+  return {
+    ca,
+    ...(pathLen === undefined ? {} : { pathLen }),
+    ...(keyCertSign === undefined ? {} : { keyCertSign }),
+  };
+}
+
+/** commonName is a certificate's subject CN (or its whole subject), for messages. */
+function commonName(cert: X509Certificate): string {
+  return /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1] ?? cert.subject.replace(/\n/g, ', ');
+}
+
+/**
+ * caProblem says why a certificate cannot issue certificates at `now`, or undefined when it
+ * can: basicConstraints cA, keyUsage keyCertSign when keyUsage is present, the validity dates.
+ */
+export function caProblem(cert: X509Certificate, now: number): string | undefined {
+  const name = JSON.stringify(commonName(cert));
+  const ext = issuerExtensions(cert);
+  if (ext === undefined) return `${name}: the certificate's extensions are unreadable`;
+  if (!ext.ca) return `${name} is not a CA (basicConstraints cA is not set)`;
+  if (ext.keyCertSign === false)
+    return `${name} may not sign certificates (its keyUsage lacks keyCertSign)`;
+  // OpenSSL's own view (X509_check_ca) must agree
+  if (!cert.ca) return `${name} is not a CA`;
+  if (now < Date.parse(cert.validFrom)) return `${name} is not valid before ${cert.validFrom}`;
+  if (now > Date.parse(cert.validTo)) return `${name} expired at ${cert.validTo}`;
+  return undefined;
+}
+
+/**
+ * issuersProblem checks the issuers of a path, the leaf's own issuer first and the trust
+ * anchor last (RFC 5280 6.1.3-6.1.4): each a valid CA at `now` allowed to sign certificates,
+ * and no more intermediate CAs below one than its pathLenConstraint allows.
+ */
+function issuersProblem(issuers: readonly X509Certificate[], now: number): string | undefined {
+  for (const [below, cert] of issuers.entries()) {
+    const p = caProblem(cert, now);
+    if (p !== undefined) return p;
+    const pathLen = issuerExtensions(cert)?.pathLen;
+    if (pathLen !== undefined && below > pathLen) {
+      return `${JSON.stringify(commonName(cert))} allows ${pathLen} intermediate CAs below it, the chain has ${below}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * chainProblem tells why a leaf-first chain is not issued, link by link, by one of the CAs
+ * through valid, constrained issuers at `now`; undefined when it is. (The leaf's own checks
+ * are {@link rootCertificateProblem}'s.)
+ */
+export function chainProblem(
+  chain: readonly X509Certificate[],
+  cas: readonly X509Certificate[],
+  now: number,
+): string | undefined {
+  // a link is the issuer's name and signature; what the issuer may do is issuersProblem's
+  // (checkIssued would refuse a keyUsage without keyCertSign without saying so)
+  const issuedBy = (cert: X509Certificate, issuer: X509Certificate) =>
+    cert.issuer === issuer.subject && cert.verify(issuer.publicKey);
+  let problem: string | undefined;
   for (let i = 0; i < chain.length; i++) {
     const cert = chain[i] as X509Certificate;
-    if (cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return true;
+    for (const ca of cas) {
+      if (!issuedBy(cert, ca)) continue;
+      problem = issuersProblem([...chain.slice(1, i + 1), ca], now);
+      if (problem === undefined) return undefined;
+    }
     const next = chain[i + 1];
-    if (next === undefined || !next.ca || !cert.checkIssued(next) || !cert.verify(next.publicKey))
-      return false;
+    if (next === undefined || !issuedBy(cert, next)) break;
   }
-  return false;
+  return problem ?? 'the certificate does not chain to a pinned CA';
 }
