@@ -10,4 +10,12 @@ export {
   TokenError,
 } from './bearer.js';
 export { type LockOptions, readIfExists, withLock, writeFileAtomic } from './fs-atomic.js';
-export { redact } from './redact.js';
+export {
+  CREDENTIAL_HEADERS,
+  headersForHop,
+  isLoopbackHost,
+  mayAnswerChallenge,
+  originOf,
+  realmProblem,
+} from './origin.js';
+export { redact, redactText } from './redact.js';

@@ -1,0 +1,71 @@
+/**
+ * Which origin may receive credentials: the one rule the registry client, the Notary client and
+ * the TUF fetcher share (until they share one transport).
+ *
+ * - Credential headers (`Authorization`, `Cookie`, `Proxy-Authorization`) go only to the
+ *   origin a request was made to; a redirect to another origin drops them.
+ * - A 401 is answered with an origin's credentials only when that origin sent it: a redirect
+ *   target (blob storage, a CDN) cannot name where credentials go (ContainerDrip).
+ * - The token realm a server's own challenge names may be another host (Docker Hub's is), but
+ *   never plain HTTP, except on a loopback host or on the challenging origin itself (which the
+ *   caller already speaks plain HTTP to, by its own choice).
+ * Modelled on go-containerregistry `transport/bearer.go`: Authorization only on requests whose
+ * host is the registry; a 401 only ever leads to the realm learned from the registry itself.
+ */
+
+/** Request headers that carry credentials, lower case. */
+export const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([
+  'authorization',
+  'cookie',
+  'proxy-authorization',
+]);
+
+/** originOf is the origin (`scheme://host:port`) of a URL. */
+export function originOf(url: string | URL): string {
+  return (typeof url === 'string' ? new URL(url) : url).origin;
+}
+
+/**
+ * headersForHop returns the headers to send on one hop of a request first made to `origin`:
+ * all of them to that origin, none of the credential headers to any other.
+ */
+export function headersForHop(
+  origin: string,
+  hop: string | URL,
+  headers: Readonly<Record<string, string>>,
+): Record<string, string> {
+  if (originOf(hop) === origin) return { ...headers };
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers))
+    if (!CREDENTIAL_HEADERS.has(k.toLowerCase())) out[k] = v;
+  return out;
+}
+
+/**
+ * mayAnswerChallenge says whether a 401 that `responder` sent may be answered with the
+ * credentials of `origin` (the origin the request was made to): only when they are the same.
+ */
+export function mayAnswerChallenge(origin: string, responder: string | URL): boolean {
+  return originOf(responder) === origin;
+}
+
+/** isLoopbackHost: `localhost`, 127.0.0.0/8 or `[::1]`, with or without a port. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase();
+  return h === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1';
+}
+
+/**
+ * realmProblem says why the token realm a challenge from `challenger` names may not receive
+ * credentials, or undefined when it may: https anywhere; plain http only on a loopback host or
+ * on the challenging origin itself.
+ */
+export function realmProblem(realm: URL, challenger: string | URL): string | undefined {
+  if (realm.protocol === 'https:') return undefined;
+  if (realm.protocol !== 'http:') return `refusing a token realm over ${realm.protocol}`;
+  if (isLoopbackHost(realm.host) || realm.origin === originOf(challenger)) return undefined;
+  return 'refusing a token realm over plain http (only loopback hosts may use it)';
+}
