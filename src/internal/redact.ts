@@ -8,6 +8,8 @@
 export function redact(url: string): string {
   try {
     const u = new URL(url);
+    // nothing to hide: the URL as written (the parser would normalise it, `https://h` → `https://h/`)
+    if (u.username === '' && u.password === '' && u.search === '' && u.hash === '') return url;
     const query = u.search !== '';
     u.username = '';
     u.password = '';
