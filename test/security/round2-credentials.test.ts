@@ -25,6 +25,7 @@ import { HttpFetcher } from '../../src/client/http-fetcher.js';
 import { NotaryClient } from '../../src/notary/client.js';
 import { type BuiltImage, buildImage, writeLayoutImages } from '../../src/oci/build.js';
 import { StaticCredentials } from '../../src/oci/credentials.js';
+import { RegistryClient } from '../../src/oci/registry.js';
 import { TrustPolicy } from '../../src/verify/policy.js';
 import { pullImage } from '../../src/verify/pull.js';
 import { ImageVerifier } from '../../src/verify/verify-image.js';
@@ -288,6 +289,21 @@ const cases: SecurityCase[] = [
       assert.ok(
         auth.log.some((r) => r.headers.authorization === BASIC),
         'the realm the registry itself named got the credentials',
+      );
+
+      // The registry's own challenge may name another host, but not over plain http (unless
+      // loopback): nothing is sent there.
+      const plain = await Origin.start(t);
+      plain.handler = registry(image, { realm: () => 'http://tufa-r2.invalid/token' }, () => store);
+      const rc = new RegistryClient({
+        timeoutMs: 5_000,
+        credentials: new StaticCredentials(new Map([[plain.host, CREDS]])),
+      });
+      t.defer(() => rc.close());
+      await t.refuses(
+        rc.getManifest({ registry: plain.host, repository: 'demo/app' }, '1.0'),
+        'UNAUTHORIZED',
+        /plain http/,
       );
 
       // The attack: the redirect target asks for credentials with its own challenge.
