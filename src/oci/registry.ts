@@ -9,8 +9,9 @@
  *  4. send the request again, once.
  * Redirects (blob storage) are followed by hand: credential headers go only to the registry's
  * own origin, and only a 401 from that origin is answered (a redirect target's challenge fails
- * the request: it cannot name where the registry's credentials go; see internal/origin.ts). Manifests are read with a 4 MiB cap and hashed here; the
- * `Docker-Content-Digest` header is never trusted. Blobs stream through a SHA-256 and a byte
+ * the request: it cannot name where the registry's credentials go; see internal/origin.ts).
+ * Manifests are read with a 4 MiB cap and hashed here; the `Docker-Content-Digest` header is
+ * never trusted. Blobs stream through a SHA-256 and a byte
  * count, resume with `Range` after a broken connection, and end with both checked.
  */
 import { createHash } from 'node:crypto';
@@ -138,7 +139,7 @@ export class RegistryClient {
     throw new OciError('UNAUTHORIZED', `${redact(url)}: not authorized`);
   }
 
-  /** authorize answers a challenge the registry at `url` sent with a Bearer token or Basic credentials. */
+  /** authorize answers the challenge of the registry at `url` with a token or Basic credentials. */
   private async authorize(
     repo: RepositoryRef,
     ch: Challenge,
