@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { redactText } from '../internal/index.js';
 import { Metrics } from './metrics.js';
 import type { AdmissionController, Mode } from './webhook.js';
 
@@ -117,7 +118,7 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
         log({ level: 'info', msg: 'client went away', url: req.url });
         return;
       }
-      log({ level: 'error', msg: 'internal error', error: (e as Error).message });
+      log({ level: 'error', msg: 'internal error', error: redactText((e as Error).message) });
       if (!res.headersSent) send(res, 500, '{"error":"internal error"}');
     });
   });

@@ -5,6 +5,7 @@
  * verifies needs no change, so a second pass patches nothing.
  */
 import { TufaError } from '../core/index.js';
+import { redactText } from '../internal/index.js';
 import { OciError, Reference } from '../oci/index.js';
 import type { ImageVerifier } from '../verify/index.js';
 import {
@@ -70,7 +71,8 @@ export class AdmissionController {
         path: ref.path,
         allowed: false,
         code,
-        reason: (e as Error).message,
+        // no URL's user info or query token in a denial, a log line or a metric
+        reason: redactText((e as Error).message),
       };
     }
   }

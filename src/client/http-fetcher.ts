@@ -15,14 +15,12 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { DownloadError, DownloadHttpError } from '../core/index.js';
-import { redact } from '../internal/index.js';
+import { headersForHop, mayAnswerChallenge, redact } from '../internal/index.js';
 import { DEFAULT_FETCHER_CONFIG, type FetcherConfig } from './config.js';
 import type { Fetcher } from './fetcher.js';
 
 /** Download errors caused by the network (connection refused, reset, …): worth a retry. */
 const NETWORK_FAILURES = new WeakSet<object>();
-
-const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
 
 class Timeout extends Error {}
 
@@ -93,12 +91,9 @@ export class HttpFetcher implements Fetcher {
       if (u.protocol !== 'http:' && u.protocol !== 'https:') {
         throw new DownloadError(`${redact(current)}: only http and https URLs are fetched`);
       }
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries({ ...this.headers, ...extra })) {
-        // Credentials go to the first origin only, never to a redirect target elsewhere.
-        if (u.origin === origin || !CREDENTIAL_HEADERS.has(k.toLowerCase())) headers[k] = v;
-      }
-      const r = await this.exchange(u, headers, maxLength, deadline);
+      // Credentials go to the first origin only, never to a redirect target elsewhere.
+      const headers = headersForHop(origin, u, { ...this.headers, ...extra });
+      const r = await this.exchange(u, headers, maxLength, deadline, origin);
       if (r.kind === 'redirect') {
         if (hop >= this.config.maxRedirects) {
           throw new DownloadError(
@@ -118,12 +113,17 @@ export class HttpFetcher implements Fetcher {
     }
   }
 
-  /** exchange makes one request and reads (or refuses) its answer within all the limits. */
+  /**
+   * exchange makes one request and reads (or refuses) its answer within all the limits. A 401
+   * carries its challenge only when `origin` (where the request was first sent) answered it:
+   * a redirect target's challenge is nobody's to answer.
+   */
   private exchange(
     u: URL,
     headers: Record<string, string>,
     maxLength: number,
     deadline: number,
+    origin: string,
   ): Promise<{ kind: 'redirect'; location: string } | { kind: 'body'; body: Uint8Array }> {
     const where = redact(u.toString());
     return new Promise((resolve, reject) => {
@@ -192,11 +192,14 @@ export class HttpFetcher implements Fetcher {
         if (status !== 200) {
           res.resume();
           const challenge = res.headers['www-authenticate'];
+          const own = mayAnswerChallenge(origin, u);
           fail(
             new DownloadHttpError(
-              `${where}: HTTP ${status}`,
+              own || status !== 401
+                ? `${where}: HTTP ${status}`
+                : `${where}: HTTP 401 from a redirect target (credentials are sent only to ${origin})`,
               status,
-              typeof challenge === 'string' ? challenge : undefined,
+              own && typeof challenge === 'string' ? challenge : undefined,
             ),
             res,
           );

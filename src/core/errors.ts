@@ -118,7 +118,10 @@ export class DownloadError extends TufaError {
 /** The server answered with an HTTP status other than success. */
 export class DownloadHttpError extends DownloadError {
   readonly statusCode: number;
-  /** The `WWW-Authenticate` challenge of a 401, for callers that can answer it. */
+  /**
+   * The `WWW-Authenticate` challenge of a 401, for callers that can answer it: set only when
+   * the origin the request was sent to answered, never for a redirect target's 401.
+   */
   readonly challenge: string | undefined;
 
   constructor(message: string, statusCode: number, challenge?: string) {

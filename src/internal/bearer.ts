@@ -4,7 +4,7 @@
  * anonymously, with basic credentials, or with an OAuth2 refresh token (an identity token).
  */
 import type { Dispatcher } from 'undici';
-import { redact } from './redact.js';
+import { realmProblem, redact } from '../transport/index.js';
 
 /** A parsed `WWW-Authenticate` challenge. */
 export interface Challenge {
@@ -71,7 +71,9 @@ export class TokenError extends Error {
  * requestToken asks a token service for a bearer token.
  * @param params - the challenge's params (`realm`, `service`, `scope`)
  * @param scope - the scope to ask for when the challenge names none
- * @param allowHttp - whether a plain-HTTP realm on this host is acceptable (loopback only, say)
+ * @param challenger - the URL whose 401 carried the challenge: the caller answers only its own
+ *   origin's challenges, and a plain-HTTP realm is refused unless loopback or that origin
+ *   ({@link realmProblem})
  */
 export async function requestToken(
   params: Record<string, string>,
@@ -79,7 +81,7 @@ export async function requestToken(
   creds: BasicCredentials | undefined,
   options: {
     dispatcher?: Dispatcher;
-    allowHttp: (host: string) => boolean;
+    challenger: string;
     userAgent?: string;
     /** Deadline of the whole exchange (default 60 s): a dripping token service is cut off. */
     signal?: AbortSignal;
@@ -87,13 +89,14 @@ export async function requestToken(
 ): Promise<Token> {
   const signal = options.signal ?? AbortSignal.timeout(60_000);
   if (!params.realm) throw new TokenError('the bearer challenge names no realm', false);
-  const realm = new URL(params.realm);
-  if (
-    realm.protocol !== 'https:' &&
-    !(realm.protocol === 'http:' && options.allowHttp(realm.host))
-  ) {
-    throw new TokenError(`refusing a token realm over ${realm.protocol}`, false);
+  let realm: URL;
+  try {
+    realm = new URL(params.realm);
+  } catch {
+    throw new TokenError('the bearer challenge names a realm that is not a URL', false);
   }
+  const problem = realmProblem(realm, options.challenger);
+  if (problem !== undefined) throw new TokenError(`${problem}: ${redact(params.realm)}`, false);
   const wanted = params.scope ?? scope;
   // loaded on first use: undici costs ~90 ms to load, which TUF-only processes never pay
   const { request } = await import('undici');

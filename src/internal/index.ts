@@ -1,6 +1,16 @@
 /** Helpers shared by the I/O modules (client, repository, …); not part of the public API. */
 
 export {
+  CREDENTIAL_HEADERS,
+  headersForHop,
+  isLoopbackHost,
+  mayAnswerChallenge,
+  originOf,
+  realmProblem,
+  redact,
+  redactText,
+} from '../transport/index.js';
+export {
   type BasicCredentials,
   basicHeader,
   type Challenge,
@@ -16,4 +26,3 @@ export {
   withLock,
   writeFileAtomic,
 } from './fs-atomic.js';
-export { redact } from './redact.js';

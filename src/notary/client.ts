@@ -277,15 +277,12 @@ export class NotaryClient {
         throw e;
       const ch = parseChallenge(e.challenge);
       if (ch?.scheme !== 'bearer') throw e;
-      const server = new URL(url);
+      // the fetcher gives a challenge only from the server's own origin (never a redirect target's)
       this.token = await requestToken(
         ch.params,
         `repository:${this.o.gun}:pull`,
         this.o.credentials,
-        {
-          allowHttp: (host) =>
-            host === server.host || /^(localhost|127\.\d+\.\d+\.\d+)(:\d+)?$/.test(host),
-        },
+        { challenger: url },
       );
       return this.fetcher.fetch(url, maxLength, { authorization: this.token.header });
     }

@@ -7,9 +7,11 @@
  *  3. Bearer: get a token from the realm (with the registry's credentials as basic auth, or
  *     anonymously), cache it per scope until it expires; Basic: use the credentials;
  *  4. send the request again, once.
- * Redirects (blob storage) are followed by hand: the Authorization header goes only to the
- * registry's own origin. Manifests are read with a 4 MiB cap and hashed here; the
- * `Docker-Content-Digest` header is never trusted. Blobs stream through a SHA-256 and a byte
+ * Redirects (blob storage) are followed by hand: credential headers go only to the registry's
+ * own origin, and only a 401 from that origin is answered (a redirect target's challenge fails
+ * the request: it cannot name where the registry's credentials go; see transport/origin.ts).
+ * Manifests are read with a 4 MiB cap and hashed here; the `Docker-Content-Digest` header is
+ * never trusted. Blobs stream through a SHA-256 and a byte
  * count, resume with `Range` after a broken connection, and end with both checked.
  */
 import { createHash } from 'node:crypto';
@@ -17,6 +19,10 @@ import { Agent, type Dispatcher, request } from 'undici';
 import {
   basicHeader,
   type Challenge,
+  headersForHop,
+  isLoopbackHost,
+  mayAnswerChallenge,
+  originOf,
   parseChallenge,
   redact,
   requestToken,
@@ -54,11 +60,6 @@ export interface FetchedManifest {
 /** The challenge parser (shared with the Notary client). */
 export { parseChallenge };
 
-function isLoopback(registry: string): boolean {
-  const host = registry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1';
-}
-
 const MAX_REDIRECTS = 5;
 
 export class RegistryClient {
@@ -81,7 +82,7 @@ export class RegistryClient {
       headersTimeout: timeout,
       bodyTimeout: timeout,
     });
-    this.plainHttp = options.plainHttp ?? isLoopback;
+    this.plainHttp = options.plainHttp ?? isLoopbackHost;
   }
 
   async close(): Promise<void> {
@@ -111,12 +112,21 @@ export class RegistryClient {
     for (let attempt = 0; attempt < 2; attempt++) {
       const cached = this.tokens.get(key);
       const auth = cached && cached.expiresAt > Date.now() ? cached.header : undefined;
-      const res = await this.follow(
+      const { res, at } = await this.follow(
         url,
         { ...headers, ...(auth ? { authorization: auth } : {}) },
         signal,
       );
-      if (res.statusCode !== 401 || attempt === 1) return res;
+      if (res.statusCode !== 401) return res;
+      if (!mayAnswerChallenge(originOf(url), at)) {
+        // a redirect target asks for credentials: the registry's are not its to have
+        await res.body.dump().catch(() => undefined);
+        throw new OciError(
+          'UNAUTHORIZED',
+          `${redact(at)}: HTTP 401 from a redirect target of ${repo.registry} (its credentials are sent only to the registry's own origin)`,
+        );
+      }
+      if (attempt === 1) return res;
       const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
       await res.body.dump().catch(() => undefined);
       if (challenge === undefined)
@@ -124,16 +134,17 @@ export class RegistryClient {
           'UNAUTHORIZED',
           `${redact(url)}: 401 without an authentication challenge`,
         );
-      this.tokens.set(key, await this.authorize(repo, challenge, scope));
+      this.tokens.set(key, await this.authorize(repo, challenge, scope, url));
     }
     throw new OciError('UNAUTHORIZED', `${redact(url)}: not authorized`);
   }
 
-  /** authorize answers a challenge with a Bearer token or Basic credentials. */
+  /** authorize answers the challenge of the registry at `url` with a token or Basic credentials. */
   private async authorize(
     repo: RepositoryRef,
     ch: Challenge,
     scope: string,
+    url: string,
   ): Promise<{ header: string; expiresAt: number }> {
     const creds = await this.options.credentials?.get(repo.registry);
     if (ch.scheme === 'basic') {
@@ -151,7 +162,7 @@ export class RegistryClient {
         `${repo.registry}: unsupported authentication scheme ${ch.scheme}`,
       );
     }
-    return this.bearer(repo, ch.params, scope, creds);
+    return this.bearer(repo, ch.params, scope, creds, url);
   }
 
   private async bearer(
@@ -159,11 +170,12 @@ export class RegistryClient {
     params: Record<string, string>,
     scope: string,
     creds: Credentials | undefined,
+    url: string,
   ): Promise<Token> {
     try {
       return await requestToken(params, scope, creds, {
         dispatcher: this.agent,
-        allowHttp: this.plainHttp,
+        challenger: url,
         ...(this.options.userAgent ? { userAgent: this.options.userAgent } : {}),
       });
     } catch (e) {
@@ -176,21 +188,23 @@ export class RegistryClient {
     }
   }
 
-  /** follow sends a GET and follows redirects, keeping Authorization on the first origin only. */
+  /**
+   * follow sends a GET and follows redirects, with credential headers on the first origin
+   * only; it returns the final response and the URL (`at`) that gave it.
+   */
   private async follow(
     url: string,
     headers: Record<string, string>,
     signal?: AbortSignal,
-  ): Promise<Dispatcher.ResponseData> {
-    const origin = new URL(url).origin;
+  ): Promise<{ res: Dispatcher.ResponseData; at: string }> {
+    const origin = originOf(url);
     let current = url;
     for (let hop = 0; ; hop++) {
       const u = new URL(current);
-      const h: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'tufa' };
-      for (const [k, v] of Object.entries(headers)) {
-        if (k.toLowerCase() === 'authorization' && u.origin !== origin) continue;
-        h[k] = v;
-      }
+      const h = headersForHop(origin, u, {
+        'user-agent': this.options.userAgent ?? 'tufa',
+        ...headers,
+      });
       let res: Dispatcher.ResponseData;
       try {
         res = await request(current, {
@@ -221,7 +235,7 @@ export class RegistryClient {
         current = next.toString();
         continue;
       }
-      return res;
+      return { res, at: current };
     }
   }
 

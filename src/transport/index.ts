@@ -34,7 +34,7 @@ export {
   originOf,
   realmProblem,
 } from './origin.js';
-export { redact } from './redact.js';
+export { redact, redactText } from './redact.js';
 export type {
   Credentials,
   Method,

@@ -17,6 +17,7 @@ import {
   MisuseError,
   nodeBackend,
 } from '../core/index.js';
+import { redact } from '../internal/index.js';
 import { lookupTag, NotaryClient, type NotaryCollection } from '../notary/index.js';
 import {
   extractArchive,
@@ -277,7 +278,7 @@ export class ImageVerifier {
     if (target === undefined) {
       throw new ImageVerificationError(
         'UNSIGNED_IMAGE',
-        `${targetPath}: not signed (no such target in ${source.metadataUrl})`,
+        `${targetPath}: not signed (no such target in ${redact(source.metadataUrl)})`,
       );
     }
     const hex = target.hashes.sha256;
@@ -292,7 +293,7 @@ export class ImageVerifier {
       length: target.length,
       hashes: target.hashes,
       encoding: 'hex',
-      signedBy: source.metadataUrl,
+      signedBy: redact(source.metadataUrl),
     };
   }
 
@@ -340,7 +341,7 @@ export class ImageVerifier {
     if (hit === undefined) {
       throw new ImageVerificationError(
         'UNSIGNED_IMAGE',
-        `${targetPath}: not signed (no tag ${reference.tag} in targets/releases or targets of ${gun} on ${source.server})`,
+        `${targetPath}: not signed (no tag ${reference.tag} in targets/releases or targets of ${gun} on ${redact(source.server)})`,
       );
     }
     if (hit.digest === undefined) {
@@ -354,7 +355,7 @@ export class ImageVerifier {
       length: hit.target.length,
       hashes: hit.target.hashes,
       encoding: 'base64',
-      signedBy: `${source.server} ${hit.role}`,
+      signedBy: `${redact(source.server)} ${hit.role}`,
     };
   }
 
