@@ -95,7 +95,12 @@ function readBody(
       reject(e);
     });
     req.on('close', () => {
-      if (!req.complete) release();
+      // cut before the end (request timeout, client gone): free its bytes, end the handler
+      if (req.complete) return;
+      release();
+      const e = new Error('the client closed the request before its end') as NodeJS.ErrnoException;
+      e.code = 'ECONNRESET';
+      reject(e);
     });
   });
 }
