@@ -194,6 +194,8 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
         ? {}
         : // asked for, and checked per request: probes (kubelet) have no client certificate
           { ca: o.clientCa, requestCert: true, rejectUnauthorized: false }),
+      // a TLS handshake, and then a request, must come within the request timeout
+      handshakeTimeout: requestTimeout,
       requestTimeout,
       headersTimeout: requestTimeout,
       // how often the request and header timeouts are checked (Node's default is 30 s)
@@ -213,6 +215,11 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
   );
   server.keepAliveTimeout = 65_000;
   server.maxConnections = o.maxConnections ?? 128;
+  // A connection that sends no request is closed after the request timeout, so idle
+  // connections cannot hold the connection cap; once a request comes, Node's own timeouts
+  // (request, then keep-alive) take over.
+  server.on('secureConnection', (socket: TLSSocket) => socket.setTimeout(requestTimeout));
+  server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port ?? 8443, o.host ?? '0.0.0.0', () => resolve());

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { AdmissionController } from '../../src/admission/index.js';
@@ -529,6 +529,24 @@ const cases: SecurityCase[] = [
       // the webhook still answers
       const ok = await hook.client.get('/healthz');
       assert.equal(ok.status, 200);
+      // connections that never finish the TLS handshake, or never send a request, do not hold
+      // the connection cap either: closed at about the deadline
+      const idle = [
+        tcpConnect(port, '127.0.0.1'),
+        connect({ host: '127.0.0.1', port, ca: tls.ca, servername: 'localhost' }),
+      ];
+      let idleClosed = 0;
+      for (const s of idle) {
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          idleClosed++;
+        });
+      }
+      t.defer(() => {
+        for (const s of idle) s.destroy();
+      });
+      for (let i = 0; i < 80 && idleClosed < idle.length; i++) await sleep(50);
+      assert.equal(idleClosed, idle.length, 'idle connections still open 4 s after the deadline');
 
       // --client-ca: a review needs a client certificate from that CA; probes do not
       const ca = tls.caFile;
