@@ -54,7 +54,11 @@ export class Limiter {
   constructor(readonly max: number) {}
 
   async run<T>(signal: AbortSignal, task: () => Promise<T>): Promise<T> {
-    if (this.running >= this.max) {
+    if (signal.aborted) throw signal.reason;
+    if (this.running < this.max) {
+      this.running++;
+    } else {
+      // wait for a finishing task to hand its slot over (the count stays as it is)
       await new Promise<void>((resolve, reject) => {
         const go = () => {
           signal.removeEventListener('abort', gone);
@@ -65,19 +69,16 @@ export class Limiter {
           if (i >= 0) this.queue.splice(i, 1);
           reject(signal.reason);
         };
-        if (signal.aborted) return reject(signal.reason);
         signal.addEventListener('abort', gone, { once: true });
         this.queue.push(go);
       });
-    } else if (signal.aborted) {
-      throw signal.reason;
     }
-    this.running++;
     try {
       return await task();
     } finally {
-      this.running--;
-      this.queue.shift()?.();
+      const next = this.queue.shift();
+      if (next !== undefined) next();
+      else this.running--;
     }
   }
 }
