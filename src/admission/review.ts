@@ -3,9 +3,12 @@
  * the object under review with its JSON Pointer, and writing the response.
  */
 
-/** A container image found in an object, with where it is. */
+/** An image found in an object (a container's, or an image volume's), with where it is. */
 export interface ImageRef {
-  /** JSON Pointer to the `image` field, e.g. `/spec/template/spec/containers/0/image`. */
+  /**
+   * JSON Pointer to the field holding it, e.g. `/spec/template/spec/containers/0/image` or
+   * `/spec/volumes/2/image/reference`.
+   */
   readonly path: string;
   readonly image: string;
 }
@@ -76,9 +79,10 @@ export const WORKLOAD_KINDS: readonly string[] = Object.keys(POD_SPEC);
 const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /**
- * imagesOf lists every container image of an object: containers, init containers and
- * ephemeral containers of its pod spec. A container without a string image is refused: the API
- * server would refuse it too, and an image we cannot read is not an image we verified.
+ * imagesOf lists every image of an object's pod spec: those of its containers, init containers
+ * and ephemeral containers, and those of its image volumes (`volumes[].image.reference`, which
+ * the kubelet pulls and mounts). A container without a string image, or an image volume without
+ * a string reference, is refused: an image we cannot read is not an image we verified.
  */
 export function imagesOf(kind: string, object: unknown): ImageRef[] {
   const path = POD_SPEC[kind];
@@ -100,6 +104,20 @@ export function imagesOf(kind: string, object: unknown): ImageRef[] {
       if (typeof image !== 'string' || image === '')
         throw new BadReviewError(`${prefix}/${field}/${i}: a container without an image`);
       out.push({ path: `${prefix}/${field}/${i}/image`, image });
+    });
+  }
+  const volumes = (spec as Record<string, unknown>).volumes;
+  if (volumes !== undefined && volumes !== null) {
+    if (!Array.isArray(volumes)) throw new BadReviewError(`${prefix}/volumes: expected an array`);
+    volumes.forEach((v, i) => {
+      const source = (v as Record<string, unknown> | null)?.image;
+      if (source === undefined || source === null) return;
+      const image = (source as Record<string, unknown>).reference;
+      if (typeof image !== 'string' || image === '')
+        throw new BadReviewError(
+          `${prefix}/volumes/${i}/image: an image volume without a reference`,
+        );
+      out.push({ path: `${prefix}/volumes/${i}/image/reference`, image });
     });
   }
   return out;

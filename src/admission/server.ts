@@ -1,11 +1,17 @@
 /**
  * The webhook's HTTPS server: `POST /validate` and `POST /mutate` take AdmissionReviews;
  * `GET /healthz`, `GET /readyz`, `GET /metrics`. One JSON log line per review.
+ *
+ * Bounded as a network service: review bodies buffered in memory are capped per request and in
+ * total (503 beyond), connections are capped, a request must arrive whole within the request
+ * timeout (about the review deadline), and with a client CA only a client holding a certificate
+ * from it (the API server) may send reviews.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { redactText } from '../internal/index.js';
 import { Metrics } from './metrics.js';
 import type { AdmissionController, Mode } from './webhook.js';
@@ -21,6 +27,18 @@ export interface ServerOptions {
   log?: (record: Record<string, unknown>) => void;
   /** Largest review body accepted (default 4 MiB; Kubernetes objects are at most ~1.5 MiB). */
   maxBodyBytes?: number;
+  /** Review bytes buffered at once, all requests together (default 32 MiB); 503 beyond. */
+  maxBufferedBytes?: number;
+  /** Connections open at once (default 128); more are closed as they come. */
+  maxConnections?: number;
+  /** ms a request (headers and body) has to arrive whole (default 10 s); 408 and closed after. */
+  requestTimeoutMs?: number;
+  /**
+   * CA certificates (PEM) of the clients allowed to send reviews (the API server's client
+   * certificate); reviews from a client without one are refused (403). Probes and metrics
+   * need none.
+   */
+  clientCa?: string | Buffer;
 }
 
 export interface RunningServer {
@@ -29,24 +47,62 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+/** The bytes of review bodies held in memory, all requests together. */
+class Budget {
+  used = 0;
+  constructor(readonly max: number) {}
+}
+
+/**
+ * readBody reads a review body: `too large` past the per-request limit (the rest is read and
+ * dropped, so the 413 reaches the client), `busy` when the bytes buffered by all requests
+ * together would pass the budget. Its bytes count against the budget until it is answered.
+ */
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+  budget: Budget,
+): Promise<{ body: Buffer; release: () => void } | 'too large' | 'busy'> {
+  let held = 0;
+  const release = () => {
+    budget.used -= held;
+    held = 0;
+  };
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
+    let refused = false;
+    const refuse = (why: 'too large' | 'busy') => {
+      refused = true;
+      chunks.length = 0;
+      release();
+      resolve(why);
+    };
     req.on('data', (c: Buffer) => {
-      if (tooLarge) return; // drain the rest, so the 413 reaches the client
-      size += c.length;
-      if (size > limit) {
-        tooLarge = true;
-        chunks.length = 0;
-        resolve(undefined); // answer now; the rest of the body is read and dropped
-        return;
-      }
+      if (refused) return;
+      if (held + c.length > limit) return refuse('too large');
+      if (budget.used + c.length > budget.max) return refuse('busy');
+      held += c.length;
+      budget.used += c.length;
       chunks.push(c);
     });
-    req.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
+    if (declared > limit) refuse('too large');
+    else if (declared > budget.max - budget.used) refuse('busy');
+    req.on('end', () => {
+      if (!refused) resolve({ body: Buffer.concat(chunks), release });
+    });
+    req.on('error', (e) => {
+      release();
+      reject(e);
+    });
+    req.on('close', () => {
+      // cut before the end (request timeout, client gone): free its bytes, end the handler
+      if (req.complete) return;
+      release();
+      const e = new Error('the client closed the request before its end') as NodeJS.ErrnoException;
+      e.code = 'ECONNRESET';
+      reject(e);
+    });
   });
 }
 
@@ -60,6 +116,7 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
   const metrics = new Metrics();
   const log = o.log ?? (() => undefined);
   const limit = o.maxBodyBytes ?? 4 * 1024 * 1024;
+  const budget = new Budget(o.maxBufferedBytes ?? 32 * 1024 * 1024);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = req.url?.split('?')[0];
     if (req.method === 'GET' && (url === '/healthz' || url === '/readyz'))
@@ -70,18 +127,35 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
       url === '/validate' ? 'validate' : url === '/mutate' ? 'mutate' : undefined;
     if (mode === undefined) return send(res, 404, '{"error":"not found"}');
     if (req.method !== 'POST') return send(res, 405, '{"error":"POST an AdmissionReview"}');
+    if (o.clientCa !== undefined && !(req.socket as TLSSocket).authorized) {
+      metrics.inc('tufa_admission_reviews_total', { mode, result: 'error' });
+      res.setHeader('connection', 'close');
+      log({ level: 'warn', msg: 'review without a trusted client certificate', url });
+      return send(res, 403, '{"error":"a client certificate from the configured CA is required"}');
+    }
     const started = performance.now();
-    const raw = await readBody(req, limit);
-    if (raw === undefined) {
+    const read = await readBody(req, limit, budget);
+    if (read === 'too large') {
       metrics.inc('tufa_admission_reviews_total', { mode, result: 'error' });
       res.setHeader('connection', 'close');
       return send(res, 413, '{"error":"review too large"}');
     }
+    if (read === 'busy') {
+      // stop reading: the connection is closed once the answer is out
+      metrics.inc('tufa_admission_reviews_total', { mode, result: 'error' });
+      log({ level: 'warn', msg: 'busy: review bodies in memory at their limit', max: budget.max });
+      res.setHeader('connection', 'close');
+      res.setHeader('retry-after', '1');
+      res.on('finish', () => req.socket.destroy());
+      return send(res, 503, '{"error":"busy: too many review bytes in flight, retry"}');
+    }
     let body: unknown;
     try {
-      body = JSON.parse(raw.toString('utf8'));
+      body = JSON.parse(read.body.toString('utf8'));
     } catch {
       body = undefined;
+    } finally {
+      read.release(); // parsed: the raw bytes are no longer held
     }
     const outcome = await o.controller.review(body, mode);
     const seconds = (performance.now() - started) / 1000;
@@ -101,7 +175,8 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
       operation: r?.operation,
       namespace: r?.namespace,
       name: r?.name,
-      images: outcome.verdicts.map((v) =>
+      // one entry per distinct image (a review may repeat one image in many containers)
+      images: [...new Map(outcome.verdicts.map((v) => [v.image, v])).values()].map((v) =>
         v.allowed
           ? { image: v.image, pinned: v.pinned }
           : { image: v.image, code: v.code, reason: v.reason },
@@ -111,18 +186,41 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
     });
     send(res, outcome.status, JSON.stringify(outcome.body));
   };
-  const server: Server = createServer({ cert: o.tls.cert, key: o.tls.key }, (req, res) => {
-    handle(req, res).catch((e) => {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || req.destroyed) {
-        log({ level: 'info', msg: 'client went away', url: req.url });
-        return;
-      }
-      log({ level: 'error', msg: 'internal error', error: redactText((e as Error).message) });
-      if (!res.headersSent) send(res, 500, '{"error":"internal error"}');
-    });
-  });
+  const requestTimeout = o.requestTimeoutMs ?? 10_000;
+  const server: Server = createServer(
+    {
+      cert: o.tls.cert,
+      key: o.tls.key,
+      ...(o.clientCa === undefined
+        ? {}
+        : // asked for, and checked per request: probes (kubelet) have no client certificate
+          { ca: o.clientCa, requestCert: true, rejectUnauthorized: false }),
+      // a TLS handshake, and then a request, must come within the request timeout
+      handshakeTimeout: requestTimeout,
+      requestTimeout,
+      headersTimeout: requestTimeout,
+      // how often the request and header timeouts are checked (Node's default is 30 s)
+      connectionsCheckingInterval: Math.min(1000, requestTimeout),
+    },
+    (req, res) => {
+      handle(req, res).catch((e) => {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || req.destroyed) {
+          log({ level: 'info', msg: 'client went away', url: req.url });
+          return;
+        }
+        log({ level: 'error', msg: 'internal error', error: redactText((e as Error).message) });
+        if (!res.headersSent) send(res, 500, '{"error":"internal error"}');
+      });
+    },
+  );
   server.keepAliveTimeout = 65_000;
+  server.maxConnections = o.maxConnections ?? 128;
+  // A connection that sends no request is closed after the request timeout, so idle
+  // connections cannot hold the connection cap; once a request comes, Node's own timeouts
+  // (request, then keep-alive) take over.
+  server.on('secureConnection', (socket: TLSSocket) => socket.setTimeout(requestTimeout));
+  server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port ?? 8443, o.host ?? '0.0.0.0', () => resolve());

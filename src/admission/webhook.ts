@@ -4,6 +4,7 @@
  * pinned form `registry/repository:tag@sha256:…` with a JSON Patch; a pinned image that
  * verifies needs no change, so a second pass patches nothing.
  */
+import { setMaxListeners } from 'node:events';
 import { TufaError } from '../core/index.js';
 import { redactText } from '../internal/index.js';
 import { OciError, Reference } from '../oci/index.js';
@@ -24,6 +25,63 @@ export interface ControllerOptions {
   verifier: ImageVerifier;
   /** ms a review may take before it is denied (keep it well below the webhook's timeoutSeconds). */
   deadlineMs: number;
+  /** Distinct images one review may ask for; a review with more is denied unverified (64). */
+  maxImages?: number;
+  /** Verifications running at once, all reviews together (16); the rest wait their turn. */
+  maxConcurrent?: number;
+}
+
+/** Longest denial message (bytes): the API server passes it on to the user and its logs. */
+export const MAX_MESSAGE_BYTES = 4096;
+
+/** truncate cuts `text` to at most `max` bytes of UTF-8, saying how much was left out. */
+export function truncate(text: string, max = MAX_MESSAGE_BYTES): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= max) return text;
+  const note = ` … (${bytes.length} bytes, cut)`;
+  // a cut in the middle of a character decodes to U+FFFD (3 bytes): leave room for it
+  const head = bytes.subarray(0, max - Buffer.byteLength(note) - 3).toString('utf8');
+  return `${head.replace(/\uFFFD$/, '')}${note}`;
+}
+
+/**
+ * A counting semaphore: at most `max` tasks run at once; a waiting task whose signal aborts
+ * leaves the queue without running.
+ */
+export class Limiter {
+  private running = 0;
+  private readonly queue: Array<() => void> = [];
+
+  constructor(readonly max: number) {}
+
+  async run<T>(signal: AbortSignal, task: () => Promise<T>): Promise<T> {
+    if (signal.aborted) throw signal.reason;
+    if (this.running < this.max) {
+      this.running++;
+    } else {
+      // wait for a finishing task to hand its slot over (the count stays as it is)
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal.removeEventListener('abort', gone);
+          resolve();
+        };
+        const gone = () => {
+          const i = this.queue.indexOf(go);
+          if (i >= 0) this.queue.splice(i, 1);
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', gone, { once: true });
+        this.queue.push(go);
+      });
+    }
+    try {
+      return await task();
+    } finally {
+      const next = this.queue.shift();
+      if (next !== undefined) next();
+      else this.running--;
+    }
+  }
 }
 
 /** The verdict on one image. */
@@ -50,12 +108,19 @@ export interface ReviewOutcome {
 class DeadlineError extends Error {}
 
 export class AdmissionController {
-  constructor(private readonly o: ControllerOptions) {}
+  /** Shared by every review this controller answers (one per process). */
+  private readonly limiter: Limiter;
+
+  constructor(private readonly o: ControllerOptions) {
+    this.limiter = new Limiter(o.maxConcurrent ?? 16);
+  }
 
   /** verifyImage checks one image; registry images only (`docker://`), never local transports. */
-  private async verifyImage(ref: ImageRef): Promise<ImageVerdict> {
+  private async verifyImage(ref: ImageRef, signal: AbortSignal): Promise<ImageVerdict> {
     try {
-      const v = await this.o.verifier.verify(`docker://${ref.image}`);
+      const v = await this.limiter.run(signal, () =>
+        this.o.verifier.verify(`docker://${ref.image}`, { signal }),
+      );
       const r = Reference.parse(ref.image);
       const tag = r.tag ?? v.reference.tag;
       return {
@@ -65,6 +130,7 @@ export class AdmissionController {
         pinned: `${r.name}:${tag}@${v.digest}`,
       };
     } catch (e) {
+      if (signal.aborted) return this.lateVerdict(ref.image);
       const code = e instanceof TufaError || e instanceof OciError ? e.code : 'ERROR';
       return {
         image: ref.image,
@@ -75,6 +141,16 @@ export class AdmissionController {
         reason: redactText((e as Error).message),
       };
     }
+  }
+
+  private lateVerdict(image: string): ImageVerdict {
+    return {
+      image,
+      path: '',
+      allowed: false,
+      code: 'DEADLINE_EXCEEDED',
+      reason: `verification did not finish within ${this.o.deadlineMs} ms (denied)`,
+    };
   }
 
   /** review answers one AdmissionReview body. It never throws. */
@@ -111,18 +187,36 @@ export class AdmissionController {
     }
     if (refs.length === 0) return answer({ allowed: true });
 
-    // One verification per distinct image, all in parallel, under one deadline.
+    // One verification per distinct image, under one deadline, at most maxImages of them.
     const distinct = [...new Set(refs.map((r) => r.image))];
+    const maxImages = this.o.maxImages ?? 64;
+    if (distinct.length > maxImages) {
+      return answer({
+        allowed: false,
+        message: truncate(
+          `tufa: TOO_MANY_IMAGES: this ${req.kind} names ${distinct.length} distinct images, more than the ${maxImages} one review may verify (denied, none verified)`,
+        ),
+      });
+    }
     const results = new Map<string, ImageVerdict>();
     let timer: NodeJS.Timeout | undefined;
+    // At the deadline the waiting verifications leave the queue and the running ones are
+    // aborted (their requests cut), so a review's work ends with its answer.
+    const abort = new AbortController();
+    // every waiting and running verification listens to it: bounded by maxImages, not a leak
+    setMaxListeners(0, abort.signal);
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DeadlineError()), this.o.deadlineMs);
+      timer = setTimeout(() => {
+        const e = new DeadlineError();
+        reject(e);
+        abort.abort(e);
+      }, this.o.deadlineMs);
     });
     try {
       await Promise.race([
         Promise.all(
           distinct.map(async (image) => {
-            results.set(image, await this.verifyImage({ image, path: '' }));
+            results.set(image, await this.verifyImage({ image, path: '' }, abort.signal));
           }),
         ),
         deadline,
@@ -131,15 +225,7 @@ export class AdmissionController {
       if (!(e instanceof DeadlineError)) throw e;
       // name what was refused and what was still pending when time ran out
       for (const image of distinct) {
-        if (!results.has(image)) {
-          results.set(image, {
-            image,
-            path: '',
-            allowed: false,
-            code: 'DEADLINE_EXCEEDED',
-            reason: `verification did not finish within ${this.o.deadlineMs} ms (denied)`,
-          });
-        }
+        if (!results.has(image)) results.set(image, this.lateVerdict(image));
       }
     } finally {
       clearTimeout(timer);
@@ -151,7 +237,7 @@ export class AdmissionController {
         ...new Map(refused.map((v) => [v.image, `${v.image}: ${v.code}: ${v.reason}`])).values(),
       ];
       return answer(
-        { allowed: false, message: `tufa: image not verified: ${lines.join('; ')}` },
+        { allowed: false, message: truncate(`tufa: image not verified: ${lines.join('; ')}`) },
         verdicts,
       );
     }

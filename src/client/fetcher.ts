@@ -14,10 +14,16 @@ import { HttpFetcher } from './http-fetcher.js';
 export interface Fetcher {
   /**
    * fetch returns the body of `url`, at most `maxLength` bytes.
+   * @param signal - ends the request when it aborts (a `SLOW_RETRIEVAL` DownloadError)
    * @throws {@link DownloadError} (code `TOO_LARGE` past the limit, `SLOW_RETRIEVAL` on a
    *   timeout) or {@link DownloadHttpError} for a status other than 200
    */
-  fetch(url: string, maxLength: number, headers?: Record<string, string>): Promise<Uint8Array>;
+  fetch(
+    url: string,
+    maxLength: number,
+    headers?: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array>;
 }
 
 /**
@@ -60,10 +66,15 @@ export class DefaultFetcher implements Fetcher {
     this.http = new HttpFetcher(config, headers);
   }
 
-  fetch(url: string, maxLength: number, headers?: Record<string, string>): Promise<Uint8Array> {
+  fetch(
+    url: string,
+    maxLength: number,
+    headers?: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array> {
     return url.startsWith('file:')
       ? this.file.fetch(url, maxLength)
-      : this.http.fetch(url, maxLength, headers);
+      : this.http.fetch(url, maxLength, headers, signal);
   }
 
   close(): Promise<void> {

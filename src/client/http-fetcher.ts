@@ -60,13 +60,20 @@ export class HttpFetcher implements Fetcher {
     url: string,
     maxLength: number,
     headers: Record<string, string> = {},
+    signal?: AbortSignal,
   ): Promise<Uint8Array> {
     if (!Number.isSafeInteger(maxLength) || maxLength < 0) {
       throw new RangeError(`maxLength: expected a non-negative integer, got ${maxLength}`);
     }
     for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) {
+        throw new DownloadError(`${redact(url)}: aborted (deadline)`, {
+          code: 'SLOW_RETRIEVAL',
+          cause: signal.reason,
+        });
+      }
       try {
-        return await this.fetchOnce(url, maxLength, headers);
+        return await this.fetchOnce(url, maxLength, headers, signal);
       } catch (e) {
         // Only a 5xx answer or a network failure may pass on retry; a policy refusal
         // (size, redirects, scheme), a timeout or a 4xx would only happen again.
@@ -82,6 +89,7 @@ export class HttpFetcher implements Fetcher {
     url: string,
     maxLength: number,
     extra: Record<string, string>,
+    signal: AbortSignal | undefined,
   ): Promise<Uint8Array> {
     const deadline = performance.now() + this.config.totalTimeout;
     const origin = new URL(url).origin;
@@ -93,7 +101,7 @@ export class HttpFetcher implements Fetcher {
       }
       // Credentials go to the first origin only, never to a redirect target elsewhere.
       const headers = headersForHop(origin, u, { ...this.headers, ...extra });
-      const r = await this.exchange(u, headers, maxLength, deadline, origin);
+      const r = await this.exchange(u, headers, maxLength, deadline, origin, signal);
       if (r.kind === 'redirect') {
         if (hop >= this.config.maxRedirects) {
           throw new DownloadError(
@@ -124,15 +132,18 @@ export class HttpFetcher implements Fetcher {
     maxLength: number,
     deadline: number,
     origin: string,
+    signal: AbortSignal | undefined,
   ): Promise<{ kind: 'redirect'; location: string } | { kind: 'body'; body: Uint8Array }> {
     const where = redact(u.toString());
     return new Promise((resolve, reject) => {
       let settled = false;
       const timers: NodeJS.Timeout[] = [];
+      const aborted = () => fail(new Timeout('aborted'));
       const done = (f: () => void) => {
         if (settled) return;
         settled = true;
         for (const t of timers) clearTimeout(t);
+        signal?.removeEventListener('abort', aborted);
         f();
       };
       const fail = (e: unknown, res?: IncomingMessage) => {
@@ -161,6 +172,9 @@ export class HttpFetcher implements Fetcher {
         headers,
         agent: u.protocol === 'https:' ? this.https : this.http,
       });
+      // the caller's signal cuts the request at once (a review's deadline)
+      if (signal?.aborted) aborted();
+      else signal?.addEventListener('abort', aborted, { once: true });
       // the whole exchange, redirects included, ends by the deadline
       timers.push(
         setTimeout(

@@ -6,13 +6,16 @@
  * A tag or a `Docker-Content-Digest` header is never trusted: the registry is asked for
  * `<repo>@sha256:<signed digest>`, and the bytes it returns are hashed here.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Fetcher, initMetadataDir, Updater } from '../client/index.js';
+import { DefaultFetcher, type Fetcher, initMetadataDir, Updater } from '../client/index.js';
 import {
   checkLengthAndHashes,
+  DownloadError,
+  ExpiredMetadataError,
   type HashEncoding,
   MisuseError,
   nodeBackend,
@@ -55,14 +58,57 @@ export interface VerifierOptions {
   refreshIntervalMs?: number;
   /** How many verified manifests to keep by digest (default 256). */
   manifestCacheSize?: number;
+  /**
+   * How long a failed refresh of a trust source is answered from memory, ms (default 0: the
+   * next caller tries again). The webhook sets a few seconds, so a trust server that does not
+   * answer is not asked again by every review.
+   */
+  failureCacheMs?: number;
 }
 
 /** A refreshed trust source and how long it may be reused. */
 interface Fresh<T> {
   readonly value: Promise<T>;
   readonly refreshedAt: number;
-  /** Earliest metadata expiry, known once the refresh is done. */
-  validUntil: number;
+  /**
+   * Earliest expiry of the metadata it holds, read at every use: a role loaded after the
+   * refresh lowers it. Infinite while the refresh runs.
+   */
+  validUntil: () => number;
+  /** Set when the refresh failed: the failure is the answer until then. */
+  failedUntil?: number;
+}
+
+/**
+ * The abort signal of the verification running in this async context: every request a
+ * verification makes (its refreshes and lookups included) ends when it aborts.
+ */
+const currentSignal = new AsyncLocalStorage<AbortSignal | undefined>();
+
+/** abortable settles with `p`, or fails at once when `signal` aborts. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (signal === undefined) return p;
+  const stopped = () =>
+    new DownloadError(`${redact(what)}: aborted (deadline)`, {
+      code: 'SLOW_RETRIEVAL',
+      cause: signal.reason,
+    });
+  if (signal.aborted) return Promise.reject(stopped());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(stopped());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** A fetcher that passes on the signal of the verification it runs for. */
+class SignalFetcher implements Fetcher {
+  constructor(private readonly inner: Fetcher) {}
+
+  fetch(url: string, maxLength: number, headers?: Record<string, string>): Promise<Uint8Array> {
+    const signal = currentSignal.getStore();
+    return abortable(this.inner.fetch(url, maxLength, headers, signal), signal, url);
+  }
 }
 
 /** A manifest as its trust source signs it. */
@@ -111,6 +157,10 @@ export class ImageVerifier {
   private readonly updaters = new Map<string, Fresh<Updater>>();
   private readonly notary = new Map<string, Fresh<NotaryCollection>>();
   private readonly manifests = new Map<string, { bytes: Uint8Array; mediaType?: string }>();
+  /** HTTP fetchers by extra CA (`''`: none): one connection pool per origin for the process. */
+  private readonly http = new Map<string, { fetcher: Fetcher; close?: () => Promise<void> }>();
+  /** Trusted roots and CA files as first read, by path. */
+  private readonly files = new Map<string, Promise<Uint8Array>>();
 
   constructor(private readonly options: VerifierOptions) {
     this.ownsRegistry = options.registry === undefined;
@@ -119,7 +169,40 @@ export class ImageVerifier {
 
   async close(): Promise<void> {
     for (const u of this.updaters.values()) await (await u.value.catch(() => undefined))?.close();
+    for (const h of this.http.values()) await h.close?.();
     if (this.ownsRegistry) await this.registry.close();
+  }
+
+  /** fetcherFor returns the shared fetcher for servers trusted with `ca` (PEM) besides the system's. */
+  private fetcherFor(ca: string | undefined): Fetcher {
+    const key = ca ?? '';
+    let h = this.http.get(key);
+    if (h === undefined) {
+      if (this.options.fetcher !== undefined) {
+        h = { fetcher: new SignalFetcher(this.options.fetcher) };
+      } else {
+        const d = new DefaultFetcher(ca === undefined ? {} : { ca });
+        h = { fetcher: new SignalFetcher(d), close: () => d.close() };
+      }
+      this.http.set(key, h);
+    }
+    return h.fetcher;
+  }
+
+  /** file reads a policy file (a trusted root, a CA) once for the verifier's lifetime. */
+  private file(path: string, what: string): Promise<Uint8Array> {
+    let p = this.files.get(path);
+    if (p === undefined) {
+      p = readFile(path).then(
+        (b) => new Uint8Array(b),
+        (cause) => {
+          this.files.delete(path);
+          throw new MisuseError(`${what} ${path}: ${(cause as Error).message}`);
+        },
+      );
+      this.files.set(path, p);
+    }
+    return p;
   }
 
   private now(): number {
@@ -128,22 +211,32 @@ export class ImageVerifier {
 
   /**
    * fresh returns a source's refreshed value, refreshing it (once, shared by concurrent callers)
-   * when the refresh interval passed or the metadata it holds expired. A failed refresh is
-   * forgotten, so the next caller tries again, and meanwhile nothing is trusted.
+   * when the refresh interval passed or the metadata it holds expired (checked at every use).
+   * A failed refresh is answered for `failureCacheMs`, then forgotten, so a later caller tries
+   * again; meanwhile nothing is trusted. The refresh runs under the signal of the caller that
+   * started it; every caller stops waiting when its own signal aborts.
    */
   private fresh<T>(
     map: Map<string, Fresh<T>>,
     key: string,
-    refresh: (previous: Promise<T> | undefined) => Promise<{ value: T; validUntil: number }>,
+    what: string,
+    refresh: (previous: Promise<T> | undefined) => Promise<{ value: T; validUntil: () => number }>,
   ): Promise<T> {
     const now = this.now();
     const interval = this.options.refreshIntervalMs ?? Number.POSITIVE_INFINITY;
     const cur = map.get(key);
-    if (cur !== undefined && now - cur.refreshedAt < interval && now < cur.validUntil)
-      return cur.value;
+    const signal = currentSignal.getStore();
+    if (cur !== undefined) {
+      if (
+        cur.failedUntil !== undefined
+          ? now < cur.failedUntil
+          : now - cur.refreshedAt < interval && now < cur.validUntil()
+      )
+        return abortable(cur.value, signal, what);
+    }
     const entry: Fresh<T> = {
       refreshedAt: now,
-      validUntil: Number.POSITIVE_INFINITY,
+      validUntil: () => Number.POSITIVE_INFINITY,
       value: refresh(cur?.value).then((r) => {
         entry.validUntil = r.validUntil;
         return r.value;
@@ -151,39 +244,44 @@ export class ImageVerifier {
     };
     map.set(key, entry);
     entry.value.catch(() => {
-      if (map.get(key) === entry) map.delete(key);
+      if (map.get(key) !== entry) return;
+      const ttl = this.options.failureCacheMs ?? 0;
+      if (ttl > 0) entry.failedUntil = this.now() + ttl;
+      else map.delete(key);
     });
-    return entry.value;
+    return abortable(entry.value, signal, what);
   }
 
-  /** updaterFor returns the refreshed client of a TUF source. */
-  private updaterFor(source: TufSource): Promise<Updater> {
-    return this.fresh(this.updaters, source.metadataUrl, async (previous) => {
-      const updater = (await previous?.catch(() => undefined)) ?? (await this.newUpdater(source));
+  /** updaterFor returns the refreshed client of a TUF source (one per URL and trusted root). */
+  private async updaterFor(source: TufSource): Promise<Updater> {
+    const root = await this.file(source.root, 'trusted root');
+    // the trust source is the repository and the root trusted for it, as the cache folder is
+    const id = `${source.metadataUrl}\n${sha256Hex(root)}`;
+    return this.fresh(this.updaters, id, source.metadataUrl, async (previous) => {
+      const updater =
+        (await previous?.catch(() => undefined)) ?? (await this.newUpdater(source, id, root));
       await updater.refresh();
-      return { value: updater, validUntil: updater.trusted.validUntil() };
+      const validUntil = () => {
+        try {
+          return updater.trusted.validUntil();
+        } catch {
+          return Number.NEGATIVE_INFINITY; // a later refresh of this client failed
+        }
+      };
+      return { value: updater, validUntil };
     });
   }
 
-  private async newUpdater(source: TufSource): Promise<Updater> {
-    const root = new Uint8Array(
-      await readFile(source.root).catch((cause) => {
-        throw new MisuseError(`trusted root ${source.root}: ${(cause as Error).message}`);
-      }),
-    );
+  private async newUpdater(source: TufSource, id: string, root: Uint8Array): Promise<Updater> {
     // One cache per (repository, trusted root): changing the policy's root starts afresh.
-    const dir = join(
-      this.options.cacheDir,
-      'tuf',
-      sha256Hex(`${source.metadataUrl}\n${sha256Hex(root)}`).slice(0, 32),
-    );
+    const dir = join(this.options.cacheDir, 'tuf', sha256Hex(id).slice(0, 32));
     if ((await readFile(join(dir, 'root.json')).catch(() => undefined)) === undefined) {
       await initMetadataDir(dir, root, nodeBackend);
     }
     return new Updater({
       metadataDir: dir,
       metadataBaseUrl: source.metadataUrl,
-      ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
+      fetcher: this.fetcherFor(undefined),
       ...(this.options.now ? { now: this.options.now } : {}),
     });
   }
@@ -204,9 +302,21 @@ export class ImageVerifier {
    * verify checks one image.
    * @throws {@link ImageVerificationError} (`NO_POLICY`, `UNSIGNED_IMAGE`, `DIGEST_MISMATCH`),
    *   a TUF {@link RepositoryError} (expired, threshold, hash…), a {@link DownloadError} or an
-   *   {@link OciError}
+   *   {@link OciError}; a `SLOW_RETRIEVAL` {@link DownloadError} when `signal` aborted it
    */
-  async verify(input: string, options: { platform?: Platform } = {}): Promise<VerifiedImage> {
+  verify(
+    input: string,
+    options: { platform?: Platform; signal?: AbortSignal } = {},
+  ): Promise<VerifiedImage> {
+    // every request this verification makes, shared refreshes it starts included, ends when
+    // the signal aborts
+    return currentSignal.run(options.signal, () => this.verifyIn(input, options));
+  }
+
+  private async verifyIn(
+    input: string,
+    options: { platform?: Platform; signal?: AbortSignal },
+  ): Promise<VerifiedImage> {
     const location = parseLocation(input);
     const reference = ImageVerifier.referenceOf(location);
     const targetPath = reference.tagged;
@@ -273,8 +383,20 @@ export class ImageVerifier {
 
   /** signedByTuf looks the image up as a target of a TUF repository. */
   private async signedByTuf(source: TufSource, targetPath: string): Promise<SignedManifest> {
-    const updater = await this.updaterFor(source);
-    const target = await updater.getTargetInfo(targetPath);
+    let updater = await this.updaterFor(source);
+    let target = await updater.getTargetInfo(targetPath);
+    // TUF 5.6.5 (freeze attack): every use checks expiry against the current time, the roles
+    // this lookup loaded included; expired trust data is refreshed once, then refused
+    if (this.now() >= updater.trusted.validUntil()) {
+      updater = await this.updaterFor(source);
+      target = await updater.getTargetInfo(targetPath);
+      const until = updater.trusted.validUntil();
+      if (this.now() >= until) {
+        throw new ExpiredMetadataError(
+          `${targetPath}: the trust data of ${redact(source.metadataUrl)} expired at ${new Date(until).toISOString()}`,
+        );
+      }
+    }
     if (target === undefined) {
       throw new ImageVerificationError(
         'UNSIGNED_IMAGE',
@@ -304,18 +426,15 @@ export class ImageVerifier {
     targetPath: string,
   ): Promise<SignedManifest> {
     const gun = reference.name;
-    const collection = this.fresh(this.notary, `${source.server}\n${gun}`, async () => {
-      const rootCa =
-        source.rootCa === undefined ? undefined : await readFile(source.rootCa, 'utf8');
-      const serverCa =
-        source.serverCa === undefined ? undefined : await readFile(source.serverCa, 'utf8');
-      const cacheDir = join(
-        this.options.cacheDir,
-        'notary',
-        sha256Hex(
-          `${source.server}\n${gun}\n${source.rootKeys.join(',')}\n${rootCa ?? ''}\n${source.tofu}`,
-        ).slice(0, 32),
-      );
+    const text = async (path: string | undefined, what: string) =>
+      path === undefined ? undefined : new TextDecoder().decode(await this.file(path, what));
+    const rootCa = await text(source.rootCa, 'root CA');
+    const serverCa = await text(source.serverCa, 'server CA');
+    // the trust source is the server, the GUN and how its root is trusted, as the cache folder is
+    const trust = `${source.server}\n${gun}\n${source.rootKeys.join(',')}\n${rootCa ?? ''}\n${source.tofu}`;
+    const id = `${trust}\n${serverCa ?? ''}`;
+    const collection = this.fresh(this.notary, id, `${source.server} ${gun}`, async () => {
+      const cacheDir = join(this.options.cacheDir, 'notary', sha256Hex(trust).slice(0, 32));
       const client = new NotaryClient({
         server: source.server,
         gun,
@@ -325,14 +444,14 @@ export class ImageVerifier {
           tofu: source.tofu,
         },
         cacheDir,
-        ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
-        ...(serverCa === undefined ? {} : { serverCa }),
+        fetcher: this.fetcherFor(serverCa),
         ...(this.options.now ? { now: this.options.now } : {}),
       });
       try {
         const c = await client.refresh();
         const all = [c.root, c.timestamp, c.snapshot, ...c.roles.values()];
-        return { value: c, validUntil: Math.min(...all.map((r) => r.expiresAt)) };
+        const until = Math.min(...all.map((r) => r.expiresAt));
+        return { value: c, validUntil: () => until };
       } finally {
         await client.close();
       }
@@ -380,7 +499,11 @@ export class ImageVerifier {
       const hit = this.manifests.get(digest);
       if (hit !== undefined) return hit;
       try {
-        const m = await this.registry.getManifest(ref, digest, length);
+        const m = await abortable(
+          this.registry.getManifest(ref, digest, length),
+          currentSignal.getStore(),
+          `${ref.name}@${digest}`,
+        );
         this.remember(digest, {
           bytes: m.bytes,
           ...(m.mediaType ? { mediaType: m.mediaType } : {}),

@@ -17,12 +17,24 @@ interface ServeFlags extends RegistryFlags {
   refreshInterval: string;
   deadline: string;
   cacheDir?: string;
+  maxImages: string;
+  maxVerifications: string;
+  failureCache: string;
+  maxConnections: string;
+  maxBuffered: string;
+  clientCa?: string;
 }
 
 function positive(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0)
     throw new RangeError(`${flag}: expected a positive number, got ${v}`);
+  return n;
+}
+
+function whole(v: string, flag: string): number {
+  const n = positive(v, flag);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`${flag}: expected a whole number, got ${v}`);
   return n;
 }
 
@@ -52,17 +64,34 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       .option(
         '--cache-dir <dir>',
         'TUF metadata cache (default: $XDG_CACHE_HOME/tufa or ~/.cache/tufa)',
+      )
+      .option('--max-images <n>', 'deny a review naming more distinct images than this', '64')
+      .option('--max-verifications <n>', 'verifications running at once, all reviews', '16')
+      .option('--failure-cache <seconds>', 'answer a failed trust refresh this long', '5')
+      .option('--max-connections <n>', 'connections open at once', '128')
+      .option(
+        '--max-buffered <MiB>',
+        'review bytes held in memory, all requests (503 beyond)',
+        '32',
+      )
+      .option(
+        '--client-ca <file>',
+        "accept reviews only from clients with a certificate from this CA (the API server's)",
       ),
   ).action(async (o: ServeFlags) => {
+    const deadlineMs = positive(o.deadline, '--deadline') * 1000;
     const verifier = new ImageVerifier({
       policy: await TrustPolicy.load(o.policy),
       cacheDir: o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa'),
       registryOptions: await registryOptions(o),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
+      failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
     });
     const controller = new AdmissionController({
       verifier,
-      deadlineMs: positive(o.deadline, '--deadline') * 1000,
+      deadlineMs,
+      maxImages: whole(o.maxImages, '--max-images'),
+      maxConcurrent: whole(o.maxVerifications, '--max-verifications'),
     });
     const log = (r: Record<string, unknown>) =>
       out.line(JSON.stringify({ time: new Date().toISOString(), ...r }));
@@ -72,6 +101,11 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       host: o.host,
       port: positive(o.port, '--port'),
       log,
+      maxConnections: whole(o.maxConnections, '--max-connections'),
+      maxBufferedBytes: positive(o.maxBuffered, '--max-buffered') * 1024 * 1024,
+      // the API server sends a review at once: one that takes longer to arrive is cut
+      requestTimeoutMs: deadlineMs,
+      ...(o.clientCa === undefined ? {} : { clientCa: await readFile(o.clientCa) }),
     });
     log({ level: 'info', msg: 'listening', url: server.url, policy: o.policy });
     await new Promise<void>((resolve) => {

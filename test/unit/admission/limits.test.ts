@@ -1,0 +1,66 @@
+/**
+ * The webhook's bounds on one process: the verification limiter (never more than `max` at
+ * once, a waiter whose review ended leaves the queue unrun) and denial messages cut to 4 KiB.
+ */
+import assert from 'node:assert/strict';
+import { setMaxListeners } from 'node:events';
+import { Limiter, MAX_MESSAGE_BYTES, truncate } from '../../../src/admission/webhook.js';
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('admission limits', () => {
+  it('runs at most max tasks at once, also when a finishing task hands over to a waiter', async () => {
+    const limiter = new Limiter(3);
+    const signal = new AbortController().signal;
+    setMaxListeners(0, signal); // 40 waiters on one signal, as in one review
+    let running = 0;
+    let peak = 0;
+    const task = async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await tick();
+      running--;
+    };
+    // new callers arrive while finishing tasks hand their slots over
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      all.push(limiter.run(signal, task));
+      if (i % 5 === 0) await tick();
+    }
+    await Promise.all(all);
+    assert.equal(peak, 3);
+  });
+
+  it('a waiter whose signal aborts leaves the queue without running', async () => {
+    const limiter = new Limiter(1);
+    let release: () => void = () => undefined;
+    const first = limiter.run(
+      new AbortController().signal,
+      () =>
+        new Promise<void>((r) => {
+          release = r;
+        }),
+    );
+    const ac = new AbortController();
+    let ran = false;
+    const waiting = limiter.run(ac.signal, async () => {
+      ran = true;
+    });
+    ac.abort(new Error('deadline'));
+    await assert.rejects(waiting, /deadline/);
+    release();
+    await first;
+    // the slot is free again
+    await limiter.run(new AbortController().signal, async () => undefined);
+    assert.equal(ran, false);
+  });
+
+  it('cuts a denial message to 4 KiB of UTF-8, saying so', () => {
+    assert.equal(truncate('short'), 'short');
+    const long = `${'ä'.repeat(3000)}${'x'.repeat(3000)}`;
+    const cut = truncate(long);
+    assert.ok(Buffer.byteLength(cut) <= MAX_MESSAGE_BYTES, `${Buffer.byteLength(cut)} bytes`);
+    assert.match(cut, /\(9000 bytes, cut\)$/);
+    assert.ok(!cut.includes('\uFFFD'));
+  });
+});
