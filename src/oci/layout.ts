@@ -424,12 +424,14 @@ async function extractEntries(file: string, dir: string, extract: tar.Extract): 
   const seen = new Set<string>();
   for await (const entry of extract) {
     const header = entry.header;
-    const name = header.name.replace(/^\.\//, '').replace(/\/+$/, '');
-    const target = join(dir, name);
+    // The name as the file system will see it (`./a`, `x/../a` and `a/` are all `a`).
+    const target = join(dir, header.name);
+    const name = relative(dir, target);
     const refuse = (why: string) =>
       new OciError('LAYOUT_INVALID', `${file}: entry ${JSON.stringify(header.name)} ${why}`);
     const read = SMALL_ENTRIES.has(name) || name === 'blobs' || name.startsWith('blobs/');
-    const outside = name === '' || name.startsWith('/') || relative(dir, target).startsWith('..');
+    const outside =
+      name === '' || header.name.startsWith('/') || name === '..' || name.startsWith('../');
     if (outside || (!read && header.type !== 'file') || header.type === 'directory') {
       if (header.type === 'directory' && SMALL_ENTRIES.has(name)) throw refuse('is a folder');
       entry.resume();

@@ -501,6 +501,9 @@ describe('OCI layouts', () => {
         [layout, index, { name: 'blobs', linkname: '/' }],
         [layout, index, { name: `blobs/sha256/${'a'.repeat(64)}`, linkname: '/dev/zero' }],
         [layout, index, index],
+        [layout, index, { name: 'x/../index.json', content: '{}' }],
+        [layout, { name: 'x/../index.json', linkname: '/dev/zero' }],
+        [layout, index, { name: './blobs/sha256/../sha256', linkname: '/tmp' }],
       ];
       for (const entries of bad) {
         const file = join(p, 'bad.tar');
