@@ -18,6 +18,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MisuseError } from '../core/index.js';
+import { redact } from '../internal/index.js';
 import { normalizeRegistry } from '../oci/index.js';
 
 export interface TufSource {
@@ -141,7 +142,8 @@ function patternsMeet(p: string, q: string): boolean {
 }
 
 function describeSource(s: TufSource | NotarySource): string {
-  return s.kind === 'tuf' ? `tuf ${s.metadataUrl}` : `notary ${s.server}`;
+  // URLs in warnings lose any credentials (warnings go to stderr and logs)
+  return s.kind === 'tuf' ? `tuf ${redact(s.metadataUrl)}` : `notary ${redact(s.server)}`;
 }
 
 function specificity(pattern: string): [number, number] {

@@ -565,6 +565,24 @@ describe('TrustPolicy', () => {
       assert.match(p.warnings[0] as string, /^p\.json: rules\[0\] .*rules\[1\] .*overlap/);
     });
 
+    it('a warning names the sources without credentials in their URLs', () => {
+      const p = TrustPolicy.fromJSON(
+        {
+          rules: [
+            { match: 'a/**', tuf: { metadataUrl: 'https://u:s3cret@tuf.example/m/', root: 'r' } },
+            { match: 'a/b', notary: { server: 'https://u:s3cret@notary.example', tofu: true } },
+          ],
+        },
+        BASE,
+      );
+      assert.equal(p.warnings.length, 1);
+      assert.doesNotMatch(p.warnings[0] as string, /s3cret/);
+      assert.match(
+        p.warnings[0] as string,
+        /tuf https:\/\/tuf\.example\/m\/.*notary https:\/\/notary\.example/,
+      );
+    });
+
     // [a, b, overlap?]
     const PAIRS: ReadonlyArray<[string, string, boolean]> = [
       ['**', 'a/b', true],
