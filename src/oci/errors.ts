@@ -2,6 +2,7 @@
 
 export type OciErrorCode =
   | 'BAD_REFERENCE'
+  | 'LAYOUT_INVALID'
   | 'MANIFEST_INVALID'
   | 'DIGEST_MISMATCH'
   | 'SIZE_MISMATCH'

@@ -21,7 +21,7 @@ export {
   parsePlatform,
   selectPlatform,
 } from './manifest.js';
-export { Reference } from './reference.js';
+export { normalizeRegistry, Reference } from './reference.js';
 export {
   type FetchedManifest,
   parseChallenge,

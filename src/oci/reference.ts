@@ -5,8 +5,9 @@
  * Normalization (weak mode, the default): a first path component without `.` or `:` that is
  * not `localhost` is not a registry, so the registry is `docker.io`; single-component
  * repositories on Docker Hub get `library/`; a reference with neither tag nor digest gets
- * `:latest`. Strict mode forbids all three defaults. Digests are `sha256:` plus 64 lowercase
- * hex characters, nothing else. The original string is kept.
+ * `:latest`. Strict mode forbids all three defaults. The registry is lower-cased and loses a
+ * default port (`:443`, `:80`): see {@link normalizeRegistry}. Digests are `sha256:` plus 64
+ * lowercase hex characters, nothing else. The original string is kept.
  */
 import { OciError } from './errors.js';
 
@@ -16,6 +17,17 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const HOST =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+
+/**
+ * normalizeRegistry gives a registry host its one spelling, so that policies and credentials
+ * match exactly: host names are case-insensitive, the default ports (`:443` for HTTPS, `:80`
+ * for HTTP) name the same registry as no port, and Docker Hub's API hosts are `docker.io`.
+ * Without this, `registry.example:443/app` would escape a policy rule for `registry.example/…`.
+ */
+export function normalizeRegistry(host: string): string {
+  const h = host.toLowerCase().replace(/:(?:443|80)$/, '');
+  return h === 'index.docker.io' || h === 'registry-1.docker.io' ? DEFAULT_REGISTRY : h;
+}
 
 /** A parsed image reference. */
 export class Reference {
@@ -69,15 +81,13 @@ export class Reference {
       if (options.strict) bad('the registry is missing (strict: no docker.io default)');
       registry = DEFAULT_REGISTRY;
     }
-    // host names are case-insensitive: one spelling, so policies and credentials match exactly
     registry = registry.toLowerCase();
     const port = /:(\d+)$/.exec(registry)?.[1];
     if (port !== undefined && Number(port) > 65535) bad(`port ${port} is out of range`);
     if (registry.startsWith('[') && !/^\[[0-9a-f:.]*:[0-9a-f:.]*\](?::\d+)?$/.test(registry)) {
       bad(`${JSON.stringify(registry)} is not a valid IPv6 address`);
     }
-    if (registry === 'index.docker.io' || registry === 'registry-1.docker.io')
-      registry = DEFAULT_REGISTRY;
+    registry = normalizeRegistry(registry);
     if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) {
       bad(
         'repository path components are lowercase letters and digits, separated by ., _, __ or -',

@@ -16,7 +16,13 @@ export {
   publicKeyJson,
 } from './keygen.js';
 export { type PublishResult, publishWorkspace, writeTree } from './publish.js';
-export { ExternalCommandSigner, KeyObjectSigner, publicKeyOf, type Signer } from './signer.js';
+export {
+  ExternalCommandSigner,
+  KeyObjectSigner,
+  publicKeyOf,
+  type Signer,
+  signerEnvironment,
+} from './signer.js';
 export {
   type RepositoryStatus,
   type RoleStatus,

@@ -94,10 +94,68 @@ export class KeyObjectSigner implements Signer {
   }
 }
 
+/** What every signer command gets from the caller's environment (besides LC_*). */
+const SIGNER_BASE_ENV = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'TERM',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+];
+
+/** Never given to a signer command, even when named. */
+const SIGNER_NEVER_ENV = 'TUFA_KEY_PASSPHRASE';
+
+/**
+ * signerEnvironment picks from `env` what a signer command gets: PATH, HOME, USER, LOGNAME,
+ * LANG, LANGUAGE, LC_*, TZ, TMPDIR, TERM, SSL_CERT_FILE, SSL_CERT_DIR, plus the variables
+ * named in `pass` (a name, or a prefix ending with `*`, e.g. `AWS_*`). Nothing else of the
+ * caller's environment (CI tokens, other secrets) reaches the command, and
+ * `TUFA_KEY_PASSPHRASE` never does.
+ * @throws {@link RangeError} for a malformed name, or one that would pass TUFA_KEY_PASSPHRASE
+ */
+export function signerEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+  pass: readonly string[] = [],
+): Record<string, string> {
+  const matchers = pass.map((p) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*\*?$/.test(p)) {
+      throw new RangeError(
+        `signer environment: expected a variable name or a prefix ending with *, got ${JSON.stringify(p)}`,
+      );
+    }
+    const test = p.endsWith('*')
+      ? (name: string) => name.startsWith(p.slice(0, -1))
+      : (name: string) => name === p;
+    if (test(SIGNER_NEVER_ENV)) {
+      throw new RangeError(
+        `signer environment: ${p} would pass ${SIGNER_NEVER_ENV}, which is never given to a signer command`,
+      );
+    }
+    return test;
+  });
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || name === SIGNER_NEVER_ENV) continue;
+    if (SIGNER_BASE_ENV.includes(name) || name.startsWith('LC_') || matchers.some((m) => m(name))) {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
 /**
  * Signs by running an external command (a KMS or HSM client): the canonical bytes go to its
  * standard input, and it prints the signature (hex or base64) on standard output. The command
- * is run by /bin/sh; it comes from the operator's configuration, never from metadata.
+ * is run by /bin/sh; it comes from the operator's configuration, never from metadata. It gets
+ * exactly the environment `env` (default: none; build one with {@link signerEnvironment}),
+ * never this process's: the passphrase of a key file or a CI token stays out of its reach.
  */
 export class ExternalCommandSigner implements Signer {
   readonly keyid: string;
@@ -106,6 +164,7 @@ export class ExternalCommandSigner implements Signer {
     readonly command: string,
     readonly publicKey: Key,
     readonly timeoutMs = 60_000,
+    private readonly env: Readonly<Record<string, string>> = {},
   ) {
     this.keyid = publicKey.keyid;
   }
@@ -116,6 +175,7 @@ export class ExternalCommandSigner implements Signer {
       const child = spawn('/bin/sh', ['-c', this.command], {
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
+        env: { ...this.env },
       });
       const out: Buffer[] = [];
       const err: Buffer[] = [];

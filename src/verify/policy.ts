@@ -8,11 +8,18 @@
  * Patterns match the fully qualified repository name (`registry/repository`): `*` matches within
  * one path segment, `**` matches one or more whole segments, everything else is literal. The most
  * specific rule wins (most literal characters; then fewest wildcards; then the first listed).
- * No match means deny. Relative file paths in a rule are relative to the policy file.
+ * No match means deny. Relative file paths in a rule are relative to the policy file (its real
+ * path, symlinks resolved).
+ *
+ * Patterns are lower case (names are), `**` is a whole segment, and the registry of a pattern
+ * is normalized like a reference's (`host:443/…` is `host/…`). Two rules of different trust
+ * sources that overlap load with a warning ({@link TrustPolicy.warnings}).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MisuseError } from '../core/index.js';
+import { redact } from '../internal/index.js';
+import { normalizeRegistry } from '../oci/index.js';
 
 export interface TufSource {
   readonly kind: 'tuf';
@@ -39,16 +46,42 @@ export interface PolicyRule {
   readonly index: number;
 }
 
+/**
+ * normalizePattern gives a pattern's registry (its first segment) the spelling references get:
+ * `registry.example:443/**` is `registry.example/**`.
+ */
+function normalizePattern(pattern: string): string {
+  const slash = pattern.indexOf('/');
+  if (slash < 0) return pattern;
+  return `${normalizeRegistry(pattern.slice(0, slash))}${pattern.slice(slash)}`;
+}
+
+/** compile checks a pattern as written and returns the expression of its normalized form. */
 function compile(pattern: string): RegExp {
   if (!/^[a-z0-9.\-_:/*[\]]+$/i.test(pattern) || pattern.includes('***')) {
     throw new MisuseError(
       `policy: pattern ${JSON.stringify(pattern)} has characters a repository name cannot have`,
     );
   }
+  // Names are lower case (references lower-case the registry; repositories cannot have
+  // capitals): a rule with a capital would never match, and a broader rule would govern.
+  if (/[A-Z]/.test(pattern)) {
+    throw new MisuseError(
+      `policy: pattern ${JSON.stringify(pattern)} has an upper-case letter: repository names are lower case, so it would never match`,
+    );
+  }
+  // `**` inside a segment would match across segments (`ghcr.io/acme**` matches
+  // `ghcr.io/acme-evil/app`).
+  if (pattern.split('/').some((seg) => seg.includes('**') && seg !== '**')) {
+    throw new MisuseError(
+      `policy: pattern ${JSON.stringify(pattern)}: \`**\` must be a whole path segment (write a/** or a/*-x, not a**)`,
+    );
+  }
+  const p = normalizePattern(pattern);
   let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i] as string;
-    if (c === '*' && pattern[i + 1] === '*') {
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i] as string;
+    if (c === '*' && p[i + 1] === '*') {
       re += '[^/]+(?:/[^/]+)*';
       i++;
     } else if (c === '*') {
@@ -60,6 +93,59 @@ function compile(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+/** globsMeet tells whether two one-segment globs (`*` = any run of characters) share a match. */
+function globsMeet(a: string, b: string): boolean {
+  // Reachability in the product of the two patterns' automata: state (i, j).
+  const seen = new Set<number>();
+  const stack: Array<[number, number]> = [[0, 0]];
+  while (stack.length > 0) {
+    const [i, j] = stack.pop() as [number, number];
+    const key = i * (b.length + 1) + j;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (i === a.length && j === b.length) return true;
+    const ca = a[i];
+    const cb = b[j];
+    if (ca === '*') stack.push([i + 1, j]);
+    if (cb === '*') stack.push([i, j + 1]);
+    if (ca !== undefined && cb !== undefined) {
+      if (ca === '*' && cb !== '*') stack.push([i, j + 1]);
+      else if (cb === '*' && ca !== '*') stack.push([i + 1, j]);
+      else if (ca === cb) stack.push([i + 1, j + 1]);
+    }
+  }
+  return false;
+}
+
+/** patternsMeet tells whether some name matches both patterns (`**` = one or more segments). */
+function patternsMeet(p: string, q: string): boolean {
+  const a = p.split('/');
+  const b = q.split('/');
+  const seen = new Set<number>();
+  const stack: Array<[number, number]> = [[0, 0]];
+  while (stack.length > 0) {
+    const [i, j] = stack.pop() as [number, number];
+    const key = i * (b.length + 1) + j;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (i === a.length && j === b.length) return true;
+    const sa = a[i];
+    const sb = b[j];
+    if (sa === undefined || sb === undefined) continue;
+    // one segment consumed by both; `**` may also stay to consume more
+    if (sa !== '**' && sb !== '**' && !globsMeet(sa, sb)) continue;
+    const nextA = sa === '**' ? [i, i + 1] : [i + 1];
+    const nextB = sb === '**' ? [j, j + 1] : [j + 1];
+    for (const x of nextA) for (const y of nextB) stack.push([x, y]);
+  }
+  return false;
+}
+
+function describeSource(s: TufSource | NotarySource): string {
+  // URLs in warnings lose any credentials (warnings go to stderr and logs)
+  return s.kind === 'tuf' ? `tuf ${redact(s.metadataUrl)}` : `notary ${redact(s.server)}`;
+}
+
 function specificity(pattern: string): [number, number] {
   const wildcards = (pattern.match(/\*+/g) ?? []).length;
   return [pattern.replace(/\*/g, '').length, -wildcards];
@@ -68,20 +154,43 @@ function specificity(pattern: string): [number, number] {
 /** A parsed trust policy. */
 export class TrustPolicy {
   private readonly compiled: Array<{ rule: PolicyRule; re: RegExp; score: [number, number] }>;
+  /**
+   * Things that load but may not be meant: two rules of different trust sources that both
+   * match some names (the most specific rule decides each name). The CLI prints them.
+   */
+  readonly warnings: readonly string[];
 
-  constructor(readonly rules: readonly PolicyRule[]) {
-    this.compiled = rules.map((rule) => ({
-      rule,
-      re: compile(rule.match),
-      score: specificity(rule.match),
-    }));
+  constructor(
+    readonly rules: readonly PolicyRule[],
+    source = 'policy',
+  ) {
+    this.compiled = rules.map((rule) => {
+      const re = compile(rule.match);
+      return { rule, re, score: specificity(normalizePattern(rule.match)) };
+    });
+    const warnings: string[] = [];
+    for (const [n, r] of rules.entries()) {
+      for (const s of rules.slice(n + 1)) {
+        if (JSON.stringify(r.source) === JSON.stringify(s.source)) continue;
+        if (!patternsMeet(normalizePattern(r.match), normalizePattern(s.match))) continue;
+        warnings.push(
+          `${source}: rules[${r.index}] (${JSON.stringify(r.match)}, ${describeSource(r.source)}) and rules[${s.index}] (${JSON.stringify(s.match)}, ${describeSource(s.source)}) overlap: names matching both are governed by the more specific one, with its trust source`,
+        );
+      }
+    }
+    this.warnings = warnings;
   }
 
-  /** load reads a policy file. */
+  /**
+   * load reads a policy file. Relative paths in it resolve against the folder of the real file
+   * (a symlink to the policy is followed first).
+   */
   static async load(file: string): Promise<TrustPolicy> {
     let text: string;
+    let real: string;
     try {
-      text = await readFile(file, 'utf8');
+      real = await realpath(file);
+      text = await readFile(real, 'utf8');
     } catch (cause) {
       throw new MisuseError(`policy ${file}: cannot read it (${(cause as Error).message})`);
     }
@@ -91,7 +200,7 @@ export class TrustPolicy {
     } catch (cause) {
       throw new MisuseError(`policy ${file}: not valid JSON (${(cause as Error).message})`);
     }
-    return TrustPolicy.fromJSON(json, dirname(resolve(file)), file);
+    return TrustPolicy.fromJSON(json, dirname(real), file);
   }
 
   /** fromJSON checks a policy document; paths resolve against `baseDir`. */
@@ -175,11 +284,15 @@ export class TrustPolicy {
           },
         };
       }),
+      source,
     );
   }
 
   /** match returns the most specific rule for a repository name, or undefined (= deny). */
   match(name: string): PolicyRule | undefined {
+    // the caller's name is normally a Reference's (already normalized); normalize anyway
+    const slash = name.indexOf('/');
+    if (slash > 0) name = `${normalizeRegistry(name.slice(0, slash))}${name.slice(slash)}`;
     let best: { rule: PolicyRule; score: [number, number] } | undefined;
     for (const c of this.compiled) {
       if (!c.re.test(name)) continue;

@@ -120,8 +120,8 @@ export async function pullImage(
     return await withLayout(loc, async (dir) => {
       const layout = await readLayout(dir, loc.refName);
       return run(
-        async (desc, w) => w.putBlob(desc, await layout.readBlob(desc.digest)),
-        (digest) => layout.readBlob(digest),
+        (desc, w) => w.streamBlob(desc, (write) => layout.copyBlob(desc, write)),
+        (digest, size) => layout.readBlob(digest, size),
       );
     });
   } catch (e) {

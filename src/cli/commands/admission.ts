@@ -80,8 +80,10 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       ),
   ).action(async (o: ServeFlags) => {
     const deadlineMs = positive(o.deadline, '--deadline') * 1000;
+    const policy = await TrustPolicy.load(o.policy);
+    for (const w of policy.warnings) out.error(`warning: ${w}`);
     const verifier = new ImageVerifier({
-      policy: await TrustPolicy.load(o.policy),
+      policy,
       cacheDir: o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa'),
       registryOptions: await registryOptions(o),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,

@@ -29,8 +29,9 @@ function withCommonOptions(cmd: Command): Command {
     .option('--json', 'machine-readable output', false);
 }
 
-async function makeVerifier(o: CommonOptions): Promise<ImageVerifier> {
+async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageVerifier> {
   const policy = await TrustPolicy.load(o.policy);
+  for (const w of policy.warnings) out.error(`warning: ${w}`);
   const cacheDir =
     o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
   return new ImageVerifier({ policy, cacheDir, registryOptions: await registryOptions(o) });
@@ -96,7 +97,7 @@ export function addImageCommands(
       .description('verify images against signed TUF targets; print the pinned references')
       .argument('<image...>', 'docker://REF (default), oci:DIR:REF or oci-archive:FILE:REF'),
   ).action(async (images: string[], o: CommonOptions) => {
-    const verifier = await makeVerifier(o);
+    const verifier = await makeVerifier(o, out);
     const platform = o.platform === undefined ? undefined : parsePlatform(o.platform);
     setCode(await verifyAll(verifier, images, o.json, out, platform ? { platform } : {}));
   });
@@ -113,7 +114,7 @@ export function addImageCommands(
         'oci:DIR[:tag] or oci-archive:FILE[:tag] (must not exist)',
       ),
   ).action(async (image: string, o: CommonOptions & { output: string }) => {
-    const verifier = await makeVerifier(o);
+    const verifier = await makeVerifier(o, out);
     const tty = process.stderr.isTTY === true && !o.json;
     let last = -1;
     try {

@@ -16,6 +16,7 @@ import {
   publishWorkspace,
   repositoryStatus,
   type Signer,
+  signerEnvironment,
   type TopRole,
   Workspace,
 } from '../../repository/index.js';
@@ -25,6 +26,9 @@ import { PASSPHRASE_ENV } from './key.js';
 
 const TOP: readonly TopRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
 const collect = (v: string, acc: string[]) => [...acc, v];
+const SIGNER_ENV_FLAG = '--signer-env <name>';
+const SIGNER_ENV_HELP =
+  'a variable the signer command gets besides PATH, HOME, LANG… (repeatable; NAME or PREFIX_*; never TUFA_KEY_PASSPHRASE)';
 
 async function publicKey(file: string) {
   return parsePublicKeyFile(await readFile(file), file);
@@ -34,11 +38,15 @@ async function signerFrom(o: {
   key?: string;
   signerCommand?: string;
   publicKey?: string;
+  signerEnv?: string[];
 }): Promise<Signer | undefined> {
   if (o.signerCommand !== undefined) {
     if (o.publicKey === undefined) throw new RangeError('--signer-command needs --public-key');
-    return new ExternalCommandSigner(o.signerCommand, await publicKey(o.publicKey));
+    // The command gets a minimal environment plus what --signer-env names, never the passphrase.
+    const env = signerEnvironment(process.env, o.signerEnv ?? []);
+    return new ExternalCommandSigner(o.signerCommand, await publicKey(o.publicKey), 60_000, env);
   }
+  if ((o.signerEnv ?? []).length > 0) throw new RangeError('--signer-env needs --signer-command');
   if (o.key === undefined) return undefined;
   return KeyObjectSigner.fromPem(
     await readFile(o.key, 'utf8'),
@@ -211,8 +219,15 @@ export function addRepoCommands(program: Command, out: Output): void {
       'external signer: gets the bytes on stdin, prints the signature',
     )
     .option('--public-key <file>', 'public key of the external signer')
+    .option(SIGNER_ENV_FLAG, SIGNER_ENV_HELP, collect, [])
     .action(
-      async (o: { role: string; key?: string; signerCommand?: string; publicKey?: string }) => {
+      async (o: {
+        role: string;
+        key?: string;
+        signerCommand?: string;
+        publicKey?: string;
+        signerEnv: string[];
+      }) => {
         const signer = await signerFrom(o);
         if (signer === undefined) throw new RangeError('--key or --signer-command is required');
         const added = await (await ws()).sign(o.role, signer);
@@ -231,9 +246,16 @@ export function addRepoCommands(program: Command, out: Output): void {
       .option('--key <file>', `${role} private key: sign the result`)
       .option('--signer-command <cmd>', 'external signer')
       .option('--public-key <file>', 'public key of the external signer')
+      .option(SIGNER_ENV_FLAG, SIGNER_ENV_HELP, collect, [])
       .option('--force', 'new version even if nothing changed', false)
       .action(
-        async (o: { key?: string; signerCommand?: string; publicKey?: string; force: boolean }) => {
+        async (o: {
+          key?: string;
+          signerCommand?: string;
+          publicKey?: string;
+          signerEnv: string[];
+          force: boolean;
+        }) => {
           const w = await ws();
           const changed =
             role === 'snapshot'

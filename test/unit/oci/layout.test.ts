@@ -225,8 +225,14 @@ describe('OCI layouts', () => {
         ...img.manifest.desc,
         annotations: { [REF_NAME]: 'registry.example/app:1.0' },
       });
-      assert.deepEqual(await image.readBlob(img.layer.desc.digest), img.layer.bytes);
-      assert.deepEqual(await image.readBlob(img.config.desc.digest), img.config.bytes);
+      assert.deepEqual(
+        await image.readBlob(img.layer.desc.digest, img.layer.desc.size),
+        img.layer.bytes,
+      );
+      assert.deepEqual(
+        await image.readBlob(img.config.desc.digest, img.config.desc.size),
+        img.config.bytes,
+      );
       // the only image, without a ref name
       assert.deepEqual((await readLayout(out)).manifest, img.manifest.bytes);
     });
@@ -283,7 +289,10 @@ describe('OCI layouts', () => {
       assert.equal(relative(into, join(dir, '..')), '');
       const image = await readLayout(dir, 'registry.example/app:2.0');
       assert.deepEqual(image.manifest, img2.manifest.bytes);
-      assert.deepEqual(await image.readBlob(img2.layer.desc.digest), img2.layer.bytes);
+      assert.deepEqual(
+        await image.readBlob(img2.layer.desc.digest, img2.layer.desc.size),
+        img2.layer.bytes,
+      );
       rmSync(dir, { recursive: true });
     });
   });
@@ -421,15 +430,15 @@ describe('OCI layouts', () => {
 
     it('readBlob refuses a digest that is a path', async () => {
       const image = await readLayout(await committed(), '1.0');
-      await rejectsCode(image.readBlob('sha256:../../index.json'), [
+      await rejectsCode(image.readBlob('sha256:../../index.json', 10), [
         'MANIFEST_INVALID',
         'NOT_FOUND',
       ]);
-      await rejectsCode(image.readBlob('sha256:../../oci-layout'), [
+      await rejectsCode(image.readBlob('sha256:../../oci-layout', 10), [
         'MANIFEST_INVALID',
         'NOT_FOUND',
       ]);
-      await rejectsCode(image.readBlob(`sha256:${'0'.repeat(64)}`), 'NOT_FOUND', /is missing/);
+      await rejectsCode(image.readBlob(`sha256:${'0'.repeat(64)}`, 10), 'NOT_FOUND', /is missing/);
     });
   });
 
@@ -476,6 +485,50 @@ describe('OCI layouts', () => {
       assert.equal(existsSync(join(tmpdir(), 'escaped-4.txt')), false);
       assert.equal(existsSync('/tmp-escaped-absolute.txt'), false);
       rmSync(dir, { recursive: true });
+    });
+
+    // R2B-07: what a reader opens must be a regular file; links elsewhere (Docker's legacy
+    // <id>/layer.tar links) are skipped, never made
+    it('a link at index.json, oci-layout or under blobs/ is LAYOUT_INVALID; a name given twice too; links elsewhere are skipped', async () => {
+      const p = parent();
+      const into = join(p, 'into');
+      mkdirSync(into);
+      const layout = { name: 'oci-layout', content: '{"imageLayoutVersion":"1.0.0"}' };
+      const index = { name: 'index.json', content: '{"schemaVersion":2,"manifests":[]}' };
+      const bad: Array<Array<{ name: string; content?: string; linkname?: string }>> = [
+        [layout, { name: 'index.json', linkname: '/dev/zero' }],
+        [index, { name: 'oci-layout', linkname: '/etc/passwd' }],
+        [layout, index, { name: 'blobs', linkname: '/' }],
+        [layout, index, { name: `blobs/sha256/${'a'.repeat(64)}`, linkname: '/dev/zero' }],
+        [layout, index, index],
+        [layout, index, { name: 'x/../index.json', content: '{}' }],
+        [layout, { name: 'x/../index.json', linkname: '/dev/zero' }],
+        [layout, index, { name: './blobs/sha256/../sha256', linkname: '/tmp' }],
+      ];
+      for (const entries of bad) {
+        const file = join(p, 'bad.tar');
+        writeFileSync(file, await tarOf(entries));
+        await rejectsCode(extractArchive(file, into), 'LAYOUT_INVALID');
+        assert.deepEqual(readdirSync(into), [], 'the temp folder is removed');
+      }
+      const file = join(p, 'docker.tar');
+      writeFileSync(
+        file,
+        await tarOf([layout, index, { name: 'abc/layer.tar', linkname: '../blobs/sha256/x' }]),
+      );
+      const dir = await extractArchive(file, into);
+      assert.deepEqual(walk(dir), ['index.json', 'oci-layout']);
+      rmSync(dir, { recursive: true });
+    });
+
+    it('a blob entry whose bytes do not hash to its name is DIGEST_MISMATCH', async () => {
+      const p = parent();
+      const into = join(p, 'into');
+      mkdirSync(into);
+      const file = join(p, 'bad.tar');
+      writeFileSync(file, await tarOf([{ name: `blobs/sha256/${'a'.repeat(64)}`, content: 'x' }]));
+      await rejectsCode(extractArchive(file, into), 'DIGEST_MISMATCH');
+      assert.deepEqual(readdirSync(into), []);
     });
 
     it('a file that is not a tar is NOT_FOUND, and its temp folder is removed', async () => {

@@ -147,6 +147,14 @@ const GOOD: readonly Good[] = [
   good(N, 'example.com:8000/private/moonbase', 'example.com:8000', 'private/moonbase', 'latest'),
   good(N, 'test-com:8080/foo', 'test-com:8080', 'foo', 'latest'),
   good(N, 'xn--n3h.com:18080/foo', 'xn--n3h.com:18080', 'foo', 'latest'),
+  // R2B-09: the default ports name the same registry (a policy rule for registry.example/…
+  // must govern registry.example:443/…)
+  good(O, 'registry.example:443/app', 'registry.example', 'app', 'latest'),
+  good(O, 'registry.example:80/app:1', 'registry.example', 'app', '1'),
+  good(O, 'REGISTRY.example:443/app', 'registry.example', 'app', 'latest'),
+  good(O, 'index.docker.io:443/acme/app', 'docker.io', 'acme/app', 'latest'),
+  good(O, 'localhost:80/app', 'localhost', 'app', 'latest'),
+  good(O, 'registry.example:4430/app', 'registry.example:4430', 'app', 'latest'),
   good(N, `busybox:latest@${BUSYBOX}`, 'docker.io', 'library/busybox', 'latest', BUSYBOX),
   good(N, `redis@${BUSYBOX}`, 'docker.io', 'library/redis', undefined, BUSYBOX),
   // go-containerregistry pkg/name (digest_test.go, repository_test.go, tag_test.go)

@@ -4,7 +4,7 @@
  * means deny, path resolution, and invalid policies refused with a MisuseError naming the rule.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MisuseError } from '../../../src/core/errors.js';
@@ -79,8 +79,14 @@ describe('TrustPolicy', () => {
       ],
       [
         'registry.example:*/app',
-        ['registry.example:5000/app', 'registry.example:443/app'],
-        ['registry.example/app', 'registry.example.evil:5000/app'],
+        ['registry.example:5000/app', 'registry.example:8443/app'],
+        // :443 and :80 are the default ports: registry.example:443/app is registry.example/app
+        [
+          'registry.example/app',
+          'registry.example.evil:5000/app',
+          'registry.example:443/app',
+          'registry.example:80/app',
+        ],
       ],
       [
         'registry.example/**',
@@ -277,6 +283,17 @@ describe('TrustPolicy', () => {
       const p = await TrustPolicy.load(file);
       const s = p.match('registry.example/app')?.source;
       assert.equal(s?.kind === 'tuf' && s.root, join(tmp, 'root-1.json'));
+    });
+
+    it('through a symlink: relative paths resolve next to the real file (R2B-09)', async () => {
+      const real = join(tmp, 'real');
+      const link = join(tmp, 'link');
+      mkdirSync(real);
+      mkdirSync(link);
+      writeFileSync(join(real, 'policy.json'), JSON.stringify({ rules: [tufRule('**', 2)] }));
+      symlinkSync(join(real, 'policy.json'), join(link, 'policy.json'));
+      const s = (await TrustPolicy.load(join(link, 'policy.json'))).match('a/b')?.source;
+      assert.equal(s?.kind === 'tuf' && s.root, join(realpathSync(real), 'root-2.json'));
     });
 
     it('a missing file is a MisuseError naming it', async () => {
@@ -487,6 +504,106 @@ describe('TrustPolicy', () => {
     );
     for (const input of ['REGISTRY.EXAMPLE/app:1.0', 'Registry.Example/app:1.0']) {
       assert.equal(matchOf(p, Reference.parse(input).name), 'registry.example/**', input);
+    }
+  });
+
+  // R2B-09: footguns that used to load silently
+  describe('footguns refused or flagged at load', () => {
+    for (const pattern of [
+      'Registry.example/**',
+      'registry.example/App',
+      'registry.example/a/*B',
+    ]) {
+      it(`upper case: ${pattern} (would never match) is refused naming the rule`, () => {
+        misuse(
+          () => TrustPolicy.fromJSON({ rules: [tufRule('**'), tufRule(pattern)] }, BASE, 'p.json'),
+          /p\.json: rules\[1\]\.match/,
+          /upper-case/,
+        );
+      });
+    }
+
+    for (const pattern of [
+      'ghcr.io/acme**',
+      'ghcr.io/**acme',
+      'ghcr.io/a**b/c',
+      '**.io/x',
+      'a/**-x',
+    ]) {
+      it(`\`**\` inside a segment: ${pattern} is refused`, () => {
+        misuse(
+          () => TrustPolicy.fromJSON({ rules: [tufRule(pattern)] }, BASE, 'p.json'),
+          /p\.json: rules\[0\]\.match/,
+          /must be a whole path segment/,
+        );
+      });
+    }
+
+    it('a default port in a pattern is the same registry: registry.example:443/** governs registry.example/app', () => {
+      const p = policyOf('**', 'registry.example:443/**', 'registry.example:80/team/*');
+      assert.equal(matchOf(p, 'registry.example/app'), 'registry.example:443/**');
+      assert.equal(matchOf(p, 'registry.example:443/app'), 'registry.example:443/**');
+      assert.equal(matchOf(p, 'registry.example/team/x'), 'registry.example:80/team/*');
+      assert.equal(matchOf(p, 'registry.example:8443/app'), '**');
+    });
+
+    it('overlapping rules of different trust sources: one warning per pair, naming both rules', () => {
+      const p = TrustPolicy.fromJSON(
+        {
+          rules: [
+            tufRule('ghcr.io/acme/**', 0),
+            tufRule('ghcr.io/*/app', 1),
+            tufRule('ghcr.io/acme/web', 0),
+            tufRule('ghcr.io/acme-*/x', 1),
+            tufRule('docker.io/**', 2),
+          ],
+        },
+        BASE,
+        'p.json',
+      );
+      assert.equal(p.warnings.length, 1, p.warnings.join('\n'));
+      assert.match(p.warnings[0] as string, /^p\.json: rules\[0\] .*rules\[1\] .*overlap/);
+    });
+
+    it('a warning names the sources without credentials in their URLs', () => {
+      const p = TrustPolicy.fromJSON(
+        {
+          rules: [
+            { match: 'a/**', tuf: { metadataUrl: 'https://u:s3cret@tuf.example/m/', root: 'r' } },
+            { match: 'a/b', notary: { server: 'https://u:s3cret@notary.example', tofu: true } },
+          ],
+        },
+        BASE,
+      );
+      assert.equal(p.warnings.length, 1);
+      assert.doesNotMatch(p.warnings[0] as string, /s3cret/);
+      assert.match(
+        p.warnings[0] as string,
+        /tuf https:\/\/tuf\.example\/m\/.*notary https:\/\/notary\.example/,
+      );
+    });
+
+    // [a, b, overlap?]
+    const PAIRS: ReadonlyArray<[string, string, boolean]> = [
+      ['**', 'a/b', true],
+      ['a/**', 'a', false],
+      ['a/**', 'a/b/c', true],
+      ['a/**/c', 'a/c', false],
+      ['a/**/c', 'a/*/*/c', true],
+      ['a/x-*', 'a/*-y', true],
+      ['a/x-*', 'a/y-*', false],
+      ['*.example/app', 'registry.example/*', true],
+      ['*.example/app', 'registry.test/*', false],
+      ['registry.example:443/**', 'registry.example/app', true],
+      ['a/*/b', 'a/**/c', false],
+    ];
+    for (const [a, b, overlap] of PAIRS) {
+      it(`${a} and ${b}: ${overlap ? 'a warning' : 'no warning'}`, () => {
+        const p = TrustPolicy.fromJSON({ rules: [tufRule(a, 0), tufRule(b, 1)] }, BASE);
+        assert.equal(p.warnings.length, overlap ? 1 : 0, p.warnings.join('\n'));
+        const same = TrustPolicy.fromJSON({ rules: [tufRule(a, 0), tufRule(b, 0)] }, BASE);
+        assert.deepEqual(same.warnings, [], 'the same trust source: no warning');
+      });
     }
   });
 });
