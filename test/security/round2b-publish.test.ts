@@ -89,9 +89,10 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const cases: SecurityCase[] = [
   {
     id: 'R2B-01',
-    title: 'publish never writes through a target path with `..`, and a role lists only paths delegated to it',
+    title:
+      'publish never writes through a target path with `..`, and a role lists only paths delegated to it',
     attack:
-      'Without consistent snapshots, a delegated team lists `../1.root.json` (or `team-a/../../targets.json`) in its own signed role file, so that `repo publish` copies its bytes over the site\'s trust anchor; `add-target --role team-a` lists a path team-a is not delegated; two targets `d` and `d/e` make publish fail half-way',
+      "Without consistent snapshots, a delegated team lists `../1.root.json` (or `team-a/../../targets.json`) in its own signed role file, so that `repo publish` copies its bytes over the site's trust anchor; `add-target --role team-a` lists a path team-a is not delegated; two targets `d` and `d/e` make publish fail half-way",
     source: 'security review round 2b, item 1 (reproduced with `tufa repo publish`)',
     expect: 'MISUSE',
     async run(t) {
@@ -163,7 +164,8 @@ const cases: SecurityCase[] = [
   },
   {
     id: 'R2B-04',
-    title: 'an update an earlier role on the delegation walk shadows is refused, flagged and not published',
+    title:
+      'an update an earlier role on the delegation walk shadows is refused, flagged and not published',
     attack:
       'Tags listed in `targets` before delegations existed (e.g. by `notary import`) shadow the new releases `add-target`/`add-image` put into the delegated role: clients stop at `targets` and keep the old, vulnerable bytes, while the tool reports success; `remove-target` cannot see the stale entry',
     source: 'security review round 2b, item 4; TUF 5.6.7 (pre-order depth-first delegation search)',
