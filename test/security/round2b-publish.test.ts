@@ -90,7 +90,7 @@ const cases: SecurityCase[] = [
   {
     id: 'R2B-01',
     title:
-      'publish never writes through a target path with `..`, and a role lists only paths delegated to it',
+      'publish never writes through a target path with a dot-dot segment, and a role lists only paths delegated to it',
     attack:
       "Without consistent snapshots, a delegated team lists `../1.root.json` (or `team-a/../../targets.json`) in its own signed role file, so that `repo publish` copies its bytes over the site's trust anchor; `add-target --role team-a` lists a path team-a is not delegated; two targets `d` and `d/e` make publish fail half-way",
     source: 'security review round 2b, item 1 (reproduced with `tufa repo publish`)',
