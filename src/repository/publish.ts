@@ -9,7 +9,7 @@
  * older versions are left in place for clients mid-update, and `timestamp.json` is written last
  * so that no client sees a timestamp pointing at files that are not there yet.
  */
-import { lstat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import {
   checkLengthAndHashes,
@@ -115,8 +115,7 @@ export async function publishWorkspace(ws: Workspace, outDir: string): Promise<P
  * every path is normalized (no empty, `.` or `..` segment); metadata is one plain name at the
  * top, targets resolve inside `targets/`; no two paths name one file on a case- or
  * normalization-insensitive file system (unless their bytes are equal); no path is both a file
- * and a folder, here or among the files already in the output folder, and no folder on the way
- * is a symbolic link.
+ * and a folder, here or among the files already in the output folder.
  */
 async function checkOutputs(outDir: string, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
   const base = resolve(outDir);
@@ -152,11 +151,9 @@ async function checkOutputs(outDir: string, files: ReadonlyMap<string, Uint8Arra
     const file = fileAt.get(folded);
     if (file !== undefined)
       throw new MisuseError(`publish: ${file[0]} would be both a file and a folder (${folder}/…)`);
-    const st = await lstat(join(base, folder)).catch(() => undefined);
+    const st = await stat(join(base, folder)).catch(() => undefined);
     if (st !== undefined && !st.isDirectory())
-      throw new MisuseError(
-        `publish: ${join(outDir, folder)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'a file'}, not a folder`,
-      );
+      throw new MisuseError(`publish: ${join(outDir, folder)} is already a file, not a folder`);
   }
 }
 
