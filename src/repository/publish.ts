@@ -23,7 +23,7 @@ import {
 } from '../core/index.js';
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
 import { repositoryStatus } from './status.js';
-import { checkTargetPath } from './target-walk.js';
+import { checkTargetPath, foldPath } from './target-walk.js';
 import { type Envelope, roleFileName, type Workspace } from './workspace.js';
 
 /** writeTree writes every file (relative path → bytes) under `dir`, refusing paths that escape it. */
@@ -122,7 +122,6 @@ async function checkOutputs(outDir: string, files: ReadonlyMap<string, Uint8Arra
   const targetsDir = join(base, 'targets');
   const fileAt = new Map<string, [string, Uint8Array]>(); // folded path → path, bytes
   const folders = new Map<string, string>(); // folded folder → the folder as written
-  const fold = (p: string) => p.normalize('NFC').toLowerCase();
   for (const [rel, data] of files) {
     const segments = rel.split('/');
     if (segments.some((x) => x === '' || x === '.' || x === '..'))
@@ -136,15 +135,15 @@ async function checkOutputs(outDir: string, files: ReadonlyMap<string, Uint8Arra
         : segments[0] === 'targets' && full.startsWith(targetsDir + sep);
     if (!inPlace)
       throw new MisuseError(`publish: ${JSON.stringify(rel)} would be written outside its place`);
-    const other = fileAt.get(fold(rel));
+    const other = fileAt.get(foldPath(rel));
     if (other !== undefined && !Buffer.from(other[1]).equals(Buffer.from(data)))
       throw new MisuseError(
         `publish: ${other[0]} and ${rel} would be one file on some file systems`,
       );
-    fileAt.set(fold(rel), [rel, data]);
+    fileAt.set(foldPath(rel), [rel, data]);
     for (let i = 1; i < segments.length; i++) {
       const folder = segments.slice(0, i).join('/');
-      folders.set(fold(folder), folder);
+      folders.set(foldPath(folder), folder);
     }
   }
   for (const [folded, folder] of folders) {

@@ -58,6 +58,7 @@ export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus>
   const entries = await entryProblems(
     new TargetWalker((r) => ws.bytes(r), roleFileName),
     targetsRoles,
+    (await ws.read('root')).signed.consistent_snapshot === true,
   );
   const roles: RoleStatus[] = [];
   for (const role of names) {

@@ -165,28 +165,37 @@ export function placementProblem(
 
 /**
  * entryProblems lists what is wrong with the target entries of the given roles: a path that
- * cannot be published as a file, a hash that is not hex (it names
- * the published file), an entry shadowed by an earlier role on
- * the walk, or listed by a role clients never reach for that path.
+ * cannot be published as a file, a hash that is not hex (it names the published file), an entry
+ * shadowed by an earlier role on the walk or listed by a role clients never reach for that path,
+ * two paths that are one file on a case- or normalization-insensitive file system, and (without
+ * consistent snapshots, where the file is `targets/<path>`) a path that another needs as a folder.
  */
 export async function entryProblems(
   walker: TargetWalker,
   roles: readonly string[],
+  consistent: boolean,
 ): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   const walks = new Map<string, PathWalk>();
+  const byFolded = new Map<string, string>(); // folded path → the path
+  const folders = new Map<string, string>(); // folded folder → a path under it
+  const later: Array<{ role: string; path: string }> = [];
+  const add = (role: string, problem: string) => {
+    const list = out.get(role) ?? [];
+    list.push(problem);
+    out.set(role, list);
+  };
   for (const role of roles) {
-    const problems: string[] = [];
     for (const [path, entry] of await walker.targetsOf(role)) {
       const p = JSON.stringify(path);
       const bad = targetPathProblem(path);
       if (bad !== undefined) {
-        problems.push(`${role}: target path ${p}: ${bad}`);
+        add(role, `${role}: target path ${p}: ${bad}`);
         continue;
       }
       for (const [alg, h] of Object.entries(entry.hashes)) {
         if (!/^[0-9a-fA-F]+$/.test(h))
-          problems.push(`${role}: target ${p}: its ${alg} hash is not hex`);
+          add(role, `${role}: target ${p}: its ${alg} hash is not hex`);
       }
       let w = walks.get(path);
       if (w === undefined) {
@@ -194,16 +203,43 @@ export async function entryProblems(
         walks.set(path, w);
       }
       if (!w.order.some((s) => s.role === role)) {
-        problems.push(
+        add(
+          role,
           `${role}: lists ${p}, but clients looking for it never reach ${role} (not delegated that path): remove it`,
         );
       } else if (w.listedBy[0] !== role) {
-        problems.push(
+        add(
+          role,
           `${role}: lists ${p}, shadowed by ${w.listedBy[0]} (clients stop at the first role on the delegation walk that lists it): remove it from one of them`,
         );
       }
+      const folded = foldPath(path);
+      const other = byFolded.get(folded);
+      if (other !== undefined && other !== path)
+        add(
+          role,
+          `${role}: target ${p} and ${JSON.stringify(other)} are one file on some file systems`,
+        );
+      byFolded.set(folded, path);
+      later.push({ role, path });
+      const segments = folded.split('/');
+      for (let i = 1; i < segments.length; i++) folders.set(segments.slice(0, i).join('/'), path);
     }
-    if (problems.length > 0) out.set(role, problems);
+  }
+  if (!consistent) {
+    for (const { role, path } of later) {
+      const under = folders.get(foldPath(path));
+      if (under !== undefined)
+        add(
+          role,
+          `${role}: target ${JSON.stringify(path)} is also the folder of ${JSON.stringify(under)}`,
+        );
+    }
   }
   return out;
+}
+
+/** foldPath is how a case- and normalization-insensitive file system (macOS, Windows) sees a name. */
+export function foldPath(path: string): string {
+  return path.normalize('NFC').toLowerCase();
 }

@@ -152,14 +152,29 @@ const cases: SecurityCase[] = [
       await release(ws, k, team);
       await t.refuses(publishWorkspace(ws, site), 'MISUSE', /elsewhere\.txt/);
 
-      // `d` and `d/e` cannot both be files: refused before anything is written
+      // `d` and `d/e` cannot both be files: flagged by status, refused before anything is written
       const ws2 = await init(join(dir, 'ws2'), k, false);
-      await ws2.addTargetFile('d', te.encode('d\n'));
-      await ws2.addTargetFile('d/e', te.encode('d/e\n'));
-      await release(ws2, k, team);
       const site2 = join(dir, 'site2');
-      await t.refuses(publishWorkspace(ws2, site2), 'MISUSE', /both a file and a folder/);
-      assert.equal(existsSync(site2), false, 'nothing written');
+      await ws2.addTargetFile('d', te.encode('d\n'));
+      await release(ws2, k, team);
+      await publishWorkspace(ws2, site2);
+      const stamp = readFileSync(join(site2, 'timestamp.json'));
+      const listed = readFileSync(join(site2, 'targets.json'));
+      await ws2.addTargetFile('d/e', te.encode('d/e\n'));
+      await ws2.addTargetFile('D', te.encode('D\n'));
+      await release(ws2, k, team);
+      await t.refuses(publishWorkspace(ws2, site2), 'MISUSE', /also the folder of "d\/e"/);
+      await t.refuses(publishWorkspace(ws2, site2), 'MISUSE', /"D" and "d" are one file/);
+      // the site still holds `targets/d` from the last publish: publish's own check of the
+      // files it writes refuses to need it as a folder
+      await ws2.removeTarget('D');
+      await ws2.removeTarget('d');
+      await release(ws2, k, team);
+      assert.equal((await repositoryStatus(ws2)).ready, true);
+      await t.refuses(publishWorkspace(ws2, site2), 'MISUSE', /already a file, not a folder/);
+      assert.equal(sha256(readFileSync(join(site2, 'timestamp.json'))), sha256(stamp));
+      assert.equal(sha256(readFileSync(join(site2, 'targets.json'))), sha256(listed));
+      assert.equal(existsSync(join(site2, 'targets', 'D')), false, 'nothing written');
     },
   },
   {
