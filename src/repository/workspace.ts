@@ -370,8 +370,8 @@ export class Workspace {
     const r = role ?? walk.listedBy[0];
     if (r === undefined)
       throw new MisuseError(`${path} is not listed by any role clients look in for it`);
-    const env = await this.read(r);
-    if (!Object.hasOwn(env.signed.targets as JsonObject, path)) {
+    const listed = (await this.read(r)).signed.targets;
+    if (!isObj(listed) || !Object.hasOwn(listed, path)) {
       throw new MisuseError(`${path} is not a target of role ${r}`);
     }
     const why = placementProblem(walk, path, r, 'remove');
