@@ -1,5 +1,15 @@
-/** What a workspace lacks before it can be published: signatures, fresh meta, unexpired roles. */
-import { DEFAULT_EXPIRY_DAYS, sameJson, type TopRole, Workspace } from './workspace.js';
+/**
+ * What a workspace lacks before it can be published: signatures, fresh meta, unexpired roles,
+ * and target entries clients would get (publishable paths, not shadowed on the delegation walk).
+ */
+import { entryProblems, TargetWalker } from './target-walk.js';
+import {
+  DEFAULT_EXPIRY_DAYS,
+  roleFileName,
+  sameJson,
+  type TopRole,
+  Workspace,
+} from './workspace.js';
 
 /** A quarter of the role's usual lifetime, at most a week. */
 function soonMs(role: string): number {
@@ -42,7 +52,14 @@ const DAY = 86_400_000;
 
 /** repositoryStatus checks every role of the workspace. */
 export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus> {
-  const names = ['root', ...(await ws.targetsRoles()).map((r) => r.name), 'snapshot', 'timestamp'];
+  const targetsRoles = (await ws.targetsRoles()).map((r) => r.name);
+  const names = ['root', ...targetsRoles, 'snapshot', 'timestamp'];
+  // role files may come from others (a delegated team signs its own): every entry is checked
+  const entries = await entryProblems(
+    new TargetWalker((r) => ws.bytes(r), roleFileName),
+    targetsRoles,
+    (await ws.read('root')).signed.consistent_snapshot === true,
+  );
   const roles: RoleStatus[] = [];
   for (const role of names) {
     const env = await ws.read(role);
@@ -62,6 +79,7 @@ export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus>
           `${t.what}: needs ${t.missing} more signature(s) (${t.signed.length}/${t.threshold})`,
         );
     }
+    problems.push(...(entries.get(role) ?? []));
     const expired = expiresAt <= ws.time;
     if (expired) problems.push(`${role}: expired at ${header.expires}`);
     roles.push({

@@ -36,12 +36,18 @@ import {
   type RoleKeys,
   type RoleType,
   SuccinctRoles,
-  TargetPathHash,
   type VerificationResult,
   verificationResult,
 } from '../core/index.js';
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
 import type { Signer } from './signer.js';
+import {
+  checkTargetPath,
+  defaultRole,
+  type PathWalk,
+  placementProblem,
+  TargetWalker,
+} from './target-walk.js';
 
 /** The top-level roles. */
 export type TopRole = RoleType;
@@ -292,26 +298,37 @@ export class Workspace {
     return out;
   }
 
+  /** walkTarget runs the client's delegation walk for a path over the workspace's role files. */
+  async walkTarget(path: string): Promise<PathWalk> {
+    return new TargetWalker((r) => this.bytes(r), roleFileName).walk(path);
+  }
+
   /**
-   * roleForTarget picks the role that should list a path: following delegations from `targets`
-   * (succinct bins, then the first role whose patterns or prefixes match), as deep as they go.
+   * roleForTarget picks the role that should list a path: the deepest role on the first branch
+   * of the client's delegation walk for it.
    */
   async roleForTarget(path: string): Promise<string> {
-    const hash = new TargetPathHash(path, nodeBackend);
-    let role = 'targets';
-    for (let depth = 0; depth < 32; depth++) {
-      const md = Metadata.fromBytes(await this.bytes(role), 'targets', roleFileName(role));
-      const next = md.signed.delegations?.rolesForTarget(hash)[0];
-      if (next === undefined) return role;
-      role = next.name;
-    }
-    return role;
+    return defaultRole(await this.walkTarget(path));
+  }
+
+  /**
+   * placeTarget checks a target path and the role it is to be listed in (default: the one
+   * {@link roleForTarget} picks): the path must be publishable as a file, the role on the
+   * client's walk for it, and no other role there may list it (clients would get one of them).
+   */
+  private async placeTarget(path: string, role?: string): Promise<string> {
+    checkTargetPath(path);
+    const walk = await this.walkTarget(path);
+    const r = role ?? defaultRole(walk);
+    const why = placementProblem(walk, path, r, 'add');
+    if (why !== undefined)
+      throw new MisuseError(`cannot list ${JSON.stringify(path)} in ${r}: ${why}`);
+    return r;
   }
 
   /** addTarget lists a target (in `role`, or the role its path is delegated to). */
   async addTarget(path: string, entry: TargetEntry, role?: string): Promise<string> {
-    if (path.length === 0) throw new MisuseError('a target path cannot be empty');
-    const r = role ?? (await this.roleForTarget(path));
+    const r = await this.placeTarget(path, role);
     await this.edit(r, (s) => {
       const t = s.targets as JsonObject;
       const value: JsonObject = { length: entry.length, hashes: entry.hashes };
@@ -334,21 +351,32 @@ export class Workspace {
     custom?: JsonValue,
   ): Promise<string> {
     const hashes = hashesOf(content);
+    const r = await this.placeTarget(path, role); // refused before the content is stored
     await writeFileAtomic(join(this.contentDir, hashes.sha256 as string), content);
     return this.addTarget(
       path,
       { length: content.length, hashes, ...(custom === undefined ? {} : { custom }) },
-      role,
+      r,
     );
   }
 
-  /** removeTarget unlists a target; it is an error when no role lists it. */
+  /**
+   * removeTarget unlists a target from `role`, by default from the role clients get it from. It
+   * is an error when that role does not list it, or when an earlier role on the client's walk
+   * lists it too (clients would keep getting that entry).
+   */
   async removeTarget(path: string, role?: string): Promise<string> {
-    const r = role ?? (await this.roleForTarget(path));
-    const env = await this.read(r);
-    if (!Object.hasOwn(env.signed.targets as JsonObject, path)) {
+    const walk = await this.walkTarget(path);
+    const r = role ?? walk.listedBy[0];
+    if (r === undefined)
+      throw new MisuseError(`${path} is not listed by any role clients look in for it`);
+    const listed = (await this.read(r)).signed.targets;
+    if (!isObj(listed) || !Object.hasOwn(listed, path)) {
       throw new MisuseError(`${path} is not a target of role ${r}`);
     }
+    const why = placementProblem(walk, path, r, 'remove');
+    if (why !== undefined)
+      throw new MisuseError(`cannot remove ${JSON.stringify(path)} from ${r}: ${why}`);
     await this.edit(r, (s) => {
       delete (s.targets as JsonObject)[path];
     });

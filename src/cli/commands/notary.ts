@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { base64ToBytes, bytesToHex } from '../../core/index.js';
+import { base64ToBytes, bytesToHex, MisuseError } from '../../core/index.js';
 import { NotaryClient, signedTags } from '../../notary/index.js';
 import { Reference } from '../../oci/index.js';
 import { Workspace } from '../../repository/index.js';
@@ -159,16 +159,24 @@ export function addNotaryCommands(
       }
       const sha512 = hex(t.target.hashes.sha512);
       const path = `${gun}:${name}`;
-      const role = await ws.addTarget(path, {
-        length: t.target.length,
-        hashes: { sha256, ...(sha512 ? { sha512 } : {}) },
-        custom: {
-          notary: {
-            role: t.role,
-            ...(t.target.custom === undefined ? {} : { custom: t.target.custom }),
+      let role: string;
+      try {
+        // the workspace's checks: a publishable path, a role clients will read it from
+        role = await ws.addTarget(path, {
+          length: t.target.length,
+          hashes: { sha256, ...(sha512 ? { sha512 } : {}) },
+          custom: {
+            notary: {
+              role: t.role,
+              ...(t.target.custom === undefined ? {} : { custom: t.target.custom }),
+            },
           },
-        },
-      });
+        });
+      } catch (e) {
+        if (!(e instanceof MisuseError)) throw e;
+        refused.push({ tag: name, role: t.role, reason: e.message });
+        continue;
+      }
       carried.push({
         tag: name,
         target: path,

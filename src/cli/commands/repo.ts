@@ -163,8 +163,13 @@ export function addRepoCommands(program: Command, out: Output): void {
     .argument('<path>', 'the target path as listed')
     .option('--role <role>', 'role that lists it')
     .action(async (path: string, o: { role?: string }) => {
-      const role = await (await ws()).removeTarget(path, o.role);
+      const w = await ws();
+      const role = await w.removeTarget(path, o.role);
       out.line(`${path}: removed from ${role}`);
+      // another role further on the walk may list it too: clients now get that entry
+      const next = (await w.walkTarget(path)).listedBy[0];
+      if (next !== undefined)
+        out.line(`note: ${next} lists ${path} too: clients now get its entry`);
     });
 
   repo
