@@ -99,11 +99,7 @@ function encryptPkcs8(privateKey: KeyObject, passphrase: string): string {
     ),
   );
   const scheme = der(0x30, oid(OID.aes256Cbc), der(0x04, iv));
-  const info = der(
-    0x30,
-    der(0x30, oid(OID.pbes2), der(0x30, kdf, scheme)),
-    der(0x04, encrypted),
-  );
+  const info = der(0x30, der(0x30, oid(OID.pbes2), der(0x30, kdf, scheme)), der(0x04, encrypted));
   const b64 = info.toString('base64').replace(/.{1,64}/g, '$&\n');
   return `-----BEGIN ENCRYPTED PRIVATE KEY-----\n${b64}-----END ENCRYPTED PRIVATE KEY-----\n`;
 }

@@ -196,7 +196,8 @@ const cases: SecurityCase[] = [
     title: 'new private keys are encrypted with a strong KDF; keys of earlier versions still load',
     attack:
       'An attacker who copies an encrypted private key file guesses its passphrase offline; PBKDF2-SHA256 with 2,048 iterations (OpenSSL’s default) makes each guess cheap',
-    source: 'Security round 2 (issue 12 item 6); OWASP password storage (PBKDF2-HMAC-SHA256 ≥ 600,000)',
+    source:
+      'Security round 2 (issue 12 item 6); OWASP password storage (PBKDF2-HMAC-SHA256 ≥ 600,000)',
     expect: 'USAGE',
     timeout: 60_000,
     async run(t) {
@@ -263,9 +264,12 @@ const cases: SecurityCase[] = [
       );
       // a wrong passphrase is refused, saying nothing about the key
       const before = tree(ws);
-      const wrong = await tufa(['repo', '--repo', ws, 'sign', '--role', 'snapshot', '--key', file], {
-        env: env('not the passphrase'),
-      });
+      const wrong = await tufa(
+        ['repo', '--repo', ws, 'sign', '--role', 'snapshot', '--key', file],
+        {
+          env: env('not the passphrase'),
+        },
+      );
       t.refusedBy(refusedCode(wrong, 'wrong passphrase'));
       assert.doesNotMatch(wrong.stderr, /PRIVATE KEY|passphrase 5e1d/);
       assert.deepEqual(tree(ws), before);
@@ -424,7 +428,11 @@ process.stdout.write(sign(null, Buffer.concat(chunks), key).toString('hex'));
       // root v2 (a new key for timestamp), signed by one root key of two
       const extra = newKey(repo.dir, 'timestamp2', repo);
       void extra;
-      const rot = await run('rotate-root', '--add-key', `timestamp=${repo.keyFile.timestamp2}.pub.json`);
+      const rot = await run(
+        'rotate-root',
+        '--add-key',
+        `timestamp=${repo.keyFile.timestamp2}.pub.json`,
+      );
       assert.equal(rot.status, 0, show(rot));
       const sign1 = await run('sign', '--role', 'root', '--key', repo.keyFile.root as string);
       assert.equal(sign1.status, 0, show(sign1));
@@ -448,7 +456,8 @@ process.stdout.write(sign(null, Buffer.concat(chunks), key).toString('hex'));
         signatures: [],
         signed: { ...v2.signed, version: 3 },
       });
-      for (const name of ['root', 'root2']) await w.sign('root', repo.signer[name] as KeyObjectSigner);
+      for (const name of ['root', 'root2'])
+        await w.sign('root', repo.signer[name] as KeyObjectSigner);
       assert.deepEqual(await w.rootVersions(), [1, 2, 3]);
       for (const role of ['snapshot', 'timestamp'] as const) {
         const r = await run(role, '--key', repo.keyFile[role] as string);
