@@ -1,4 +1,5 @@
 /** What a workspace lacks before it can be published: signatures, fresh meta, unexpired roles. */
+import { Metadata, nodeBackend, type Root, verificationResult } from '../core/index.js';
 import { DEFAULT_EXPIRY_DAYS, sameJson, type TopRole, Workspace } from './workspace.js';
 
 /** A quarter of the role's usual lifetime, at most a week. */
@@ -74,7 +75,7 @@ export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus>
       problems,
     });
   }
-  const problems = roles.flatMap((r) => r.problems);
+  const problems = [...(await rootChainProblems(ws)), ...roles.flatMap((r) => r.problems)];
   if (!sameJson((await ws.read('snapshot')).signed.meta, await ws.snapshotMeta())) {
     problems.push('snapshot: does not list the current targets roles: run `tufa repo snapshot`');
   }
@@ -82,4 +83,41 @@ export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus>
     problems.push('timestamp: does not point at the current snapshot: run `tufa repo timestamp`');
   }
   return { roles, ready: problems.length === 0, problems };
+}
+
+/**
+ * rootChainProblems checks the stored root versions (`N.root.json`) a client walks before the
+ * current one (TUF 5.3.4): each is signed by a threshold of its own root keys and of the
+ * previous version's, and no version is missing. The current root is checked with the roles.
+ */
+async function rootChainProblems(ws: Workspace): Promise<string[]> {
+  const problems: string[] = [];
+  const current = (await ws.roleHeader('root')).version;
+  const versions = await ws.rootVersions();
+  if (versions.at(-1) !== current) {
+    problems.push(`root: root.json is v${current} but the newest kept root is v${versions.at(-1)}`);
+  }
+  let previous: Root | undefined;
+  for (const v of versions) {
+    if (previous !== undefined && v !== previous.version + 1) {
+      problems.push(`root: ${previous.version + 1}.root.json is missing from the chain`);
+    }
+    const name = `${v}.root.json`;
+    const md = Metadata.fromBytes((await ws.rootBytes(v)) as Uint8Array, 'root', name);
+    if (v < current) {
+      for (const [what, root] of [
+        [`v${v}`, md.signed],
+        ...(previous === undefined ? [] : [[`v${previous.version}`, previous] as const]),
+      ] as const) {
+        const r = verificationResult(md, root.role('root'), root.keyRing(nodeBackend));
+        if (r.signed.length < r.threshold) {
+          problems.push(
+            `root: ${name} has ${r.signed.length}/${r.threshold} signatures of root ${what}'s keys; clients cannot get past it`,
+          );
+        }
+      }
+    }
+    previous = md.signed;
+  }
+  return problems;
 }

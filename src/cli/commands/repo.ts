@@ -62,6 +62,11 @@ export function addRepoCommands(program: Command, out: Output): void {
     .description('maintain a TUF repository (workspace folder: --repo, default .)')
     .option('--repo <dir>', 'repository workspace folder', '.');
   const ws = async () => Workspace.open(repo.opts<{ repo: string }>().repo, Date.now());
+  /** change runs one command's edits as a unit: locked, and nothing written when it fails. */
+  const change = async <T>(fn: (w: Workspace) => Promise<T>): Promise<T> => {
+    const w = await ws();
+    return w.update(() => fn(w));
+  };
 
   repo
     .command('init')
@@ -106,7 +111,7 @@ export function addRepoCommands(program: Command, out: Output): void {
         o.custom === undefined
           ? undefined
           : (parseJson(o.custom, { source: '--custom' }) as JsonValue);
-      const role = await (await ws()).addTargetFile(path, content, o.role, custom);
+      const role = await change((w) => w.addTargetFile(path, content, o.role, custom));
       out.line(`${path}: ${content.length} bytes, listed in ${role}`);
     });
 
@@ -141,10 +146,12 @@ export function addRepoCommands(program: Command, out: Output): void {
     if (ref.digest !== undefined && ref.digest !== `sha256:${hashes.sha256}`) {
       throw new RangeError(`${image}: the manifest's digest is sha256:${hashes.sha256}`);
     }
-    const role = await (await ws()).addTarget(
-      ref.tagged,
-      { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } },
-      o.role,
+    const role = await change((w) =>
+      w.addTarget(
+        ref.tagged as string,
+        { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } },
+        o.role,
+      ),
     );
     out.line(`${ref.tagged}: ${ref.pinned(`sha256:${hashes.sha256}`)}, listed in ${role}`);
   });
@@ -154,7 +161,7 @@ export function addRepoCommands(program: Command, out: Output): void {
     .argument('<path>')
     .option('--role <role>', 'role that lists it')
     .action(async (path: string, o: { role?: string }) => {
-      const role = await (await ws()).removeTarget(path, o.role);
+      const role = await change((w) => w.removeTarget(path, o.role));
       out.line(`${path}: removed from ${role}`);
     });
 
@@ -184,16 +191,18 @@ export function addRepoCommands(program: Command, out: Output): void {
         terminating: boolean;
       }) => {
         const keys = await Promise.all(o.key.map(publicKey));
-        const created = await (await ws()).delegate({
-          from: o.from,
-          name: o.to,
-          keys,
-          threshold: Number(o.threshold),
-          terminating: o.terminating,
-          ...(o.paths.length > 0 ? { paths: o.paths } : {}),
-          ...(o.pathHashPrefixes.length > 0 ? { pathHashPrefixes: o.pathHashPrefixes } : {}),
-          ...(o.succinctBits === undefined ? {} : { succinctBits: Number(o.succinctBits) }),
-        });
+        const created = await change((w) =>
+          w.delegate({
+            from: o.from,
+            name: o.to,
+            keys,
+            threshold: Number(o.threshold),
+            terminating: o.terminating,
+            ...(o.paths.length > 0 ? { paths: o.paths } : {}),
+            ...(o.pathHashPrefixes.length > 0 ? { pathHashPrefixes: o.pathHashPrefixes } : {}),
+            ...(o.succinctBits === undefined ? {} : { succinctBits: Number(o.succinctBits) }),
+          }),
+        );
         out.line(
           `${o.from} delegates to ${created.length === 1 ? created[0] : `${created.length} bins ${created[0]}…${created.at(-1)}`}`,
         );
@@ -233,13 +242,17 @@ export function addRepoCommands(program: Command, out: Output): void {
       .option('--force', 'new version even if nothing changed', false)
       .action(
         async (o: { key?: string; signerCommand?: string; publicKey?: string; force: boolean }) => {
-          const w = await ws();
-          const changed =
-            role === 'snapshot'
-              ? await w.refreshSnapshotMeta(o.force)
-              : await w.refreshTimestampMeta(true);
+          // the key is read (and its passphrase checked) before anything changes
           const signer = await signerFrom(o);
-          if (signer !== undefined) await w.sign(role, signer);
+          const w = await ws();
+          const changed = await w.update(async () => {
+            const c =
+              role === 'snapshot'
+                ? await w.refreshSnapshotMeta(o.force)
+                : await w.refreshTimestampMeta(true);
+            if (signer !== undefined) await w.sign(role, signer);
+            return c;
+          });
           const h = (await w.verification(role))[0];
           out.line(
             `${role}: ${changed ? 'new version' : 'unchanged'}; ${h?.signed.length ?? 0}/${h?.threshold ?? '?'} signatures`,
@@ -263,7 +276,7 @@ export function addRepoCommands(program: Command, out: Output): void {
           : Number(o.days);
       if (!Number.isFinite(days) || days <= 0)
         throw new RangeError(`--days: expected a positive number, got ${o.days}`);
-      await w.setExpiry(o.role, days);
+      await w.update(() => w.setExpiry(o.role, days));
       const h = await w.roleHeader(o.role);
       out.line(`${o.role}: v${h.version} expires ${h.expires}; sign it again`);
     });
@@ -293,7 +306,7 @@ export function addRepoCommands(program: Command, out: Output): void {
         return { role, keyid };
       });
       const thresholds = Object.fromEntries(o.threshold.map((t) => roleNumber(t, '--threshold')));
-      const v = await (await ws()).rotateRoot({ add, remove, thresholds });
+      const v = await change((w) => w.rotateRoot({ add, remove, thresholds }));
       out.line(
         `root v${v} started: sign it with a threshold of the old root keys and of the new ones`,
       );
@@ -329,7 +342,8 @@ export function addRepoCommands(program: Command, out: Output): void {
     .description('verify as a client would, then write the static tree (timestamp.json last)')
     .requiredOption('--to <dir>', 'output folder (served as the metadata and targets base)')
     .action(async (o: { to: string }) => {
-      const r = await publishWorkspace(await ws(), o.to);
+      // under the workspace lock: no change lands halfway through the reads
+      const r = await change((w) => publishWorkspace(w, o.to));
       out.line(`published ${r.files.length} files (${r.targets} targets) to ${o.to}`);
     });
 }
