@@ -94,8 +94,15 @@ async function rootChainProblems(ws: Workspace): Promise<string[]> {
   const problems: string[] = [];
   const current = (await ws.roleHeader('root')).version;
   const versions = await ws.rootVersions();
-  if (versions.at(-1) !== current) {
-    problems.push(`root: root.json is v${current} but the newest kept root is v${versions.at(-1)}`);
+  const newest = versions.at(-1);
+  if (newest !== current) {
+    problems.push(
+      `root: root.json is v${current} but the newest N.root.json kept is ${newest === undefined ? 'none' : `v${newest}`}`,
+    );
+  }
+  const kept = await ws.rootBytes(current);
+  if (kept !== undefined && !Buffer.from(kept).equals(Buffer.from(await ws.bytes('root')))) {
+    problems.push(`root: root.json and ${current}.root.json differ`);
   }
   let previous: Root | undefined;
   for (const v of versions) {
@@ -104,6 +111,7 @@ async function rootChainProblems(ws: Workspace): Promise<string[]> {
     }
     const name = `${v}.root.json`;
     const md = Metadata.fromBytes((await ws.rootBytes(v)) as Uint8Array, 'root', name);
+    if (md.signed.version !== v) problems.push(`root: ${name} holds version ${md.signed.version}`);
     if (v < current) {
       for (const [what, root] of [
         [`v${v}`, md.signed],

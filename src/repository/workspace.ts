@@ -477,29 +477,21 @@ export class Workspace {
     }
     // validate before anything is written
     Delegations.fromJSON(delegations, `${from}.delegations`);
-    return this.update(async () => {
-      for (const name of created) {
-        if ((await this.#get(this.fileOf(name))) !== undefined)
-          throw new MisuseError(`role ${name} already exists`);
-      }
-      await this.edit(from, (s) => {
-        s.delegations = delegations;
-      });
-      const expires = formatExpires(this.now + DEFAULT_EXPIRY_DAYS.targets * DAY);
-      for (const name of created) {
-        await this.write(name, {
-          signatures: [],
-          signed: {
-            _type: 'targets',
-            spec_version: SPEC_VERSION,
-            version: 1,
-            expires,
-            targets: {},
-          },
-        });
-      }
-      return created;
+    for (const name of created) {
+      if ((await this.#get(this.fileOf(name))) !== undefined)
+        throw new MisuseError(`role ${name} already exists`);
+    }
+    await this.edit(from, (s) => {
+      s.delegations = delegations;
     });
+    const expires = formatExpires(this.now + DEFAULT_EXPIRY_DAYS.targets * DAY);
+    for (const name of created) {
+      await this.write(name, {
+        signatures: [],
+        signed: { _type: 'targets', spec_version: SPEC_VERSION, version: 1, expires, targets: {} },
+      });
+    }
+    return created;
   }
 
   /** signersOf returns who may sign a role: keys, threshold, and (for root) the previous root's. */
