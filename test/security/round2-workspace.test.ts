@@ -14,6 +14,7 @@ import {
   generateKey,
   KeyObjectSigner,
   publicKeyJson,
+  type Signer,
   type TopRole,
   Workspace,
 } from '../../src/repository/index.js';
@@ -159,6 +160,23 @@ async function makeRepo(
     }
   }
   return repo;
+}
+
+/** gated wraps a signer so that it signs only once `release` is called (a slow signer). */
+function gated(inner: KeyObjectSigner): Signer & { release(): void } {
+  let release = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  return {
+    keyid: inner.keyid,
+    publicKey: inner.publicKey,
+    async sign(data: Uint8Array) {
+      await gate;
+      return inner.sign(data);
+    },
+    release: () => release(),
+  };
 }
 
 /** tree hashes every file under a folder (relative path → sha256). */
@@ -389,27 +407,34 @@ process.stdout.write(sign(null, Buffer.concat(chunks), key).toString('hex'));
       assert.match(signed.stderr, /changed/);
       assert.deepEqual(targetsOf(ws), { version: 3, targets: ['a.txt', 'b.txt'] });
       assert.deepEqual(tree(ws), afterRemove);
-      // the library refuses the same way, and never writes a lower version of a role
-      const slow: KeyObjectSigner = repo.signer.targets2 as KeyObjectSigner;
-      let release = () => {};
-      const gate = new Promise<void>((r) => {
-        release = r;
-      });
-      const racing = {
-        keyid: slow.keyid,
-        publicKey: slow.publicKey,
-        async sign(data: Uint8Array) {
-          await gate;
-          return slow.sign(data);
-        },
-      };
-      const w2 = await Workspace.open(ws, Date.now());
-      const pending = w2.sign('targets', racing);
+      // the library refuses the same way
+      const slow = gated(repo.signer.targets2 as KeyObjectSigner);
+      const pending = (await Workspace.open(ws, Date.now())).sign('targets', slow);
       await sleep(50);
       await (await Workspace.open(ws, Date.now())).removeTarget('b.txt');
-      release();
+      slow.release();
       await t.refuses(pending, 'MISUSE', /changed/);
       assert.deepEqual(targetsOf(ws), { version: 3, targets: ['a.txt'] });
+      // two signers at once: the signature the other one added meanwhile is kept
+      const slow2 = gated(repo.signer.targets2 as KeyObjectSigner);
+      const both = (await Workspace.open(ws, Date.now())).sign('targets', slow2);
+      await sleep(50);
+      const w3 = await Workspace.open(ws, Date.now());
+      assert.equal(await w3.sign('targets', repo.signer.targets as KeyObjectSigner), true);
+      slow2.release();
+      assert.equal(await both, true);
+      assert.deepEqual(
+        (await w3.read('targets')).signatures.map((s) => s.keyid).sort(),
+        [repo.signer.targets?.keyid, repo.signer.targets2?.keyid].sort(),
+      );
+      // and a role is never replaced by a lower version of itself
+      const v3 = await w3.read('targets');
+      await t.refuses(
+        w3.write('targets', { signatures: [], signed: { ...v3.signed, version: 2 } }),
+        'MISUSE',
+        /lower version/,
+      );
+      assert.equal(targetsOf(ws).version, 3);
     },
   },
   {
