@@ -146,9 +146,10 @@ export function addRepoCommands(program: Command, out: Output): void {
     if (ref.digest !== undefined && ref.digest !== `sha256:${hashes.sha256}`) {
       throw new RangeError(`${image}: the manifest's digest is sha256:${hashes.sha256}`);
     }
+    const tagged = ref.tagged;
     const role = await change((w) =>
       w.addTarget(
-        ref.tagged as string,
+        tagged,
         { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } },
         o.role,
       ),
