@@ -1,5 +1,11 @@
 /** Key generation for signers: private key as PKCS#8 PEM (optionally encrypted), public key in TUF form. */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  generateKeyPairSync,
+  type KeyObject,
+  pbkdf2Sync,
+  randomBytes,
+} from 'node:crypto';
 import { computeKeyId, FormatError, Key, nodeBackend, parseJson } from '../core/index.js';
 import { publicKeyOf } from './signer.js';
 
@@ -10,7 +16,10 @@ export const KEY_TYPES: readonly KeyType[] = ['ed25519', 'ecdsa-p256', 'rsa'];
 
 /** A new key pair. */
 export interface GeneratedKey {
-  /** PKCS#8 PEM, encrypted with AES-256-CBC when a passphrase was given. */
+  /**
+   * PKCS#8 PEM; with a passphrase, encrypted (PBES2: PBKDF2-HMAC-SHA256 with
+   * {@link PBKDF2_ITERATIONS} iterations, AES-256-CBC).
+   */
   readonly privatePem: string;
   readonly publicKey: Key;
 }
@@ -28,14 +37,77 @@ export function generateKey(type: KeyType, passphrase?: string): GeneratedKey {
     privateKey = generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey;
   else
     throw new RangeError(`key type: expected one of ${KEY_TYPES.join(', ')}, got ${String(type)}`);
-  const privatePem = privateKey
-    .export({
-      type: 'pkcs8',
-      format: 'pem',
-      ...(passphrase ? { cipher: 'aes-256-cbc', passphrase } : {}),
-    })
-    .toString();
+  const privatePem = passphrase
+    ? encryptPkcs8(privateKey, passphrase)
+    : privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   return { privatePem, publicKey: publicKeyOf(privateKey) };
+}
+
+/**
+ * PBKDF2 iterations for new encrypted keys (OWASP's figure for PBKDF2-HMAC-SHA256). node's own
+ * export uses OpenSSL's default of 2,048, cheap to guess offline; scrypt with N ≥ 2^17 is over
+ * the memory limit OpenSSL applies when it decrypts, so such keys would not load.
+ */
+export const PBKDF2_ITERATIONS = 600_000;
+
+/** der encodes one DER element (tag, definite length, content). */
+function der(tag: number, ...content: Uint8Array[]): Buffer {
+  const body = Buffer.concat(content);
+  const n = body.length;
+  const long = hexBytes(n);
+  const len = n < 0x80 ? Buffer.from([n]) : Buffer.from([0x80 | long.length, ...long]);
+  return Buffer.concat([Buffer.from([tag]), len, body]);
+}
+
+function hexBytes(n: number): Buffer {
+  const hex = n.toString(16);
+  return Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex');
+}
+
+const OID = {
+  pbes2: '2a864886f70d01050d', // 1.2.840.113549.1.5.13
+  pbkdf2: '2a864886f70d01050c', // 1.2.840.113549.1.5.12
+  hmacWithSha256: '2a864886f70d0209', // 1.2.840.113549.2.9
+  aes256Cbc: '60864801650304012a', // 2.16.840.1.101.3.4.1.42
+} as const;
+const oid = (hex: string) => der(0x06, Buffer.from(hex, 'hex'));
+
+/**
+ * encryptPkcs8 writes an EncryptedPrivateKeyInfo (RFC 5958) with PBES2 (RFC 8018): PBKDF2 with
+ * HMAC-SHA256, {@link PBKDF2_ITERATIONS} iterations and a 16-byte salt, AES-256-CBC. OpenSSL
+ * (and so `KeyObjectSigner.fromPem`) reads it like any other encrypted PKCS#8 key.
+ */
+function encryptPkcs8(privateKey: KeyObject, passphrase: string): string {
+  const plain = privateKey.export({ type: 'pkcs8', format: 'der' });
+  const salt = randomBytes(16);
+  const iv = randomBytes(16);
+  const key = pbkdf2Sync(passphrase, salt, PBKDF2_ITERATIONS, 32, 'sha256');
+  const cipher = createCipheriv('aes-256-cbc', key, iv);
+  const encrypted = Buffer.concat([cipher.update(plain), cipher.final()]);
+  key.fill(0);
+  plain.fill(0);
+  const NULL = Buffer.from([0x05, 0x00]);
+  const kdf = der(
+    0x30,
+    oid(OID.pbkdf2),
+    der(
+      0x30,
+      der(0x04, salt),
+      der(0x02, integer(PBKDF2_ITERATIONS)),
+      der(0x02, integer(32)),
+      der(0x30, oid(OID.hmacWithSha256), NULL),
+    ),
+  );
+  const scheme = der(0x30, oid(OID.aes256Cbc), der(0x04, iv));
+  const info = der(0x30, der(0x30, oid(OID.pbes2), der(0x30, kdf, scheme)), der(0x04, encrypted));
+  const b64 = info.toString('base64').replace(/.{1,64}/g, '$&\n');
+  return `-----BEGIN ENCRYPTED PRIVATE KEY-----\n${b64}-----END ENCRYPTED PRIVATE KEY-----\n`;
+}
+
+/** integer is the content of a DER INTEGER for a non-negative number. */
+function integer(n: number): Buffer {
+  const b = hexBytes(n);
+  return (b[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b;
 }
 
 /** publicKeyJson writes a public key file: the TUF key object plus its `keyid`. */

@@ -1,7 +1,9 @@
 /**
- * What a workspace lacks before it can be published: signatures, fresh meta, unexpired roles,
- * and target entries clients would get (publishable paths, not shadowed on the delegation walk).
+ * What a workspace lacks before it can be published: signatures, fresh meta, unexpired roles, a
+ * root chain that verifies, and target entries clients would get (publishable paths, not
+ * shadowed on the delegation walk).
  */
+import { Metadata, nodeBackend, type Root, verificationResult } from '../core/index.js';
 import { entryProblems, TargetWalker } from './target-walk.js';
 import {
   DEFAULT_EXPIRY_DAYS,
@@ -92,7 +94,7 @@ export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus>
       problems,
     });
   }
-  const problems = roles.flatMap((r) => r.problems);
+  const problems = [...(await rootChainProblems(ws)), ...roles.flatMap((r) => r.problems)];
   if (!sameJson((await ws.read('snapshot')).signed.meta, await ws.snapshotMeta())) {
     problems.push('snapshot: does not list the current targets roles: run `tufa repo snapshot`');
   }
@@ -100,4 +102,49 @@ export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus>
     problems.push('timestamp: does not point at the current snapshot: run `tufa repo timestamp`');
   }
   return { roles, ready: problems.length === 0, problems };
+}
+
+/**
+ * rootChainProblems checks the stored root versions (`N.root.json`) a client walks before the
+ * current one (TUF 5.3.4): each is signed by a threshold of its own root keys and of the
+ * previous version's, and no version is missing. The current root is checked with the roles.
+ */
+async function rootChainProblems(ws: Workspace): Promise<string[]> {
+  const problems: string[] = [];
+  const current = (await ws.roleHeader('root')).version;
+  const versions = await ws.rootVersions();
+  const newest = versions.at(-1);
+  if (newest !== current) {
+    problems.push(
+      `root: root.json is v${current} but the newest N.root.json kept is ${newest === undefined ? 'none' : `v${newest}`}`,
+    );
+  }
+  const kept = await ws.rootBytes(current);
+  if (kept !== undefined && !Buffer.from(kept).equals(Buffer.from(await ws.bytes('root')))) {
+    problems.push(`root: root.json and ${current}.root.json differ`);
+  }
+  let previous: Root | undefined;
+  for (const v of versions) {
+    if (previous !== undefined && v !== previous.version + 1) {
+      problems.push(`root: ${previous.version + 1}.root.json is missing from the chain`);
+    }
+    const name = `${v}.root.json`;
+    const md = Metadata.fromBytes((await ws.rootBytes(v)) as Uint8Array, 'root', name);
+    if (md.signed.version !== v) problems.push(`root: ${name} holds version ${md.signed.version}`);
+    if (v < current) {
+      for (const [what, root] of [
+        [`v${v}`, md.signed],
+        ...(previous === undefined ? [] : [[`v${previous.version}`, previous] as const]),
+      ] as const) {
+        const r = verificationResult(md, root.role('root'), root.keyRing(nodeBackend));
+        if (r.signed.length < r.threshold) {
+          problems.push(
+            `root: ${name} has ${r.signed.length}/${r.threshold} signatures of root ${what}'s keys; clients cannot get past it`,
+          );
+        }
+      }
+    }
+    previous = md.signed;
+  }
+  return problems;
 }

@@ -16,10 +16,14 @@
  * - `sign` adds one key's signature and touches no other; signing again with the same key is a
  *   no-op (idempotent). A key that may not sign the role is refused.
  * - Every file written is parsed by the core first: the workspace never holds invalid metadata.
+ * - Every change runs under the workspace lock (`.tufa.lock`) as one unit ({@link Workspace.update}):
+ *   its writes are held in memory and stored only when it succeeds, so a refused command leaves
+ *   the workspace byte-identical. No role is ever replaced by a lower version of itself.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   canonicalize,
   Delegations,
@@ -39,7 +43,7 @@ import {
   type VerificationResult,
   verificationResult,
 } from '../core/index.js';
-import { readIfExists, writeFileAtomic } from '../internal/index.js';
+import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
 import type { Signer } from './signer.js';
 import {
   checkTargetPath,
@@ -139,10 +143,49 @@ export function hashesOf(data: Uint8Array): Record<string, string> {
 }
 
 export class Workspace {
+  /** The writes of the change running in this async context (path → bytes), in write order. */
+  readonly #change = new AsyncLocalStorage<Map<string, Uint8Array>>();
+
   private constructor(
     readonly dir: string,
     private readonly now: number,
   ) {}
+
+  /** The lock every change of the workspace holds (the client cache's lock, {@link withLock}). */
+  get lockFile(): string {
+    return join(this.dir, '.tufa.lock');
+  }
+
+  /**
+   * update runs `fn` as one change: under the workspace lock, reading its own writes, which are
+   * stored (each atomically, in order) only when `fn` returns. When `fn` throws nothing is
+   * written. Nested calls join the change already running.
+   */
+  async update<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#change.getStore() !== undefined) return fn();
+    return withLock(this.lockFile, async () => {
+      const writes = new Map<string, Uint8Array>();
+      const result = await this.#change.run(writes, fn);
+      for (const [path, bytes] of writes) await writeFileAtomic(path, bytes);
+      return result;
+    });
+  }
+
+  /** #get reads a workspace file, as the running change sees it. */
+  async #get(path: string): Promise<Uint8Array | undefined> {
+    return this.#change.getStore()?.get(path) ?? (await readIfExists(path));
+  }
+
+  /** #put writes a workspace file: into the running change, or at once (atomically). */
+  async #put(path: string, bytes: Uint8Array): Promise<void> {
+    const writes = this.#change.getStore();
+    if (writes === undefined) {
+      await writeFileAtomic(path, bytes);
+      return;
+    }
+    writes.delete(path); // keep the order of the last writes: root.json after N.root.json
+    writes.set(path, bytes);
+  }
 
   get metadataDir(): string {
     return join(this.dir, 'metadata');
@@ -220,7 +263,7 @@ export class Workspace {
 
   /** bytes returns a role file as stored. */
   async bytes(role: string): Promise<Uint8Array> {
-    const b = await readIfExists(this.fileOf(role));
+    const b = await this.#get(this.fileOf(role));
     if (b === undefined) throw new MisuseError(`role ${role} does not exist in ${this.dir}`);
     return b;
   }
@@ -239,31 +282,58 @@ export class Workspace {
   /**
    * write validates an envelope with the core parser, then stores it atomically. For root the
    * versioned copy `N.root.json` goes first and `root.json` (which marks a repository) last.
+   * A lower version than the one stored is refused.
    */
   async write(role: string, env: Envelope): Promise<void> {
     const bytes = serialize(role, env);
-    if (role === 'root') {
-      await writeFileAtomic(join(this.metadataDir, `${env.signed.version}.root.json`), bytes);
+    const stored = await this.#get(this.fileOf(role));
+    const prior =
+      stored && (parseJson(stored, { source: roleFileName(role) }) as unknown as Envelope);
+    if (prior && (prior.signed.version as number) > (env.signed.version as number)) {
+      throw new MisuseError(
+        `${role}: refusing to replace version ${prior.signed.version} with the lower version ${env.signed.version}`,
+      );
     }
-    await writeFileAtomic(this.fileOf(role), bytes);
+    if (role === 'root') {
+      await this.#put(join(this.metadataDir, `${env.signed.version}.root.json`), bytes);
+    }
+    await this.#put(this.fileOf(role), bytes);
   }
 
   /**
    * edit opens a role for change: a released (signed) role gets version + 1, a fresh expiry and
-   * no signatures; a role already being edited is changed in place.
+   * no signatures; a role already being edited is changed in place. A root that is signed but
+   * short of a threshold is refused: a new version would leave it unsignable for ever.
    */
   async edit(role: string, change: (signed: JsonObject) => void): Promise<Envelope> {
-    const env = await this.read(role);
-    if (env.signatures.length > 0) {
-      env.signed.version = (env.signed.version as number) + 1;
-      const days =
-        DEFAULT_EXPIRY_DAYS[Workspace.typeOf(role) === 'targets' ? 'targets' : (role as TopRole)];
-      env.signed.expires = formatExpires(this.now + days * DAY);
-      env.signatures = [];
-    }
-    change(env.signed);
-    await this.write(role, env);
-    return env;
+    return this.update(async () => {
+      const env = await this.read(role);
+      if (env.signatures.length > 0) {
+        if (role === 'root') await this.#refuseUnfinishedRoot(env.signed.version as number);
+        env.signed.version = (env.signed.version as number) + 1;
+        const days =
+          DEFAULT_EXPIRY_DAYS[Workspace.typeOf(role) === 'targets' ? 'targets' : (role as TopRole)];
+        env.signed.expires = formatExpires(this.now + days * DAY);
+        env.signatures = [];
+      }
+      change(env.signed);
+      await this.write(role, env);
+      return env;
+    });
+  }
+
+  /**
+   * #refuseUnfinishedRoot refuses to start root version N+1 while version N is short of its own
+   * threshold or its predecessor's: clients walk every version (TUF 5.3.4), and N could never
+   * be signed once N+1 exists.
+   */
+  async #refuseUnfinishedRoot(version: number): Promise<void> {
+    const short = (await this.verification('root')).filter((v) => v.signed.length < v.threshold);
+    if (short.length === 0) return;
+    const which = short.map((v) => `${v.what}: ${v.signed.length}/${v.threshold}`).join(', ');
+    throw new MisuseError(
+      `root v${version} is signed but short of its threshold (${which}): sign it to its threshold before changing root again, or its clients could never get past ${version}.root.json`,
+    );
   }
 
   /** setExpiry sets a role's expiry to `days` from now (an edit). */
@@ -351,13 +421,15 @@ export class Workspace {
     custom?: JsonValue,
   ): Promise<string> {
     const hashes = hashesOf(content);
-    const r = await this.placeTarget(path, role); // refused before the content is stored
-    await writeFileAtomic(join(this.contentDir, hashes.sha256 as string), content);
-    return this.addTarget(
-      path,
-      { length: content.length, hashes, ...(custom === undefined ? {} : { custom }) },
-      r,
-    );
+    return this.update(async () => {
+      const r = await this.placeTarget(path, role); // refused before the content is stored
+      await this.#put(join(this.contentDir, hashes.sha256 as string), content);
+      return this.addTarget(
+        path,
+        { length: content.length, hashes, ...(custom === undefined ? {} : { custom }) },
+        r,
+      );
+    });
   }
 
   /**
@@ -434,7 +506,7 @@ export class Workspace {
     // validate before anything is written
     Delegations.fromJSON(delegations, `${from}.delegations`);
     for (const name of created) {
-      if ((await readIfExists(this.fileOf(name))) !== undefined)
+      if ((await this.#get(this.fileOf(name))) !== undefined)
         throw new MisuseError(`role ${name} already exists`);
     }
     await this.edit(from, (s) => {
@@ -462,7 +534,7 @@ export class Workspace {
         },
       ];
       if (role === 'root' && root.version > 1) {
-        const prev = await readIfExists(join(this.metadataDir, `${root.version - 1}.root.json`));
+        const prev = await this.rootBytes(root.version - 1);
         if (prev !== undefined) {
           const p = Metadata.fromBytes(prev, 'root').signed;
           out.push({
@@ -486,17 +558,22 @@ export class Workspace {
 
   /**
    * sign adds `signer`'s signature to a role, leaving other signatures alone. Signing again with
-   * the same key replaces nothing when the existing signature still verifies.
+   * the same key replaces nothing when the existing signature still verifies. The signer (an
+   * external command may take a minute) runs without the lock; the signature is then added
+   * under the lock, only if the role is still exactly what was signed.
    * @returns false when the role already carried a valid signature by this key
    */
   async sign(role: string, signer: Signer): Promise<boolean> {
-    const who = await this.signersOf(role);
-    if (!who.some((w) => w.keys.keyids.includes(signer.keyid))) {
-      throw new MisuseError(`key ${signer.keyid} may not sign ${role}`);
-    }
+    const keyOf = async () => {
+      const who = await this.signersOf(role);
+      if (!who.some((w) => w.keys.keyids.includes(signer.keyid))) {
+        throw new MisuseError(`key ${signer.keyid} may not sign ${role}`);
+      }
+      return who.map((w) => w.ring.resolve(signer.keyid)).find((k) => k !== undefined);
+    };
+    const vk = await keyOf();
     const env = await this.read(role);
     const data = canonicalize(env.signed);
-    const vk = who.map((w) => w.ring.resolve(signer.keyid)).find((k) => k !== undefined);
     const existing = env.signatures.find((s) => s.keyid === signer.keyid);
     const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
     if (existing && vk?.verify(Buffer.from(existing.sig, 'hex'), data)) return false;
@@ -506,12 +583,25 @@ export class Workspace {
         `the signature made for key ${signer.keyid} does not verify: wrong key or signer?`,
       );
     }
-    env.signatures = [
-      ...env.signatures.filter((s) => s.keyid !== signer.keyid),
-      { keyid: signer.keyid, sig: hex(sig) },
-    ];
-    await this.write(role, env);
-    return true;
+    return this.update(async () => {
+      // Re-read under the lock: an edit made while the signer ran is never undone, and a
+      // signature made meanwhile by another key is kept.
+      const current = await this.read(role);
+      if (!Buffer.from(canonicalize(current.signed)).equals(Buffer.from(data))) {
+        throw new MisuseError(
+          `${role} changed while it was being signed (signed v${env.signed.version}, now v${current.signed.version}): nothing written, sign it again`,
+        );
+      }
+      if (!(await keyOf())?.verify(sig, data)) {
+        throw new MisuseError(`key ${signer.keyid} may no longer sign ${role}`);
+      }
+      current.signatures = [
+        ...current.signatures.filter((s) => s.keyid !== signer.keyid),
+        { keyid: signer.keyid, sig: hex(sig) },
+      ];
+      await this.write(role, current);
+      return true;
+    });
   }
 
   /** verification tells how far a role's signatures are from its threshold(s). */
@@ -622,11 +712,22 @@ export class Workspace {
   /** rootVersions lists the root versions kept (`N.root.json`), ascending. */
   async rootVersions(): Promise<number[]> {
     const names = await readdir(this.metadataDir);
-    return names
-      .map((n) => /^(\d+)\.root\.json$/.exec(n)?.[1])
-      .filter((v): v is string => v !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b);
+    for (const path of this.#change.getStore()?.keys() ?? []) {
+      if (dirname(path) === this.metadataDir) names.push(basename(path));
+    }
+    return [
+      ...new Set(
+        names
+          .map((n) => /^(\d+)\.root\.json$/.exec(n)?.[1])
+          .filter((v): v is string => v !== undefined)
+          .map(Number),
+      ),
+    ].sort((a, b) => a - b);
+  }
+
+  /** rootBytes returns root version `version` as stored (`N.root.json`), if kept. */
+  async rootBytes(version: number): Promise<Uint8Array | undefined> {
+    return this.#get(join(this.metadataDir, `${version}.root.json`));
   }
 
   /** roleHeader reads a role's version and expiry. */

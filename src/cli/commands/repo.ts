@@ -70,6 +70,11 @@ export function addRepoCommands(program: Command, out: Output): void {
     .description('maintain a TUF repository (workspace folder: --repo, default .)')
     .option('--repo <dir>', 'repository workspace folder', '.');
   const ws = async () => Workspace.open(repo.opts<{ repo: string }>().repo, Date.now());
+  /** change runs one command's edits as a unit: locked, and nothing written when it fails. */
+  const change = async <T>(fn: (w: Workspace) => Promise<T>): Promise<T> => {
+    const w = await ws();
+    return w.update(() => fn(w));
+  };
 
   repo
     .command('init')
@@ -114,7 +119,7 @@ export function addRepoCommands(program: Command, out: Output): void {
         o.custom === undefined
           ? undefined
           : (parseJson(o.custom, { source: '--custom' }) as JsonValue);
-      const role = await (await ws()).addTargetFile(path, content, o.role, custom);
+      const role = await change((w) => w.addTargetFile(path, content, o.role, custom));
       out.line(`${path}: ${content.length} bytes, listed in ${role}`);
     });
 
@@ -149,10 +154,13 @@ export function addRepoCommands(program: Command, out: Output): void {
     if (ref.digest !== undefined && ref.digest !== `sha256:${hashes.sha256}`) {
       throw new RangeError(`${image}: the manifest's digest is sha256:${hashes.sha256}`);
     }
-    const role = await (await ws()).addTarget(
-      ref.tagged,
-      { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } },
-      o.role,
+    const tagged = ref.tagged;
+    const role = await change((w) =>
+      w.addTarget(
+        tagged,
+        { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } },
+        o.role,
+      ),
     );
     out.line(`${ref.tagged}: ${ref.pinned(`sha256:${hashes.sha256}`)}, listed in ${role}`);
   });
@@ -164,7 +172,7 @@ export function addRepoCommands(program: Command, out: Output): void {
     .option('--role <role>', 'role that lists it')
     .action(async (path: string, o: { role?: string }) => {
       const w = await ws();
-      const role = await w.removeTarget(path, o.role);
+      const role = await change((x) => x.removeTarget(path, o.role));
       out.line(`${path}: removed from ${role}`);
       // another role further on the walk may list it too: clients now get that entry
       const next = (await w.walkTarget(path)).listedBy[0];
@@ -198,16 +206,18 @@ export function addRepoCommands(program: Command, out: Output): void {
         terminating: boolean;
       }) => {
         const keys = await Promise.all(o.key.map(publicKey));
-        const created = await (await ws()).delegate({
-          from: o.from,
-          name: o.to,
-          keys,
-          threshold: Number(o.threshold),
-          terminating: o.terminating,
-          ...(o.paths.length > 0 ? { paths: o.paths } : {}),
-          ...(o.pathHashPrefixes.length > 0 ? { pathHashPrefixes: o.pathHashPrefixes } : {}),
-          ...(o.succinctBits === undefined ? {} : { succinctBits: Number(o.succinctBits) }),
-        });
+        const created = await change((w) =>
+          w.delegate({
+            from: o.from,
+            name: o.to,
+            keys,
+            threshold: Number(o.threshold),
+            terminating: o.terminating,
+            ...(o.paths.length > 0 ? { paths: o.paths } : {}),
+            ...(o.pathHashPrefixes.length > 0 ? { pathHashPrefixes: o.pathHashPrefixes } : {}),
+            ...(o.succinctBits === undefined ? {} : { succinctBits: Number(o.succinctBits) }),
+          }),
+        );
         out.line(
           `${o.from} delegates to ${created.length === 1 ? created[0] : `${created.length} bins ${created[0]}…${created.at(-1)}`}`,
         );
@@ -261,13 +271,17 @@ export function addRepoCommands(program: Command, out: Output): void {
           signerEnv: string[];
           force: boolean;
         }) => {
-          const w = await ws();
-          const changed =
-            role === 'snapshot'
-              ? await w.refreshSnapshotMeta(o.force)
-              : await w.refreshTimestampMeta(true);
+          // the key is read (and its passphrase checked) before anything changes
           const signer = await signerFrom(o);
-          if (signer !== undefined) await w.sign(role, signer);
+          const w = await ws();
+          const changed = await w.update(async () => {
+            const c =
+              role === 'snapshot'
+                ? await w.refreshSnapshotMeta(o.force)
+                : await w.refreshTimestampMeta(true);
+            if (signer !== undefined) await w.sign(role, signer);
+            return c;
+          });
           const h = (await w.verification(role))[0];
           out.line(
             `${role}: ${changed ? 'new version' : 'unchanged'}; ${h?.signed.length ?? 0}/${h?.threshold ?? '?'} signatures`,
@@ -291,7 +305,7 @@ export function addRepoCommands(program: Command, out: Output): void {
           : Number(o.days);
       if (!Number.isFinite(days) || days <= 0)
         throw new RangeError(`--days: expected a positive number, got ${o.days}`);
-      await w.setExpiry(o.role, days);
+      await w.update(() => w.setExpiry(o.role, days));
       const h = await w.roleHeader(o.role);
       out.line(`${o.role}: v${h.version} expires ${h.expires}; sign it again`);
     });
@@ -321,7 +335,7 @@ export function addRepoCommands(program: Command, out: Output): void {
         return { role, keyid };
       });
       const thresholds = Object.fromEntries(o.threshold.map((t) => roleNumber(t, '--threshold')));
-      const v = await (await ws()).rotateRoot({ add, remove, thresholds });
+      const v = await change((w) => w.rotateRoot({ add, remove, thresholds }));
       out.line(
         `root v${v} started: sign it with a threshold of the old root keys and of the new ones`,
       );
@@ -357,7 +371,8 @@ export function addRepoCommands(program: Command, out: Output): void {
     .description('verify as a client would, then write the static tree (timestamp.json last)')
     .requiredOption('--to <dir>', 'output folder (served as the metadata and targets base)')
     .action(async (o: { to: string }) => {
-      const r = await publishWorkspace(await ws(), o.to);
+      // under the workspace lock: no change lands halfway through the reads
+      const r = await change((w) => publishWorkspace(w, o.to));
       out.line(`published ${r.files.length} files (${r.targets} targets) to ${o.to}`);
     });
 }
