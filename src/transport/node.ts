@@ -37,7 +37,7 @@ export const DEFAULT_NODE_CONFIG: Readonly<NodeTransportConfig> = Object.freeze(
   connectTimeout: 10_000,
   readGapTimeout: 15_000,
   totalTimeout: 120_000,
-  maxSocketsPerOrigin: 16,
+  maxSocketsPerOrigin: 8,
   userAgent: 'tufa',
 });
 

@@ -30,7 +30,7 @@ const ALLOWED: Record<Module, readonly Module[]> = {
   // the one HTTP transport: knows nothing of TUF, OCI or Notary
   transport: [],
   internal: ['core', 'transport'],
-  client: ['core', 'internal'],
+  client: ['core', 'internal', 'transport'],
   repository: ['core', 'internal'],
   oci: ['internal'],
   // verify also joins notary: trust policies may name a Notary server (DCT)
