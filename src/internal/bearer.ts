@@ -4,49 +4,15 @@
  * anonymously, with basic credentials, or with an OAuth2 refresh token (an identity token).
  */
 import type { Dispatcher } from 'undici';
-import { realmProblem, redact } from '../transport/index.js';
+import { basicHeader, realmProblem, redact } from '../transport/index.js';
 
-/** A parsed `WWW-Authenticate` challenge. */
-export interface Challenge {
-  scheme: string;
-  params: Record<string, string>;
-}
+export { basicHeader, type Challenge, parseChallenge } from '../transport/index.js';
 
 /** Credentials for a token service or a basic-auth server. */
 export interface BasicCredentials {
   readonly username?: string;
   readonly password?: string;
   readonly identityToken?: string;
-}
-
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
-const SCHEME = new RegExp(`^\\s*(${TOKEN})`);
-const PARAM = new RegExp(`^[\\s,]*(${TOKEN})\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^,\\s]*))`);
-
-/**
- * parseChallenge reads the first challenge of a `WWW-Authenticate` header:
- * `Bearer realm="…",service="…",scope="…"`. Parameters end where the next challenge's scheme
- * begins (a token not followed by `=`), so `…, Basic realm="x"` cannot replace the realm.
- */
-export function parseChallenge(header: string): Challenge | undefined {
-  const m = SCHEME.exec(header);
-  if (m === null) return undefined;
-  const params: Record<string, string> = {};
-  let rest = header.slice(m[0].length);
-  for (;;) {
-    const p = PARAM.exec(rest);
-    if (p === null) break;
-    const name = (p[1] as string).toLowerCase();
-    // the first occurrence wins
-    if (!Object.hasOwn(params, name)) params[name] = (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1');
-    rest = rest.slice(p[0].length);
-  }
-  return { scheme: (m[1] as string).toLowerCase(), params };
-}
-
-/** basicHeader is an `Authorization: Basic …` value. */
-export function basicHeader(c: BasicCredentials): string {
-  return `Basic ${Buffer.from(`${c.username ?? ''}:${c.password ?? ''}`).toString('base64')}`;
 }
 
 /** A token and when to stop using it. */

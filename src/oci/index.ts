@@ -24,7 +24,6 @@ export {
 export { normalizeRegistry, Reference } from './reference.js';
 export {
   type FetchedManifest,
-  parseChallenge,
   RegistryClient,
   type RegistryClientOptions,
   type RepositoryRef,

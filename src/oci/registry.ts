@@ -1,35 +1,25 @@
 /**
- * A client of the OCI distribution API (v2), on undici.
+ * A client of the OCI distribution API (v2), on the one transport (src/transport): the
+ * transport's auth layer answers the registry's own 401 challenges (Bearer tokens from the realm
+ * the registry names, or Basic) with the registry's credentials, cached per scope; credential
+ * headers never cross to a redirect target (blob storage), and a redirect target's 401 fails the
+ * request (it cannot name where the registry's credentials go).
  *
- * The handshake, one concern per step:
- *  1. send the request with whatever authorization is cached for (registry, scope);
- *  2. on 401, read the `WWW-Authenticate` challenge;
- *  3. Bearer: get a token from the realm (with the registry's credentials as basic auth, or
- *     anonymously), cache it per scope until it expires; Basic: use the credentials;
- *  4. send the request again, once.
- * Redirects (blob storage) are followed by hand: credential headers go only to the registry's
- * own origin, and only a 401 from that origin is answered (a redirect target's challenge fails
- * the request: it cannot name where the registry's credentials go; see transport/origin.ts).
  * Manifests are read with a 4 MiB cap and hashed here; the `Docker-Content-Digest` header is
- * never trusted. Blobs stream through a SHA-256 and a byte
- * count, resume with `Range` after a broken connection, and end with both checked.
+ * never trusted. Blobs stream through a SHA-256 and a byte count, resume with `Range` after a
+ * broken connection, and end with both checked. Every request has a deadline covering redirects
+ * and the body (for blobs growing with the size), so a dripping registry is cut off.
  */
 import { createHash } from 'node:crypto';
-import { Agent, type Dispatcher, request } from 'undici';
 import {
-  basicHeader,
-  type Challenge,
-  headersForHop,
+  createTransport,
   isLoopbackHost,
-  mayAnswerChallenge,
-  originOf,
-  parseChallenge,
   redact,
-  requestToken,
-  type Token,
-  TokenError,
-} from '../internal/index.js';
-import type { CredentialProvider, Credentials } from './credentials.js';
+  type Transport,
+  TransportError,
+  type TransportResponse,
+} from '../transport/index.js';
+import type { CredentialProvider } from './credentials.js';
 import { OciError } from './errors.js';
 import { type Descriptor, digestOf, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from './manifest.js';
 
@@ -48,6 +38,8 @@ export interface RegistryClientOptions {
   /** ms; connect and read-gap timeouts. */
   timeoutMs?: number;
   userAgent?: string;
+  /** Send through this transport instead of a new one (its credentials and CAs then apply). */
+  transport?: Transport;
 }
 
 /** A manifest as fetched: the exact bytes, their digest (computed here) and media type. */
@@ -57,14 +49,12 @@ export interface FetchedManifest {
   readonly mediaType: string | undefined;
 }
 
-/** The challenge parser (shared with the Notary client). */
-export { parseChallenge };
-
-const MAX_REDIRECTS = 5;
+/** Docker Hub's API host; its credentials are filed under `docker.io`. */
+const DOCKER_HUB_API = 'registry-1.docker.io';
 
 export class RegistryClient {
-  private readonly agent: Agent;
-  private readonly tokens = new Map<string, { header: string; expiresAt: number }>();
+  private readonly transport: Transport;
+  private readonly ownsTransport: boolean;
   private readonly plainHttp: (registry: string) => boolean;
   /** The connect/read-gap timeout (ms); whole requests get deadlines derived from it. */
   private readonly timeout: number;
@@ -72,180 +62,63 @@ export class RegistryClient {
   constructor(private readonly options: RegistryClientOptions = {}) {
     const timeout = options.timeoutMs ?? 30_000;
     this.timeout = timeout;
-    this.agent = new Agent({
-      connect: {
-        timeout,
-        ...(options.ca === undefined
-          ? {}
-          : { ca: Array.isArray(options.ca) ? [...options.ca] : (options.ca as string) }),
-      },
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-    });
     this.plainHttp = options.plainHttp ?? isLoopbackHost;
+    this.ownsTransport = options.transport === undefined;
+    this.transport =
+      options.transport ??
+      createTransport({
+        connectTimeout: timeout,
+        readGapTimeout: timeout,
+        // a request's own deadline is set per call; the default only bounds a forgotten one
+        totalTimeout: 4 * timeout,
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+        ...(options.userAgent === undefined ? {} : { userAgent: options.userAgent }),
+        credentials: async (origin) =>
+          this.options.credentials?.get(origin.host === DOCKER_HUB_API ? 'docker.io' : origin.host),
+      });
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    if (this.ownsTransport) await this.transport.close();
   }
 
   /** baseUrl is the API root of a registry (Docker Hub's API lives on registry-1.docker.io). */
   baseUrl(registry: string): string {
-    const host = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
+    const host = registry === 'docker.io' ? DOCKER_HUB_API : registry;
     return `${this.plainHttp(registry) ? 'http' : 'https'}://${host}/v2/`;
   }
 
-  private scope(repo: RepositoryRef): string {
-    return `repository:${repo.repository}:pull`;
-  }
-
-  /** send makes one API request with auth, following redirects; the caller reads the body. */
+  /** send makes one GET of the registry API, with auth and redirects; the caller reads the body. */
   private async send(
     repo: RepositoryRef,
     path: string,
     headers: Record<string, string>,
-    signal?: AbortSignal,
-  ): Promise<Dispatcher.ResponseData> {
-    const url = `${this.baseUrl(repo.registry)}${path}`;
-    const scope = this.scope(repo);
-    const key = `${repo.registry}|${scope}`;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const cached = this.tokens.get(key);
-      const auth = cached && cached.expiresAt > Date.now() ? cached.header : undefined;
-      const { res, at } = await this.follow(
-        url,
-        { ...headers, ...(auth ? { authorization: auth } : {}) },
-        signal,
-      );
-      if (res.statusCode !== 401) return res;
-      if (!mayAnswerChallenge(originOf(url), at)) {
-        // a redirect target asks for credentials: the registry's are not its to have
-        await res.body.dump().catch(() => undefined);
-        throw new OciError(
-          'UNAUTHORIZED',
-          `${redact(at)}: HTTP 401 from a redirect target of ${repo.registry} (its credentials are sent only to the registry's own origin)`,
-        );
-      }
-      if (attempt === 1) return res;
-      const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
-      await res.body.dump().catch(() => undefined);
-      if (challenge === undefined)
-        throw new OciError(
-          'UNAUTHORIZED',
-          `${redact(url)}: 401 without an authentication challenge`,
-        );
-      this.tokens.set(key, await this.authorize(repo, challenge, scope, url));
-    }
-    throw new OciError('UNAUTHORIZED', `${redact(url)}: not authorized`);
-  }
-
-  /** authorize answers the challenge of the registry at `url` with a token or Basic credentials. */
-  private async authorize(
-    repo: RepositoryRef,
-    ch: Challenge,
-    scope: string,
-    url: string,
-  ): Promise<{ header: string; expiresAt: number }> {
-    const creds = await this.options.credentials?.get(repo.registry);
-    if (ch.scheme === 'basic') {
-      if (creds?.username === undefined) {
-        throw new OciError(
-          'UNAUTHORIZED',
-          `${repo.registry} asks for a user name and password, and none is configured`,
-        );
-      }
-      return { header: basicHeader(creds), expiresAt: Number.POSITIVE_INFINITY };
-    }
-    if (ch.scheme !== 'bearer' || !ch.params.realm) {
-      throw new OciError(
-        'UNAUTHORIZED',
-        `${repo.registry}: unsupported authentication scheme ${ch.scheme}`,
-      );
-    }
-    return this.bearer(repo, ch.params, scope, creds, url);
-  }
-
-  private async bearer(
-    repo: RepositoryRef,
-    params: Record<string, string>,
-    scope: string,
-    creds: Credentials | undefined,
-    url: string,
-  ): Promise<Token> {
+    maxLength: number,
+    deadline: number,
+    what: string,
+  ): Promise<TransportResponse> {
     try {
-      return await requestToken(params, scope, creds, {
-        dispatcher: this.agent,
-        challenger: url,
-        ...(this.options.userAgent ? { userAgent: this.options.userAgent } : {}),
+      return await this.transport.send({
+        url: `${this.baseUrl(repo.registry)}${path}`,
+        headers,
+        maxLength,
+        deadline,
+        scope: `repository:${repo.repository}:pull`,
       });
     } catch (e) {
-      if (!(e instanceof TokenError)) throw e;
-      throw new OciError(
-        e.unavailable ? 'REGISTRY_UNAVAILABLE' : 'UNAUTHORIZED',
-        `${repo.registry}: ${e.message}`,
-        { cause: e },
-      );
+      throw ociError(e, what);
     }
   }
 
-  /**
-   * follow sends a GET and follows redirects, with credential headers on the first origin
-   * only; it returns the final response and the URL (`at`) that gave it.
-   */
-  private async follow(
-    url: string,
-    headers: Record<string, string>,
-    signal?: AbortSignal,
-  ): Promise<{ res: Dispatcher.ResponseData; at: string }> {
-    const origin = originOf(url);
-    let current = url;
-    for (let hop = 0; ; hop++) {
-      const u = new URL(current);
-      const h = headersForHop(origin, u, {
-        'user-agent': this.options.userAgent ?? 'tufa',
-        ...headers,
-      });
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await request(current, {
-          dispatcher: this.agent,
-          headers: h,
-          method: 'GET',
-          ...(signal ? { signal } : {}),
-        });
-      } catch (cause) {
-        throw new OciError(
-          'REGISTRY_UNAVAILABLE',
-          `${redact(current)}: ${(cause as Error).message}`,
-          { cause },
-        );
-      }
-      const loc = res.headers.location;
-      if (res.statusCode >= 300 && res.statusCode < 400 && loc !== undefined) {
-        await res.body.dump().catch(() => undefined);
-        if (hop >= MAX_REDIRECTS)
-          throw new OciError('REGISTRY_UNAVAILABLE', `${redact(url)}: too many redirects`);
-        const next = new URL(String(loc), current);
-        if (u.protocol === 'https:' && next.protocol !== 'https:') {
-          throw new OciError(
-            'REGISTRY_UNAVAILABLE',
-            `${redact(current)}: refusing a redirect from https to ${next.protocol}`,
-          );
-        }
-        current = next.toString();
-        continue;
-      }
-      return { res, at: current };
+  private static async fail(res: TransportResponse, what: string): Promise<never> {
+    await res.discard();
+    if (res.status === 404) throw new OciError('NOT_FOUND', `${what}: not found (HTTP 404)`);
+    if (res.status === 401 || res.status === 403) {
+      const challenge = res.headers['www-authenticate'];
+      const why = challenge === undefined ? '' : ' (no credentials it accepts are configured)';
+      throw new OciError('UNAUTHORIZED', `${what}: access denied (HTTP ${res.status})${why}`);
     }
-  }
-
-  private static async fail(res: Dispatcher.ResponseData, what: string): Promise<never> {
-    await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
-    if (res.statusCode === 404) throw new OciError('NOT_FOUND', `${what}: not found (HTTP 404)`);
-    if (res.statusCode === 401 || res.statusCode === 403) {
-      throw new OciError('UNAUTHORIZED', `${what}: access denied (HTTP ${res.statusCode})`);
-    }
-    throw new OciError('REGISTRY_UNAVAILABLE', `${what}: HTTP ${res.statusCode}`);
+    throw new OciError('REGISTRY_UNAVAILABLE', `${what}: HTTP ${res.status}`);
   }
 
   /**
@@ -260,31 +133,28 @@ export class RegistryClient {
   ): Promise<FetchedManifest> {
     const what = `${repo.registry}/${repo.repository}@${reference}`;
     // A whole-request deadline: a registry dripping bytes cannot hold us past it.
-    const signal = AbortSignal.timeout(4 * this.timeout);
-    const bytes = await slowIsUnavailable(what, signal, async () => {
-      const res = await this.send(
-        repo,
-        `${repo.repository}/manifests/${reference}`,
-        { accept: MANIFEST_ACCEPT },
-        signal,
-      );
-      if (res.statusCode !== 200) await RegistryClient.fail(res, what);
-      const body = await readCapped(res.body, Math.min(maxBytes, MAX_MANIFEST_BYTES), what);
-      return { body, ct: res.headers['content-type'] };
+    const deadline = performance.now() + 4 * this.timeout;
+    const res = await this.send(
+      repo,
+      `${repo.repository}/manifests/${reference}`,
+      { accept: MANIFEST_ACCEPT },
+      Math.min(maxBytes, MAX_MANIFEST_BYTES),
+      deadline,
+      what,
+    );
+    if (res.status !== 200) await RegistryClient.fail(res, what);
+    const bytes = await res.bytes().catch((e: unknown) => {
+      throw ociError(e, what);
     });
-    const ct = bytes.ct;
-    const digest = digestOf(bytes.body);
+    const digest = digestOf(bytes);
     if (reference.startsWith('sha256:') && digest !== reference) {
       throw new OciError(
         'DIGEST_MISMATCH',
         `${what}: the registry served bytes with digest ${digest}`,
       );
     }
-    return {
-      bytes: bytes.body,
-      digest,
-      mediaType: typeof ct === 'string' ? ct.split(';')[0]?.trim() : undefined,
-    };
+    const ct = res.headers['content-type'];
+    return { bytes, digest, mediaType: ct?.split(';')[0]?.trim() };
   }
 
   /**
@@ -304,57 +174,49 @@ export class RegistryClient {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = {};
       if (received > 0) headers.range = `bytes=${received}-`;
-      let res: Dispatcher.ResponseData;
       // Each attempt has a deadline that grows with the blob (at least 1 MiB/s): a registry
       // dripping bytes is cut off, and a timed-out attempt is not resumed.
-      const signal = AbortSignal.timeout(4 * this.timeout + Math.ceil(desc.size / 1024));
+      const deadline = performance.now() + 4 * this.timeout + Math.ceil(desc.size / 1024);
+      let res: TransportResponse;
       try {
-        res = await this.send(repo, `${repo.repository}/blobs/${desc.digest}`, headers, signal);
+        // one byte over the remaining size is enough to know the blob is too long
+        const path = `${repo.repository}/blobs/${desc.digest}`;
+        res = await this.send(repo, path, headers, desc.size - received + 1, deadline, what);
       } catch (e) {
-        if (signal.aborted) throw tooSlow(what, e);
-        if (e instanceof OciError && e.code === 'REGISTRY_UNAVAILABLE' && attempt < retries)
-          continue;
+        if (e instanceof OciError && e.code === 'TOO_LARGE') throw oversize(what, desc);
+        if (retryable(e) && attempt < retries) continue;
         throw e;
       }
-      if (received > 0 && res.statusCode === 200) {
+      if (received > 0 && res.status === 200) {
         // the registry ignored Range: the bytes already given to the sink cannot be taken back
-        await res.body.dump().catch(() => undefined);
+        await res.discard();
         throw new OciError(
           'REGISTRY_UNAVAILABLE',
           `${what}: the registry cannot resume (no Range support)`,
         );
       }
-      if (received > 0 && res.statusCode === 416) {
+      if (received > 0 && res.status === 416) {
         // asked to resume past the end: the blob is shorter than its descriptor says
-        await res.body.dump().catch(() => undefined);
+        await res.discard();
         throw new OciError(
           'SIZE_MISMATCH',
           `${what}: ${received} bytes, its descriptor gives ${desc.size}`,
         );
       }
-      if (res.statusCode !== 200 && res.statusCode !== 206) await RegistryClient.fail(res, what);
+      if (res.status !== 200 && res.status !== 206) await RegistryClient.fail(res, what);
       try {
-        for await (const chunk of res.body) {
-          const c = chunk as Uint8Array;
+        for await (const c of res.body) {
           received += c.length;
-          if (received > desc.size) {
-            res.body.on('error', () => undefined);
-            res.body.destroy();
-            throw new OciError(
-              'SIZE_MISMATCH',
-              `${what}: more than the ${desc.size} bytes its descriptor gives`,
-            );
-          }
+          if (received > desc.size) throw oversize(what, desc);
           hash.update(c);
           await sink(c);
         }
       } catch (e) {
         if (e instanceof OciError) throw e;
-        if (signal.aborted) throw tooSlow(what, e);
-        if (attempt < retries && received < desc.size) continue; // connection broke: resume
-        throw new OciError('REGISTRY_UNAVAILABLE', `${what}: ${(e as Error).message}`, {
-          cause: e,
-        });
+        if (e instanceof TransportError && e.code === 'TOO_LARGE') throw oversize(what, desc);
+        // the connection broke: resume where it stopped (a timed-out attempt is not resumed)
+        if (e instanceof TransportError && e.retryable && attempt < retries) continue;
+        throw ociError(e, what);
       }
       // A body that ended cleanly is the whole answer: a short one fails the size check below,
       // it is not an outage to retry.
@@ -372,43 +234,30 @@ export class RegistryClient {
   }
 }
 
-function tooSlow(what: string, cause: unknown): OciError {
-  return new OciError('REGISTRY_UNAVAILABLE', `${what}: too slow (the request's deadline passed)`, {
-    cause,
-  });
+function oversize(what: string, desc: Descriptor): OciError {
+  return new OciError(
+    'SIZE_MISMATCH',
+    `${what}: more than the ${desc.size} bytes its descriptor gives`,
+  );
 }
 
-/** slowIsUnavailable runs a request; past its deadline, any failure is the deadline's. */
-async function slowIsUnavailable<T>(
-  what: string,
-  signal: AbortSignal,
-  fn: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (signal.aborted && !(e instanceof OciError && e.code !== 'REGISTRY_UNAVAILABLE'))
-      throw tooSlow(what, e);
-    throw e;
-  }
+/** retryable: a registry error worth another attempt (the network, not a refusal). */
+function retryable(e: unknown): boolean {
+  return e instanceof OciError && e.cause instanceof TransportError && e.cause.retryable;
 }
 
-/** readCapped reads a body up to `limit` bytes; more is TOO_LARGE. */
-async function readCapped(
-  body: Dispatcher.ResponseData['body'],
-  limit: number,
-  what: string,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += (chunk as Uint8Array).length;
-    if (total > limit) {
-      body.on('error', () => undefined);
-      body.destroy();
-      throw new OciError('TOO_LARGE', `${what}: more than ${limit} bytes`);
-    }
-    chunks.push(chunk as Uint8Array);
+/** ociError maps a transport error to the OCI client's typed errors. */
+function ociError(e: unknown, what: string): unknown {
+  if (!(e instanceof TransportError)) return e;
+  switch (e.code) {
+    case 'TIMEOUT':
+    case 'ABORTED':
+      return new OciError('REGISTRY_UNAVAILABLE', `${what}: too slow (${e.message})`, { cause: e });
+    case 'TOO_LARGE':
+      return new OciError('TOO_LARGE', `${what}: ${e.message}`, { cause: e });
+    case 'UNAUTHORIZED':
+      return new OciError('UNAUTHORIZED', e.message, { cause: e });
+    default:
+      return new OciError('REGISTRY_UNAVAILABLE', e.message, { cause: e });
   }
-  return Buffer.concat(chunks);
 }

@@ -32,7 +32,7 @@ const ALLOWED: Record<Module, readonly Module[]> = {
   internal: ['core', 'transport'],
   client: ['core', 'internal', 'transport'],
   repository: ['core', 'internal'],
-  oci: ['internal'],
+  oci: ['internal', 'transport'],
   // verify also joins notary: trust policies may name a Notary server (DCT)
   verify: ['core', 'internal', 'client', 'oci', 'notary'],
   notary: ['core', 'internal', 'client', 'oci'],

@@ -4,7 +4,7 @@
  * parameter names lowercased, missing parameters.
  */
 import assert from 'node:assert/strict';
-import { parseChallenge } from '../../../src/oci/registry.js';
+import { parseChallenge } from '../../../src/transport/auth.js';
 
 const CASES: ReadonlyArray<
   [string, string, { scheme: string; params: Record<string, string> } | undefined]
