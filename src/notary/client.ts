@@ -18,8 +18,13 @@
  *   (`versions.json`), as Notary's own client keeps.
  * - Delegations `targets/<x>` are read in pre-order; one without a snapshot entry is skipped (it
  *   was never published), an expired or under-signed one is skipped and reported (as Docker
- *   does). A hash mismatch is never skipped: it ends the refresh.
+ *   does). A hash mismatch is never skipped: it ends the refresh, and so does reaching
+ *   MAX_ROLES with roles left to read (never a silently shortened walk).
  * - DCT lookup: the tag in `targets/releases`, else in `targets`; `hashes.sha256` required.
+ *   When `targets` delegates `targets/releases` and it was skipped, the lookup refuses: no fall
+ *   back to `targets`.
+ * - A refresh holds the cache folder's lock (the TUF cache's) from its first read to its last
+ *   write.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { rm } from 'node:fs/promises';

@@ -517,7 +517,12 @@ const cases: SecurityCase[] = [
           keys,
           tags: { latest: MANIFEST.old },
           delegations: [
-            { name: 'targets/releases', keys: releases, version: 2, tags: { latest: MANIFEST.new } },
+            {
+              name: 'targets/releases',
+              keys: releases,
+              version: 2,
+              tags: { latest: MANIFEST.new },
+            },
           ],
           versions: { timestamp: v, snapshot: v, targets: 1 },
           ...(replace ? { replace } : {}),
