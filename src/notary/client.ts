@@ -18,8 +18,13 @@
  *   (`versions.json`), as Notary's own client keeps.
  * - Delegations `targets/<x>` are read in pre-order; one without a snapshot entry is skipped (it
  *   was never published), an expired or under-signed one is skipped and reported (as Docker
- *   does). A hash mismatch is never skipped: it ends the refresh.
+ *   does). A hash mismatch is never skipped: it ends the refresh, and so does reaching
+ *   MAX_ROLES with roles left to read (never a silently shortened walk).
  * - DCT lookup: the tag in `targets/releases`, else in `targets`; `hashes.sha256` required.
+ *   When `targets` delegates `targets/releases` and it was skipped, the lookup refuses: no fall
+ *   back to `targets`.
+ * - A refresh holds the cache folder's lock (the TUF cache's) from its first read to its last
+ *   write.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -48,6 +53,7 @@ import {
   readIfExists,
   requestToken,
   type Token,
+  withLock,
   writeFileAtomic,
 } from '../internal/index.js';
 import {
@@ -136,6 +142,8 @@ const PIN_FILE = 'trust-pin';
 const VERSIONS_FILE = 'versions.json';
 /** Every file of a GUN's cache, dropped together when the pin changes. */
 const CACHE_FILES = ['root.json', 'timestamp.json', 'snapshot.json', VERSIONS_FILE, PIN_FILE];
+/** The cache folder's lock, the same file the TUF metadata cache locks. */
+const LOCK_FILE = '.tufa.lock';
 
 function sha256Hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -340,10 +348,15 @@ export class NotaryClient {
       let chain: X509Certificate[];
       try {
         chain = certificates(key);
-      } catch {
+      } catch (e) {
+        problems.push(`${keyid.slice(0, 12)}…: ${(e as Error).message}`);
         continue;
       }
-      if (rootCertificateProblem(chain, this.o.gun, now, checkExpiry) !== undefined) continue;
+      const leafProblem = rootCertificateProblem(chain, this.o.gun, now, checkExpiry);
+      if (leafProblem !== undefined) {
+        problems.push(`${keyid.slice(0, 12)}…: ${leafProblem}`);
+        continue;
+      }
       if (pin) {
         // A first root: pinned IDs or a pinned CA decide; without pins only TOFU (which the
         // constructor requires to be asked for) lets it through.
@@ -361,16 +374,20 @@ export class NotaryClient {
     return ok;
   }
 
-  /** verifyRoot checks a root's own threshold over valid certificates, and its predecessor's. */
+  /**
+   * verifyRoot checks a root's own threshold over valid certificates (unexpired ones unless
+   * `checkExpiry` is false), and its predecessor's.
+   */
   private verifyRoot(
     doc: NotaryDocument<NotaryRoot>,
     now: number,
     previous: NotaryRoot | undefined,
     pin: boolean,
+    checkExpiry = true,
   ): void {
     const root = doc.signed;
     const problems: string[] = [];
-    const valid = this.validRootKeys(root, now, true, pin, problems);
+    const valid = this.validRootKeys(root, now, checkExpiry, pin, problems);
     if (valid.size === 0) {
       throw new UnsignedMetadataError(
         `${this.o.gun} root.json v${root.version}: no root certificate is valid for this GUN${pin ? ' and matches the trust pin' : ''}${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`,
@@ -435,9 +452,12 @@ export class NotaryClient {
     let trusted: NotaryDocument<NotaryRoot>;
     let trustedBytes: Uint8Array;
     if (cachedBytes !== undefined) {
-      // made under this pin (trustedCache): its own keys still verify it
+      // made under this pin (trustedCache): its own keys still verify it. Its certificates
+      // may have expired since (notary checks the trusted root's without the expiry test): it
+      // only has to verify the next root; if it stays the final one, it is checked with the
+      // expiry test below (TUF 5.3.10)
       trusted = this.parse(cachedBytes, 'Root', 'cached root.json');
-      this.verifyRoot(trusted, now, undefined, false);
+      this.verifyRoot(trusted, now, undefined, false, false);
       trustedBytes = cachedBytes;
     } else {
       try {
@@ -499,14 +519,37 @@ export class NotaryClient {
         `${this.o.gun} root.json: version ${target} differs from the trusted copy`,
       );
     }
-    // TUF 5.3.10: the final root must not be expired
+    // TUF 5.3.10: the final root must not be expired, nor its certificates (the cached root,
+    // when no newer one replaced it, was verified without the expiry test)
+    if (trustedBytes === cachedBytes) this.verifyRoot(trusted, now, undefined, false);
     this.expired('root.json', trusted.signed, now);
+    // TUF 5.3.5: never a root older than the cached one on disk (the refresh holds the cache
+    // lock, so this is what trustedCache read; checked again before the write all the same)
+    await this.refuseOlderCachedRoot(trusted.signed.version);
     await writeFileAtomic(join(this.o.cacheDir, 'root.json'), trustedBytes);
     await writeFileAtomic(
       join(this.o.cacheDir, PIN_FILE),
       new TextEncoder().encode(this.pinDigest),
     );
     return { doc: trusted, bytes: trustedBytes };
+  }
+
+  /** refuseOlderCachedRoot throws when the cache holds a root newer than `version`. */
+  private async refuseOlderCachedRoot(version: number): Promise<void> {
+    const b = await readIfExists(join(this.o.cacheDir, 'root.json'));
+    if (b === undefined) return;
+    let onDisk: number | undefined;
+    try {
+      onDisk = this.parse(b, 'Root', 'cached root.json').signed.version;
+    } catch {
+      return; // unreadable: replaced by the verified root
+    }
+    if (onDisk > version) {
+      throw new BadVersionNumberError(
+        `${this.o.gun} root.json: version ${version} is lower than the cached ${onDisk}`,
+        'ROLLBACK',
+      );
+    }
   }
 
   /** fetchByHash gets `<role>.<sha256>.json`, checked against its parent's length and hashes. */
@@ -544,8 +587,9 @@ export class NotaryClient {
   /**
    * cachedFloor returns the version of the cached timestamp or snapshot, the rollback floor,
    * when the current root's keys for that role still verify it (its expiry does not matter).
-   * One they do not verify was signed by keys since rotated away: it is dropped, and with the
-   * snapshot the role versions recorded beside it.
+   * One they do not verify was signed by keys since rotated away: it is dropped. The targets
+   * roles' floors (`versions.json`) stay: their versions come from documents the targets and
+   * delegation keys signed, not the snapshot key (TUF 5.3.11 is about timestamp and snapshot).
    */
   private async cachedFloor(
     name: 'timestamp' | 'snapshot',
@@ -562,7 +606,7 @@ export class NotaryClient {
       return doc.signed.version;
     } catch (e) {
       if (!(e instanceof RepositoryError)) throw e;
-      await this.drop(name === 'snapshot' ? [`${name}.json`, VERSIONS_FILE] : [`${name}.json`]);
+      await this.drop([`${name}.json`]);
       return undefined;
     }
   }
@@ -603,8 +647,17 @@ export class NotaryClient {
     }
   }
 
-  /** refresh reads and verifies the whole collection. */
+  /**
+   * refresh reads and verifies the whole collection, holding the cache folder's lock (the one
+   * the TUF updater takes, {@link withLock}) from the first cache read to the last write: two
+   * refreshes of one cache (processes, or requests of one process) never interleave, so a
+   * stalled one cannot write older references over those another has just written.
+   */
   async refresh(): Promise<NotaryCollection> {
+    return withLock(join(this.o.cacheDir, LOCK_FILE), () => this.refreshLocked());
+  }
+
+  private async refreshLocked(): Promise<NotaryCollection> {
     const now = (this.o.now ?? Date.now)();
     const { doc: rootDoc, bytes: rootBytes } = await this.updateRoot(now);
     const root = rootDoc.signed;
@@ -665,7 +718,7 @@ export class NotaryClient {
     const stack: Array<{ parent: NotaryTargets; parentName: string; index: number }> = [
       { parent: targets.signed, parentName: 'targets', index: 0 },
     ];
-    while (stack.length > 0 && roles.size < MAX_ROLES) {
+    while (stack.length > 0) {
       const top = stack[stack.length - 1] as {
         parent: NotaryTargets;
         parentName: string;
@@ -692,6 +745,13 @@ export class NotaryClient {
       if (meta === undefined) {
         skipped.push({ role: d.name, reason: 'not in snapshot (never published)' });
         continue;
+      }
+      // no silent truncation: a walk cut short could hide targets/releases (DCT would fall back)
+      if (roles.size >= MAX_ROLES) {
+        throw new RepositoryError(
+          'DELEGATION',
+          `${this.o.gun}: more than ${MAX_ROLES} targets roles to read (${d.name} and others left)`,
+        );
       }
       const doc = await this.fetchByHash(d.name, meta, 'Targets');
       const r = verificationResult(
@@ -732,12 +792,34 @@ export class NotaryClient {
   }
 }
 
+/** The roles DCT consults for a tag, in order. */
+const DCT_ROLES = ['targets/releases', 'targets'] as const;
+
+/**
+ * unusedDctRole throws when `targets` delegates `targets/releases` but the refresh did not
+ * verify it (under-signed, expired, missing from the snapshot, …): DCT would have read the tag
+ * there, so an answer from `targets` would be a fall back the signer of releases never chose.
+ */
+function unusedDctRole(c: NotaryCollection): void {
+  const role = DCT_ROLES[0];
+  if (c.roles.has(role)) return;
+  const delegated = c.roles.get('targets')?.delegations.some((d) => d.name === role) ?? false;
+  if (!delegated) return;
+  const why = c.skipped.find((s) => s.role === role)?.reason ?? 'not read';
+  throw new RepositoryError(
+    'DELEGATION',
+    `${c.gun} ${role}: delegated by targets but not usable (${why}); no fall back to targets`,
+  );
+}
+
 /**
  * lookupTag finds a tag the way Docker Content Trust does: in `targets/releases`, else in
- * `targets`; other roles are not consulted.
+ * `targets`; other roles are not consulted. When `targets` delegates `targets/releases` and that
+ * role was skipped, it throws (a RepositoryError naming the role) rather than fall back.
  */
 export function lookupTag(c: NotaryCollection, tag: string): SignedTag | undefined {
-  for (const role of ['targets/releases', 'targets']) {
+  unusedDctRole(c);
+  for (const role of DCT_ROLES) {
     const target = c.roles.get(role)?.targets.get(tag);
     if (target !== undefined) return { role, target, digest: digestOfTarget(target) };
   }
@@ -746,8 +828,9 @@ export function lookupTag(c: NotaryCollection, tag: string): SignedTag | undefin
 
 /** signedTags lists every tag DCT would resolve, with the role that wins for it. */
 export function signedTags(c: NotaryCollection): SignedTag[] {
+  unusedDctRole(c);
   const names = new Set<string>();
-  for (const role of ['targets/releases', 'targets'])
+  for (const role of DCT_ROLES)
     for (const n of c.roles.get(role)?.targets.keys() ?? []) names.add(n);
   return [...names].sort().map((n) => lookupTag(c, n) as SignedTag);
 }

@@ -22,10 +22,23 @@ export function notaryKeyId(keytype: string, publicB64: string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** certificates decodes an `*-x509` key: base64 of PEM text, a leaf-first chain. */
+/**
+ * The most certificates a root key's chain may hold (leaf, intermediates): checking a chain
+ * costs a signature check per link, and notary's own chains are a leaf and one or two CAs.
+ */
+export const MAX_CHAIN = 10;
+
+/**
+ * certificates decodes an `*-x509` key: base64 of PEM text, a leaf-first chain of at most
+ * {@link MAX_CHAIN} certificates (a longer one throws, before any certificate is parsed).
+ */
 export function certificates(key: NotaryKey): X509Certificate[] {
   const pem = new TextDecoder().decode(base64ToBytes(key.public));
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length > MAX_CHAIN)
+    throw new RangeError(
+      `the key holds ${blocks.length} certificates, more than the ${MAX_CHAIN} a chain may have`,
+    );
   return blocks.map((b) => new X509Certificate(b));
 }
 
@@ -137,20 +150,29 @@ export function signatureAlgorithmOid(der: Uint8Array): string | undefined {
   len();
   if (der[i++] !== 0x06) return undefined; // OID
   const n = len();
-  const bytes = der.subarray(i, i + n);
-  const parts = [Math.floor((bytes[0] as number) / 40), (bytes[0] as number) % 40];
-  let v = 0;
-  for (const b of bytes.subarray(1)) {
-    v = v * 128 + (b & 0x7f);
-    if ((b & 0x80) === 0) {
-      parts.push(v);
-      v = 0;
-    }
-  }
-  return parts.join('.');
+  return oidText(der.subarray(i, i + n));
 }
 
-/** What is wrong with a root certificate for a GUN, or undefined when it is usable. */
+/**
+ * cnMatchesGun is notary's rule for a root leaf's CN, exactly as notary v0.7.0 applies it
+ * (theupdateframework/notary `trustpinning/certs.go`: `validRootLeafCerts` calls `MatchCNToGun`,
+ * present in the notary 0.7.0 binary installed here): the CN equals the GUN, or ends in `*` and,
+ * with every trailing `*` removed (`strings.TrimRight`), is a prefix of the GUN. So notary itself
+ * lets a certificate with CN `*` be a root for any GUN: what limits it is the trust pin (pinned
+ * certificate IDs, or a CA trusted for this GUN, which could as well issue CN = GUN). The
+ * wildcard of notary's trust-pinning config (`certs` keys ending in `*`, `ca` keyed by prefix) is
+ * a separate rule, for choosing the pin; tufa's pins are given per client (per GUN).
+ */
+export function cnMatchesGun(cn: string, gun: string): boolean {
+  if (cn.endsWith('*')) return gun.startsWith(cn.replace(/\*+$/, ''));
+  return cn === gun;
+}
+
+/**
+ * What is wrong with a root certificate chain for a GUN, or undefined when it is usable: the
+ * leaf's own checks, and no certificate of the chain with a critical extension tufa does not
+ * process (RFC 5280 4.2).
+ */
 export function rootCertificateProblem(
   chain: X509Certificate[],
   gun: string,
@@ -159,10 +181,16 @@ export function rootCertificateProblem(
 ): string | undefined {
   const leaf = chain[0];
   if (leaf === undefined) return 'no certificate';
+  if (chain.length > MAX_CHAIN)
+    return `the chain has ${chain.length} certificates, more than ${MAX_CHAIN}`;
   if (leaf.ca) return 'the certificate is a CA, not a leaf';
+  for (const cert of chain) {
+    const p = criticalProblem(cert);
+    if (p !== undefined) return p;
+  }
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(leaf.subject)?.[1];
   if (cn === undefined) return 'the certificate has no common name';
-  if (!(cn === gun || (cn.endsWith('*') && gun.startsWith(cn.slice(0, -1))))) {
+  if (!cnMatchesGun(cn, gun)) {
     return `the certificate is for ${JSON.stringify(cn)}, not ${JSON.stringify(gun)}`;
   }
   if (checkExpiry) {
@@ -222,6 +250,8 @@ export interface IssuerExtensions {
   readonly pathLen?: number;
   /** keyUsage keyCertSign; undefined when the certificate has no keyUsage extension. */
   readonly keyCertSign?: boolean;
+  /** OIDs (dotted) of the critical extensions tufa does not process. */
+  readonly unhandledCritical: readonly string[];
 }
 
 const OID_BASIC_CONSTRAINTS = '551d13';
@@ -237,6 +267,7 @@ export function issuerExtensions(cert: X509Certificate): IssuerExtensions | unde
   let ca = false;
   let pathLen: number | undefined;
   let keyCertSign: boolean | undefined;
+  const unhandledCritical: string[] = [];
   const exts = fields.find((f) => f.tag === 0xa3); // [3] EXPLICIT Extensions
   const list = exts && childrenOf(der, exts)?.[0];
   for (const ext of (list && childrenOf(der, list)) ?? []) {
@@ -245,6 +276,12 @@ export function issuerExtensions(cert: X509Certificate): IssuerExtensions | unde
     const value = parts?.[parts.length - 1];
     if (oid?.tag !== 0x06 || value?.tag !== 0x04) return undefined;
     const id = Buffer.from(der.subarray(oid.start, oid.end)).toString('hex');
+    // Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue }
+    const flag = parts?.length === 3 ? parts[1] : undefined;
+    if (parts?.length === 3 && flag?.tag !== 0x01) return undefined;
+    const critical = flag !== undefined && der[flag.start] !== 0;
+    if (critical && id !== OID_BASIC_CONSTRAINTS && id !== OID_KEY_USAGE)
+      unhandledCritical.push(oidText(der.subarray(oid.start, oid.end)));
     const inner = tlvAt(der, value.start, value.end);
     if (id === OID_BASIC_CONSTRAINTS) {
       const items = inner?.tag === 0x30 ? childrenOf(der, inner) : undefined;
@@ -266,7 +303,36 @@ export function issuerExtensions(cert: X509Certificate): IssuerExtensions | unde
     ca,
     ...(pathLen === undefined ? {} : { pathLen }),
     ...(keyCertSign === undefined ? {} : { keyCertSign }),
+    unhandledCritical,
   };
+}
+
+/** oidText is the dotted form of an OID's content octets. */
+function oidText(bytes: Uint8Array): string {
+  const parts = [Math.floor((bytes[0] as number) / 40), (bytes[0] as number) % 40];
+  let v = 0;
+  for (const b of bytes.subarray(1)) {
+    v = v * 128 + (b & 0x7f);
+    if ((b & 0x80) === 0) {
+      parts.push(v);
+      v = 0;
+    }
+  }
+  return parts.join('.');
+}
+
+/**
+ * criticalProblem refuses a certificate with a critical extension tufa does not process
+ * (nameConstraints, policyConstraints, …): RFC 5280 4.2 says such a certificate must be
+ * rejected. tufa processes basicConstraints and keyUsage.
+ */
+function criticalProblem(cert: X509Certificate): string | undefined {
+  const ext = issuerExtensions(cert);
+  const name = JSON.stringify(commonName(cert));
+  if (ext === undefined) return `${name}: the certificate's extensions are unreadable`;
+  if (ext.unhandledCritical.length > 0)
+    return `${name} has critical extensions tufa does not process (${ext.unhandledCritical.join(', ')})`;
+  return undefined;
 }
 
 /** commonName is a certificate's subject CN (or its whole subject), for messages. */
@@ -282,6 +348,8 @@ export function caProblem(cert: X509Certificate, now: number): string | undefine
   const name = JSON.stringify(commonName(cert));
   const ext = issuerExtensions(cert);
   if (ext === undefined) return `${name}: the certificate's extensions are unreadable`;
+  const critical = criticalProblem(cert);
+  if (critical !== undefined) return critical;
   if (!ext.ca) return `${name} is not a CA (basicConstraints cA is not set)`;
   if (ext.keyCertSign === false)
     return `${name} may not sign certificates (its keyUsage lacks keyCertSign)`;
@@ -293,46 +361,62 @@ export function caProblem(cert: X509Certificate, now: number): string | undefine
 }
 
 /**
- * issuersProblem checks the issuers of a path, the leaf's own issuer first and the trust
- * anchor last (RFC 5280 6.1.3-6.1.4): each a valid CA at `now` allowed to sign certificates,
- * and no more intermediate CAs below one than its pathLenConstraint allows.
- */
-function issuersProblem(issuers: readonly X509Certificate[], now: number): string | undefined {
-  for (const [below, cert] of issuers.entries()) {
-    const p = caProblem(cert, now);
-    if (p !== undefined) return p;
-    const pathLen = issuerExtensions(cert)?.pathLen;
-    if (pathLen !== undefined && below > pathLen) {
-      return `${JSON.stringify(commonName(cert))} allows ${pathLen} intermediate CAs below it, the chain has ${below}`;
-    }
-  }
-  return undefined;
-}
-
-/**
  * chainProblem tells why a leaf-first chain is not issued, link by link, by one of the CAs
- * through valid, constrained issuers at `now`; undefined when it is. (The leaf's own checks
- * are {@link rootCertificateProblem}'s.)
+ * through valid, constrained issuers at `now` (RFC 5280 6.1.3-6.1.4: each issuer a valid CA at
+ * `now` allowed to sign certificates, no more intermediate CAs below one than its
+ * pathLenConstraint allows); undefined when it is. (The leaf's own checks are
+ * {@link rootCertificateProblem}'s.) At most {@link MAX_CHAIN} certificates; each link's
+ * signature and each issuer's own checks are computed once.
  */
 export function chainProblem(
   chain: readonly X509Certificate[],
   cas: readonly X509Certificate[],
   now: number,
 ): string | undefined {
-  // a link is the issuer's name and signature; what the issuer may do is issuersProblem's
+  if (chain.length > MAX_CHAIN)
+    return `the chain has ${chain.length} certificates, more than ${MAX_CHAIN}`;
+  // a link is the issuer's name and signature; what the issuer may do is checked below
   // (checkIssued would refuse a keyUsage without keyCertSign without saying so)
   const issuedBy = (cert: X509Certificate, issuer: X509Certificate) =>
     cert.issuer === issuer.subject && cert.verify(issuer.publicKey);
+  const checked = new Map<X509Certificate, { problem?: string; pathLen?: number }>();
+  const issuerCheck = (cert: X509Certificate) => {
+    let c = checked.get(cert);
+    if (c === undefined) {
+      const problem = caProblem(cert, now);
+      const pathLen = issuerExtensions(cert)?.pathLen;
+      c = {
+        ...(problem === undefined ? {} : { problem }),
+        ...(pathLen === undefined ? {} : { pathLen }),
+      };
+      checked.set(cert, c);
+    }
+    return c;
+  };
+  // issuers of a path, the leaf's own issuer first and the trust anchor last
+  const issuersProblem = (issuers: readonly X509Certificate[]): string | undefined => {
+    for (const [below, cert] of issuers.entries()) {
+      const { problem, pathLen } = issuerCheck(cert);
+      if (problem !== undefined) return problem;
+      if (pathLen !== undefined && below > pathLen) {
+        return `${JSON.stringify(commonName(cert))} allows ${pathLen} intermediate CAs below it, the chain has ${below}`;
+      }
+    }
+    return undefined;
+  };
   let problem: string | undefined;
   for (let i = 0; i < chain.length; i++) {
     const cert = chain[i] as X509Certificate;
     for (const ca of cas) {
       if (!issuedBy(cert, ca)) continue;
-      problem = issuersProblem([...chain.slice(1, i + 1), ca], now);
+      problem = issuersProblem([...chain.slice(1, i + 1), ca]);
       if (problem === undefined) return undefined;
     }
     const next = chain[i + 1];
     if (next === undefined || !issuedBy(cert, next)) break;
+    // an intermediate that cannot issue ends the walk: no path through it can verify
+    const p = issuerCheck(next).problem;
+    if (p !== undefined) return problem ?? p;
   }
   return problem ?? 'the certificate does not chain to a pinned CA';
 }

@@ -67,6 +67,8 @@ export interface CertOptions {
   readonly keyUsage?: string;
   /** The issuer (self-signed when absent). */
   readonly issuer?: IssuedCert;
+  /** More lines for the openssl extension section (e.g. `nameConstraints=critical,…`). */
+  readonly extra?: string;
 }
 
 /** A certificate and its private key (PEM files in the openssl folder). */
@@ -96,7 +98,7 @@ export class Openssl {
     const ku = o.keyUsage ?? (ca ? 'critical,keyCertSign,cRLSign' : 'critical,digitalSignature');
     writeFileSync(
       extFile,
-      `[v3]\nbasicConstraints=critical,${o.basicConstraints ?? 'CA:FALSE'}\nkeyUsage=${ku}\nsubjectKeyIdentifier=hash\n`,
+      `[v3]\nbasicConstraints=critical,${o.basicConstraints ?? 'CA:FALSE'}\nkeyUsage=${ku}\nsubjectKeyIdentifier=hash\n${o.extra ?? ''}\n`,
     );
     // openssl -subj wants the `/`s of a GUN escaped
     const subj = `/CN=${o.cn.replace(/\//g, '\\/')}`;
