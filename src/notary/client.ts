@@ -743,7 +743,7 @@ export class NotaryClient {
         );
       }
       if (meta === undefined) {
-        skipped.push({ role: d.name, reason: 'not in snapshot (never published)' });
+        skipped.push({ role: d.name, reason: NEVER_PUBLISHED });
         continue;
       }
       // no silent truncation: a walk cut short could hide targets/releases (DCT would fall back)
@@ -792,13 +792,19 @@ export class NotaryClient {
   }
 }
 
+/** Why a delegated role the snapshot has never listed was not read. */
+const NEVER_PUBLISHED = 'not in snapshot (never published)';
+
 /** The roles DCT consults for a tag, in order. */
 const DCT_ROLES = ['targets/releases', 'targets'] as const;
 
 /**
  * unusedDctRole throws when `targets` delegates `targets/releases` but the refresh did not
- * verify it (under-signed, expired, missing from the snapshot, …): DCT would have read the tag
- * there, so an answer from `targets` would be a fall back the signer of releases never chose.
+ * verify it (under-signed, expired, …): DCT would have read the tag there, so an answer from
+ * `targets` would be a fall back the signer of releases never chose. A releases role that was
+ * delegated but never published (no snapshot entry, and no version of it ever trusted here: a
+ * once-trusted one left out is a ROLLBACK in refresh) is what `notary delegation add` leaves
+ * before the first `notary publish` to it; there DCT reads `targets`, and so does tufa.
  */
 function unusedDctRole(c: NotaryCollection): void {
   const role = DCT_ROLES[0];
@@ -806,6 +812,7 @@ function unusedDctRole(c: NotaryCollection): void {
   const delegated = c.roles.get('targets')?.delegations.some((d) => d.name === role) ?? false;
   if (!delegated) return;
   const why = c.skipped.find((s) => s.role === role)?.reason ?? 'not read';
+  if (why === NEVER_PUBLISHED) return;
   throw new RepositoryError(
     'DELEGATION',
     `${c.gun} ${role}: delegated by targets but not usable (${why}); no fall back to targets`,

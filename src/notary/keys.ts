@@ -161,10 +161,16 @@ export function signatureAlgorithmOid(der: Uint8Array): string | undefined {
  * lets a certificate with CN `*` be a root for any GUN: what limits it is the trust pin (pinned
  * certificate IDs, or a CA trusted for this GUN, which could as well issue CN = GUN). The
  * wildcard of notary's trust-pinning config (`certs` keys ending in `*`, `ca` keyed by prefix) is
- * a separate rule, for choosing the pin; tufa's pins are given per client (per GUN).
+ * a separate rule, for choosing the pin; tufa's pins are given per client (per GUN). tufa is
+ * stricter in one point: the part before the `*` must name a registry and a path (contain `/`).
  */
 export function cnMatchesGun(cn: string, gun: string): boolean {
-  if (cn.endsWith('*')) return gun.startsWith(cn.replace(/\*+$/, ''));
+  if (cn.endsWith('*')) {
+    const prefix = cn.replace(/\*+$/, '');
+    // Stricter than notary: a CN of only `*` would be a root for every GUN the pin covers;
+    // a wildcard must at least name its registry (`registry.example/team/*`).
+    return prefix.includes('/') && gun.startsWith(prefix);
+  }
   return cn === gun;
 }
 
