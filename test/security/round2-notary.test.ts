@@ -543,7 +543,8 @@ const cases: SecurityCase[] = [
       fa.serve(forgedCrawl(SERVER, GUN, tagged(3, { 'targets/releases': stale })));
       const expired = await client(t, fa, pin, aDir, now).refresh();
       await t.refuses(() => lookupTag(expired, 'latest'), 'DELEGATION', /expired/);
-      // delegated, never in the snapshot (a fresh cache, no floor)
+      // delegated, never in the snapshot (a fresh cache, no floor): as `notary delegation add`
+      // leaves it before the first publish; DCT reads targets, and so does tufa
       const full = tagged(1);
       const snapshot = forgeSnapshot(
         1,
@@ -563,7 +564,7 @@ const cases: SecurityCase[] = [
         join(t.tmp(), 'notary'),
         now,
       ).refresh();
-      await t.refuses(() => lookupTag(fresh, 'latest'), 'DELEGATION', /not in snapshot/);
+      assert.equal(lookupTag(fresh, 'latest')?.role, 'targets');
 
       // a delegate (team A, its own key) creating 300 roles before targets/releases is read:
       // the walk refuses rather than stop silently at its limit (and fall back to targets)

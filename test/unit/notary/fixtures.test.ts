@@ -114,7 +114,6 @@ function stageCase(s: Stage): Case {
     tags: n <= 2 ? [{ tag: '1.0', role: 'targets', manifest: 'demo/app:1.0' }] : RELEASES,
     roles: n <= 2 ? ['targets'] : DELEGATED,
     skipped: n === 2 ? ['targets/releases', 'targets/qa', 'targets/legacy'] : [],
-    ...(n === 2 ? { releasesUnusable: true } : {}),
   };
 }
 
