@@ -1,3 +1,5 @@
+import type { CredentialLookup } from '../transport/index.js';
+
 /** Defaults of the TUF client, in one typed object. Sizes in bytes, times in milliseconds. */
 export interface UpdaterConfig {
   /** Root versions fetched in one refresh at most (TUF 5.3.3 "Y"). */
@@ -43,6 +45,13 @@ export interface FetcherConfig {
   userAgent: string;
   /** Extra CA certificates (PEM) to trust for HTTPS, besides the system's. */
   ca?: string;
+  /**
+   * Credentials for a server's own 401 challenges (Basic, or Bearer from the realm it names),
+   * looked up by its origin; anonymous bearer tokens are asked for without them.
+   */
+  credentials?: CredentialLookup;
+  /** The access a bearer token is asked for when a challenge names none. */
+  scope?: string;
 }
 
 export const DEFAULT_FETCHER_CONFIG: Readonly<FetcherConfig> = Object.freeze({

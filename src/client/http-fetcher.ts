@@ -49,6 +49,7 @@ export class HttpFetcher implements Fetcher {
         maxRedirects: this.config.maxRedirects,
         userAgent: this.config.userAgent,
         ...(this.config.ca === undefined ? {} : { ca: this.config.ca }),
+        ...(this.config.credentials === undefined ? {} : { credentials: this.config.credentials }),
       });
   }
 
@@ -71,6 +72,7 @@ export class HttpFetcher implements Fetcher {
         maxLength,
         headers: { ...this.headers, ...headers },
         deadline: performance.now() + this.config.totalTimeout,
+        ...(this.config.scope === undefined ? {} : { scope: this.config.scope }),
         ...(signal ? { signal } : {}),
       });
       if (res.status !== 200) {

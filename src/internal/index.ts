@@ -11,15 +11,6 @@ export {
   redactText,
 } from '../transport/index.js';
 export {
-  type BasicCredentials,
-  basicHeader,
-  type Challenge,
-  parseChallenge,
-  requestToken,
-  type Token,
-  TokenError,
-} from './bearer.js';
-export {
   type LockOptions,
   readIfExists,
   removeStaleTempFiles,

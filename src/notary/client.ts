@@ -47,15 +47,8 @@ import {
   UnsignedMetadataError,
   verificationResult,
 } from '../core/index.js';
-import {
-  type BasicCredentials,
-  parseChallenge,
-  readIfExists,
-  requestToken,
-  type Token,
-  withLock,
-  writeFileAtomic,
-} from '../internal/index.js';
+import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
+import type { Credentials } from '../transport/index.js';
 import {
   base64Signature,
   canonicalKeyId,
@@ -100,7 +93,7 @@ export interface NotaryClientOptions {
   readonly fetcher?: Fetcher;
   /** Extra CA certificates (PEM) for the server's TLS (used when no fetcher is given). */
   readonly serverCa?: string;
-  readonly credentials?: BasicCredentials;
+  readonly credentials?: Credentials;
   readonly now?: () => number;
   readonly backend?: CryptoBackend;
   /** Where load-time notices go (a pinned CA dropped); default `process.emitWarning`. */
@@ -199,7 +192,6 @@ function withinPaths(name: string, paths: readonly string[]): boolean {
 export class NotaryClient {
   private readonly fetcher: Fetcher;
   private readonly backend: CryptoBackend;
-  private token?: Token;
   /** The pinned CAs usable at load. */
   private readonly cas: readonly X509Certificate[];
   /** Digest of the trust settings: a cache made under other ones is not used. */
@@ -225,7 +217,14 @@ export class NotaryClient {
       }),
     );
     this.fetcher =
-      o.fetcher ?? new DefaultFetcher(o.serverCa === undefined ? {} : { ca: o.serverCa });
+      o.fetcher ??
+      new DefaultFetcher({
+        ...(o.serverCa === undefined ? {} : { ca: o.serverCa }),
+        scope: `repository:${o.gun}:pull`,
+        // the credentials answer the notary server's own challenges, nobody else's
+        credentials: async (origin) =>
+          origin.origin === new URL(o.server).origin ? o.credentials : undefined,
+      });
     this.backend = o.backend ?? nodeBackend;
   }
 
@@ -271,29 +270,13 @@ export class NotaryClient {
     return `${this.o.server.replace(/\/+$/, '')}/v2/${this.o.gun}/_trust/tuf/${name}`;
   }
 
-  /** get fetches a file, answering a bearer challenge once (the registry token flow). */
-  private async get(name: string, maxLength: number): Promise<Uint8Array> {
-    const url = this.url(name);
-    const auth =
-      this.token && this.token.expiresAt > Date.now()
-        ? { authorization: this.token.header }
-        : undefined;
-    try {
-      return await this.fetcher.fetch(url, maxLength, auth);
-    } catch (e) {
-      if (!(e instanceof DownloadHttpError) || e.statusCode !== 401 || e.challenge === undefined)
-        throw e;
-      const ch = parseChallenge(e.challenge);
-      if (ch?.scheme !== 'bearer') throw e;
-      // the fetcher gives a challenge only from the server's own origin (never a redirect target's)
-      this.token = await requestToken(
-        ch.params,
-        `repository:${this.o.gun}:pull`,
-        this.o.credentials,
-        { challenger: url },
-      );
-      return this.fetcher.fetch(url, maxLength, { authorization: this.token.header });
-    }
+  /**
+   * get fetches a file of this GUN. The fetcher's transport answers the server's own 401
+   * challenges (a bearer token from the realm it names, with the credentials if any), never a
+   * redirect target's.
+   */
+  private get(name: string, maxLength: number): Promise<Uint8Array> {
+    return this.fetcher.fetch(this.url(name), maxLength);
   }
 
   private parse<K extends NotaryType>(

@@ -35,7 +35,7 @@ const ALLOWED: Record<Module, readonly Module[]> = {
   oci: ['internal', 'transport'],
   // verify also joins notary: trust policies may name a Notary server (DCT)
   verify: ['core', 'internal', 'client', 'oci', 'notary'],
-  notary: ['core', 'internal', 'client', 'oci'],
+  notary: ['core', 'internal', 'client', 'oci', 'transport'],
   admission: ['core', 'internal', 'client', 'oci', 'verify', 'notary'],
   cli: ['core', 'internal', 'client', 'repository', 'oci', 'verify', 'notary', 'admission'],
 };
