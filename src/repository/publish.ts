@@ -5,11 +5,22 @@
  *
  * Before anything is written, the whole tree is verified the way a client will verify it
  * (root chain, timestamp, snapshot, every targets role against its delegator, every target's
- * bytes); a repository a client would refuse is never published. Files are written atomically,
- * older versions are left in place for clients mid-update, and `timestamp.json` is written last
- * so that no client sees a timestamp pointing at files that are not there yet.
+ * bytes), and every file to write is checked against the site as it is (names every file
+ * system takes, nothing in the way): a repository a client would refuse, or a publish that
+ * would fail half-way on the file system, is refused before the first write. Files are then
+ * written atomically in TUF's order: targets, delegated roles, `targets`, snapshot, root,
+ * `timestamp.json` last, so that a failure (disk full, a crash) leaves clients on the previous
+ * timestamp. Files already in the site with the same bytes are not rewritten; older versions
+ * are left in place for clients mid-update.
+ *
+ * The window that remains: without consistent snapshots, role files, `snapshot.json` and
+ * changed target files are overwritten in place, so between the first such write and
+ * `timestamp.json` a client updating may find a file newer than the snapshot or timestamp it
+ * holds and fail that update (it retries on the next); a publish that fails in that window
+ * (an I/O error after the checks) leaves that state until the next publish. With consistent
+ * snapshots, every new file has a new name and the previous state stays whole.
  */
-import { stat } from 'node:fs/promises';
+import { lstat, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import {
   checkLengthAndHashes,
@@ -23,7 +34,7 @@ import {
 } from '../core/index.js';
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
 import { repositoryStatus } from './status.js';
-import { checkTargetPath, foldPath } from './target-walk.js';
+import { checkTargetPath, fileNameProblem, foldPath, MAX_NAME_BYTES } from './target-walk.js';
 import { type Envelope, roleFileName, type Workspace } from './workspace.js';
 
 /** writeTree writes every file (relative path → bytes) under `dir`, refusing paths that escape it. */
@@ -46,7 +57,11 @@ export interface PublishResult {
   targets: number;
 }
 
-/** publishWorkspace verifies the workspace as a client would, then writes the static tree. */
+/**
+ * publishWorkspace verifies the workspace as a client would, checks every file it is to write
+ * against the site as it is, then writes them in TUF's order (each atomically): target files,
+ * delegated roles (deepest first), `targets`, snapshot, root versions, `timestamp.json` last.
+ */
 export async function publishWorkspace(ws: Workspace, outDir: string): Promise<PublishResult> {
   const status = await repositoryStatus(ws);
   if (!status.ready) {
@@ -54,28 +69,25 @@ export async function publishWorkspace(ws: Workspace, outDir: string): Promise<P
   }
   const files = new Map<string, Uint8Array>();
   // two different contents for one path: refused, never the last one silently kept
-  const put = (rel: string, data: Uint8Array) => {
-    const had = files.get(rel);
+  const put = (into: Map<string, Uint8Array>, rel: string, data: Uint8Array) => {
+    const had = files.get(rel) ?? into.get(rel);
     if (had !== undefined && !Buffer.from(had).equals(Buffer.from(data)))
       throw new MisuseError(`publish: two different files would be written to ${rel}`);
-    files.set(rel, data);
+    into.set(rel, data);
   };
   const rootEnv = await ws.read('root');
   const consistent = rootEnv.signed.consistent_snapshot === true;
-  const versions = await ws.rootVersions();
-  for (const v of versions) {
-    put(
-      `${v}.root.json`,
-      (await readIfExists(join(ws.metadataDir, `${v}.root.json`))) as Uint8Array,
-    );
-  }
-  put('root.json', await ws.bytes('root'));
+  const targetFiles = new Map<string, Uint8Array>();
+  const roleFiles: Array<[string, Uint8Array]> = [];
   const roles = await ws.targetsRoles();
   let targets = 0;
   for (const { name } of roles) {
     const bytes = await ws.bytes(name);
     const env = parseJson(bytes) as unknown as Envelope;
-    put(consistent ? `${env.signed.version}.${roleFileName(name)}` : roleFileName(name), bytes);
+    roleFiles.push([
+      consistent ? `${env.signed.version}.${roleFileName(name)}` : roleFileName(name),
+      bytes,
+    ]);
     for (const [path, entry] of Object.entries(
       env.signed.targets as Record<string, { hashes: Record<string, string> }>,
     )) {
@@ -88,36 +100,60 @@ export async function publishWorkspace(ws: Workspace, outDir: string): Promise<P
           ? undefined
           : await readIfExists(join(ws.contentDir, sha256));
       if (content === undefined) continue; // e.g. an image manifest: the registry serves it
+      checkTargetPath(path, `publish: ${name}: target path`, true);
       if (consistent) {
         for (const h of Object.values(entry.hashes))
-          put(`targets/${consistentTargetName(path, h)}`, content);
+          put(targetFiles, `targets/${consistentTargetName(path, h)}`, content);
       } else {
-        put(`targets/${path}`, content);
+        put(targetFiles, `targets/${path}`, content);
       }
     }
   }
+  // TUF 5.4 / 5.5 / 5.6 (the client's order, reversed): what a newer file points at is
+  // written before it: targets, then the roles listing them (delegators after the roles they
+  // delegate to, `targets` last), then snapshot, then root, then timestamp
+  for (const [rel, bytes] of targetFiles) put(files, rel, bytes);
+  for (const [rel, bytes] of roleFiles.reverse()) put(files, rel, bytes);
   const snapshot = await ws.bytes('snapshot');
   const snapVersion = (parseJson(snapshot) as unknown as Envelope).signed.version;
-  files.set(consistent ? `${snapVersion}.snapshot.json` : 'snapshot.json', snapshot);
+  put(files, consistent ? `${snapVersion}.snapshot.json` : 'snapshot.json', snapshot);
+  const versions = await ws.rootVersions();
+  for (const v of versions) {
+    put(files, `${v}.root.json`, (await ws.rootBytes(v)) as Uint8Array);
+  }
+  put(files, 'root.json', await ws.bytes('root'));
   const timestamp = await ws.bytes('timestamp');
 
   verifyAsClient(files, timestamp, versions, roles, consistent, ws.time);
 
-  await checkOutputs(outDir, new Map([...files, ['timestamp.json', timestamp]]));
-  await writeTree(outDir, files);
-  // TUF 5.4.1: clients start from timestamp.json: it goes last
-  await writeFileAtomic(join(outDir, 'timestamp.json'), timestamp);
-  return { files: [...files.keys(), 'timestamp.json'], targets };
+  put(files, 'timestamp.json', timestamp);
+  // every file checked against the site before the first is written: a refused publish
+  // writes nothing
+  const unchanged = await checkOutputs(outDir, files);
+  // TUF 5.4.1: clients start from timestamp.json: it goes last (the order of `files`)
+  await writeTree(outDir, new Map([...files].filter(([rel]) => !unchanged.has(rel))));
+  return { files: [...files.keys()], targets };
 }
 
+/** Bytes a temp file of writeFileAtomic adds to a name: `.<name>.<12 hex>.tmp`. */
+const ATOMIC_TEMP_EXTRA = 18;
+/** The longest absolute path Linux takes (PATH_MAX, less its NUL), in bytes. */
+const MAX_PATH_BYTES = 4095;
+
 /**
- * checkOutputs checks the set of files a publish is about to write, before any is written:
- * every path is normalized (no empty, `.` or `..` segment); metadata is one plain name at the
- * top, targets resolve inside `targets/`; no two paths name one file on a case- or
- * normalization-insensitive file system (unless their bytes are equal); no path is both a file
- * and a folder, here or among the files already in the output folder.
+ * checkOutputs checks the set of files a publish is about to write, before any is written, and
+ * returns those already in the site with the same bytes (not rewritten). Every path is
+ * normalized (no empty, `.` or `..` segment); metadata is one plain name at the top, targets
+ * resolve inside `targets/`; every segment is a file name on every file system (no `:`, no
+ * device name, short enough for the file and its temp file, the whole path within PATH_MAX);
+ * no two paths name one file once case/Unicode-folded (unless their bytes are equal); no path
+ * is both a file and a folder. In the site, each path must be absent or a regular file and each
+ * folder on the way absent or a folder (never a symbolic link: nothing is written through one).
  */
-async function checkOutputs(outDir: string, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
+async function checkOutputs(
+  outDir: string,
+  files: ReadonlyMap<string, Uint8Array>,
+): Promise<Set<string>> {
   const base = resolve(outDir);
   const targetsDir = join(base, 'targets');
   const fileAt = new Map<string, [string, Uint8Array]>(); // folded path → path, bytes
@@ -135,6 +171,16 @@ async function checkOutputs(outDir: string, files: ReadonlyMap<string, Uint8Arra
         : segments[0] === 'targets' && full.startsWith(targetsDir + sep);
     if (!inPlace)
       throw new MisuseError(`publish: ${JSON.stringify(rel)} would be written outside its place`);
+    segments.forEach((segment, i) => {
+      const last = i === segments.length - 1;
+      const why = fileNameProblem(segment, MAX_NAME_BYTES - (last ? ATOMIC_TEMP_EXTRA : 0));
+      if (why !== undefined)
+        throw new MisuseError(`publish: cannot write ${JSON.stringify(rel)}: its segment ${why}`);
+    });
+    if (Buffer.byteLength(full) + ATOMIC_TEMP_EXTRA > MAX_PATH_BYTES)
+      throw new MisuseError(
+        `publish: cannot write ${JSON.stringify(rel)}: the path is longer than ${MAX_PATH_BYTES} bytes`,
+      );
     const other = fileAt.get(foldPath(rel));
     if (other !== undefined && !Buffer.from(other[1]).equals(Buffer.from(data)))
       throw new MisuseError(
@@ -146,14 +192,32 @@ async function checkOutputs(outDir: string, files: ReadonlyMap<string, Uint8Arra
       folders.set(foldPath(folder), folder);
     }
   }
+  const st = await stat(base).catch(() => undefined);
+  if (st !== undefined && !st.isDirectory())
+    throw new MisuseError(`publish: ${outDir} is not a folder`);
   for (const [folded, folder] of folders) {
     const file = fileAt.get(folded);
     if (file !== undefined)
       throw new MisuseError(`publish: ${file[0]} would be both a file and a folder (${folder}/…)`);
-    const st = await stat(join(base, folder)).catch(() => undefined);
-    if (st !== undefined && !st.isDirectory())
-      throw new MisuseError(`publish: ${join(outDir, folder)} is already a file, not a folder`);
+    const at = await lstat(join(base, folder)).catch(() => undefined);
+    if (at !== undefined && !at.isDirectory())
+      throw new MisuseError(
+        `publish: ${join(outDir, folder)} is already ${at.isFile() ? 'a file' : 'a symbolic link or special file'}, not a folder`,
+      );
   }
+  const unchanged = new Set<string>();
+  for (const [rel, data] of files) {
+    const full = join(base, rel);
+    const at = await lstat(full).catch(() => undefined);
+    if (at === undefined) continue;
+    if (!at.isFile())
+      throw new MisuseError(
+        `publish: ${join(outDir, rel)} is already ${at.isDirectory() ? 'a folder' : 'a symbolic link or special file'}, not a file: remove it first`,
+      );
+    if (at.size === data.length && Buffer.from(await readFile(full)).equals(Buffer.from(data)))
+      unchanged.add(rel);
+  }
+  return unchanged;
 }
 
 /** verifyAsClient runs the client workflow over the files about to be published. */

@@ -3,11 +3,14 @@
  * root chain that verifies, and target entries clients would get (publishable paths, not
  * shadowed on the delegation walk).
  */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Metadata, nodeBackend, type Root, verificationResult } from '../core/index.js';
 import { entryProblems, TargetWalker } from './target-walk.js';
 import {
   DEFAULT_EXPIRY_DAYS,
   roleFileName,
+  roleNameProblem,
   sameJson,
   type TopRole,
   Workspace,
@@ -57,11 +60,25 @@ export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus>
   const targetsRoles = (await ws.targetsRoles()).map((r) => r.name);
   const names = ['root', ...targetsRoles, 'snapshot', 'timestamp'];
   // role files may come from others (a delegated team signs its own): every entry is checked
+  const delegationIssues = await delegationProblems(ws, targetsRoles);
+  const isFile = async (e: { hashes: Readonly<Record<string, string>> }) => {
+    const h = e.hashes.sha256;
+    if (h === undefined || !/^[0-9a-f]{64}$/.test(h)) return false;
+    return stat(join(ws.contentDir, h)).then(
+      () => true,
+      () => false,
+    );
+  };
   const entries = await entryProblems(
     new TargetWalker((r) => ws.bytes(r), roleFileName),
     targetsRoles,
     (await ws.read('root')).signed.consistent_snapshot === true,
-  );
+    isFile,
+  ).catch((e: unknown) => {
+    // e.g. the walk reached a role whose name is refused: flagged below, not a crash
+    if (delegationIssues.length === 0) throw e;
+    return new Map<string, string[]>();
+  });
   const roles: RoleStatus[] = [];
   for (const role of names) {
     const env = await ws.read(role);
@@ -94,7 +111,11 @@ export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus>
       problems,
     });
   }
-  const problems = [...(await rootChainProblems(ws)), ...roles.flatMap((r) => r.problems)];
+  const problems = [
+    ...(await rootChainProblems(ws)),
+    ...delegationIssues,
+    ...roles.flatMap((r) => r.problems),
+  ];
   if (!sameJson((await ws.read('snapshot')).signed.meta, await ws.snapshotMeta())) {
     problems.push('snapshot: does not list the current targets roles: run `tufa repo snapshot`');
   }
@@ -102,6 +123,30 @@ export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus>
     problems.push('timestamp: does not point at the current snapshot: run `tufa repo timestamp`');
   }
   return { roles, ready: problems.length === 0, problems };
+}
+
+/**
+ * delegationProblems checks the delegations every targets role makes (a team may write its own):
+ * a delegated role name whose file would be another metadata file ({@link roleNameProblem}),
+ * and path hash prefixes not in lower case (clients compare them with lower-case hex digests).
+ */
+async function delegationProblems(ws: Workspace, targetsRoles: string[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const name of targetsRoles) {
+    const d = Metadata.fromBytes(await ws.bytes(name), 'targets', roleFileName(name)).signed
+      .delegations;
+    for (const r of d?.roles ?? []) {
+      const why = roleNameProblem(r.name);
+      if (why !== undefined)
+        problems.push(`${name}: delegates to ${JSON.stringify(r.name)}: ${why}: rename it`);
+      const upper = (r.pathHashPrefixes ?? []).find((p) => p !== p.toLowerCase());
+      if (upper !== undefined)
+        problems.push(
+          `${name}: delegates to ${r.name} by the path hash prefix ${JSON.stringify(upper)}: write it in lower case (some clients compare case-sensitively)`,
+        );
+    }
+  }
+  return problems;
 }
 
 /**

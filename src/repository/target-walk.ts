@@ -16,34 +16,75 @@ import {
   walkDelegations,
 } from '../core/index.js';
 
+/** Names of Object.prototype's properties: clients that look paths up in plain objects find them. */
+const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/** Windows device names, with or without an extension: never a file there. */
+const WINDOWS_DEVICE =
+  /^(con|prn|aux|nul|conin\$|conout\$|(com|lpt)[0-9\u00b9\u00b2\u00b3]) *(\..*)?$/i;
+
+/** The longest file name (one path segment) common file systems take, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 255;
+
 /**
- * targetPathProblem says why a target path cannot be published as a file, or undefined when it
- * can: every `/`-separated segment must be non-empty, not `.` or `..`, and stay one plain name
- * once percent-decoded (a URL or a web server decodes `%2e%2e`, `%2f`); `\` (a separator in
- * URLs and on Windows) and control characters are refused.
+ * targetPathProblem says why a target path cannot be listed for every client to fetch, or
+ * undefined when it can: every `/`-separated segment must be non-empty and not only dots and
+ * spaces (`.`, `..`, and what Windows turns into them); `\\` (a separator in URLs and on
+ * Windows), `%` (a web server decodes `%2e%2e`, `%41`), `?` (starts a query) and `#` (never
+ * sent) are refused, as are control characters and the names of Object.prototype's properties
+ * (`constructor`, `__proto__`: clients keeping targets in plain objects find those instead).
+ * Used on the signing side only: clients accept what the specification allows.
  */
 export function targetPathProblem(path: string): string | undefined {
   if (path.length === 0) return 'it is empty';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
   if (/[\u0000-\u001f\u007f]/.test(path)) return 'it holds a control character';
   if (path.includes('\\')) return 'it holds a backslash (a path separator in URLs)';
+  if (path.includes('%'))
+    return 'it holds a % (web servers decode %XX: clients would get another file)';
+  if (path.includes('?')) return 'it holds a ? (a URL query: clients would get another file)';
+  if (path.includes('#')) return 'it holds a # (a URL fragment, never sent to the server)';
+  if (PROTOTYPE_NAMES.has(path))
+    return 'it is the name of a JavaScript object property (clients would find that instead)';
   for (const segment of path.split('/')) {
     if (segment.length === 0) return 'it has an empty segment (a leading, trailing or double /)';
-    let decoded = segment;
-    try {
-      decoded = decodeURIComponent(segment);
-    } catch {
-      // not percent-encoded: taken as written
-    }
-    if (decoded === '.' || decoded === '..') return `it has a ${JSON.stringify(segment)} segment`;
-    if (/[/\\]/.test(decoded)) return `its segment ${JSON.stringify(segment)} decodes to a path`;
+    if (/^[. ]+$/.test(segment))
+      return `it has a ${JSON.stringify(segment)} segment (only dots and spaces)`;
+  }
+  return undefined;
+}
+
+/**
+ * fileNameProblem says why one path segment cannot be a file or folder name on every file
+ * system, or undefined when it can: no `:` (a drive or stream on Windows), no Windows device
+ * name (`CON`, `nul.txt`, `COM1`…), at most `maxBytes` bytes of UTF-8.
+ */
+export function fileNameProblem(segment: string, maxBytes = MAX_NAME_BYTES): string | undefined {
+  const s = JSON.stringify(segment.length > 40 ? `${segment.slice(0, 40)}…` : segment);
+  if (segment.includes(':')) return `${s} holds a : (a drive or stream name on Windows)`;
+  if (WINDOWS_DEVICE.test(segment.replace(/[. ]+$/, ''))) return `${s} is a Windows device name`;
+  if (Buffer.byteLength(segment) > maxBytes)
+    return `${s} is longer than ${maxBytes} bytes (too long a file name)`;
+  return undefined;
+}
+
+/**
+ * targetFileProblem is {@link targetPathProblem} for a target published as a file
+ * (`targets/<path>`): every segment must also be a file name ({@link fileNameProblem}).
+ */
+export function targetFileProblem(path: string): string | undefined {
+  const bad = targetPathProblem(path);
+  if (bad !== undefined) return bad;
+  for (const segment of path.split('/')) {
+    const why = fileNameProblem(segment);
+    if (why !== undefined) return `its segment ${why}`;
   }
   return undefined;
 }
 
 /** checkTargetPath throws a {@link MisuseError} when a target path cannot be published. */
-export function checkTargetPath(path: string, where = 'target path'): void {
-  const why = targetPathProblem(path);
+export function checkTargetPath(path: string, where = 'target path', asFile = false): void {
+  const why = asFile ? targetFileProblem(path) : targetPathProblem(path);
   if (why !== undefined) throw new MisuseError(`${where} ${JSON.stringify(path)}: ${why}`);
 }
 
@@ -164,9 +205,10 @@ export function placementProblem(
 }
 
 /**
- * entryProblems lists what is wrong with the target entries of the given roles: a path that
- * cannot be published as a file, a hash that is not hex (it names the published file), an entry
- * shadowed by an earlier role on the walk or listed by a role clients never reach for that path,
+ * entryProblems lists what is wrong with the target entries of the given roles: a path clients
+ * cannot fetch (or, for an entry `isFile` says is published as a file, that cannot be a file),
+ * a hash that is not hex (it names the published file), an entry shadowed by an earlier role on
+ * the walk or listed by a role clients never reach for that path,
  * two paths that are one file on a case- or normalization-insensitive file system, and (without
  * consistent snapshots, where the file is `targets/<path>`) a path that another needs as a folder.
  */
@@ -174,6 +216,7 @@ export async function entryProblems(
   walker: TargetWalker,
   roles: readonly string[],
   consistent: boolean,
+  isFile: (entry: TargetFile) => Promise<boolean> = async () => true,
 ): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   const walks = new Map<string, PathWalk>();
@@ -193,6 +236,9 @@ export async function entryProblems(
         add(role, `${role}: target path ${p}: ${bad}`);
         continue;
       }
+      // a target whose content is published is a file (`targets/<path>`): its names must be too
+      const notFile = (await isFile(entry)) ? targetFileProblem(path) : undefined;
+      if (notFile !== undefined) add(role, `${role}: target path ${p}: ${notFile}`);
       for (const [alg, h] of Object.entries(entry.hashes)) {
         if (!/^[0-9a-fA-F]+$/.test(h))
           add(role, `${role}: target ${p}: its ${alg} hash is not hex`);
@@ -239,7 +285,23 @@ export async function entryProblems(
   return out;
 }
 
-/** foldPath is how a case- and normalization-insensitive file system (macOS, Windows) sees a name. */
+/**
+ * foldPath is the name a path has on a case- and normalization-insensitive file system (macOS,
+ * Windows, ext4 casefold) or under Windows' name rules: each segment normalized (NFC), fully
+ * case-folded (upper then lower case: `σ`/`ς`, `s`/`ſ`, `µ`/`μ`, `K`/`k` become one), and
+ * stripped of trailing dots and spaces (Windows drops them: `x.` and `x ` are `x`). Stricter
+ * than any one file system, never looser: two paths with one fold are refused as one file.
+ */
 export function foldPath(path: string): string {
-  return path.normalize('NFC').toLowerCase();
+  return path
+    .split('/')
+    .map((s) =>
+      s
+        .normalize('NFC')
+        .toUpperCase()
+        .toLowerCase()
+        .normalize('NFC')
+        .replace(/[. ]+$/, ''),
+    )
+    .join('/');
 }

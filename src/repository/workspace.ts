@@ -48,6 +48,7 @@ import type { Signer } from './signer.js';
 import {
   checkTargetPath,
   defaultRole,
+  foldPath,
   type PathWalk,
   placementProblem,
   TargetWalker,
@@ -132,6 +133,19 @@ export function sameJson(a: JsonValue | undefined, b: JsonValue): boolean {
 /** roleFileName is the file of a role: its name percent-encoded (`a/b` → `a%2Fb.json`). */
 export function roleFileName(role: string): string {
   return `${encodeName(role)}.json`;
+}
+
+/**
+ * roleNameProblem says why a delegated role cannot be named `name`, or undefined when it can:
+ * its file (`<name>.json`, here and on a site without consistent snapshots) would be another
+ * metadata file, `N.root.json` (a root version) or a top-level role's, also once case-folded
+ * (macOS, Windows). The core refuses the top-level names themselves in delegations.
+ */
+export function roleNameProblem(name: string): string | undefined {
+  const folded = foldPath(roleFileName(name));
+  if (/^\d+\.root\.json$/.test(folded) || TOP.some((r) => folded === `${r}.json`))
+    return `its file ${roleFileName(name)} would be a root version's or a top-level role's metadata file`;
+  return undefined;
 }
 
 /** hashesOf returns the sha256 and sha512 hex digests of bytes. */
@@ -256,8 +270,15 @@ export class Workspace {
     return ws;
   }
 
-  /** fileOf is the workspace file of a role. */
+  /**
+   * fileOf is the workspace file of a role. A delegated role whose file would be another
+   * metadata file of the workspace ({@link roleNameProblem}) is refused.
+   */
   fileOf(role: string): string {
+    if (!(TOP as readonly string[]).includes(role)) {
+      const why = roleNameProblem(role);
+      if (why !== undefined) throw new MisuseError(`role ${JSON.stringify(role)}: ${why}`);
+    }
     return join(this.metadataDir, roleFileName(role));
   }
 
@@ -360,7 +381,8 @@ export class Workspace {
           )
         : (d?.roles ?? []).map((r) => r.name);
       for (const c of children) {
-        if (seen.has(c)) continue;
+        // a name whose file is another metadata file is never read as a role (status flags it)
+        if (seen.has(c) || roleNameProblem(c) !== undefined) continue;
         seen.add(c);
         out.push({ name: c, delegator: name });
       }
@@ -421,6 +443,7 @@ export class Workspace {
     custom?: JsonValue,
   ): Promise<string> {
     const hashes = hashesOf(content);
+    checkTargetPath(path, 'target path', true); // published as a file: `targets/<path>`
     return this.update(async () => {
       const r = await this.placeTarget(path, role); // refused before the content is stored
       await this.#put(join(this.contentDir, hashes.sha256 as string), content);
@@ -505,7 +528,15 @@ export class Workspace {
     }
     // validate before anything is written
     Delegations.fromJSON(delegations, `${from}.delegations`);
+    const upper = (spec.pathHashPrefixes ?? []).find((p) => p !== p.toLowerCase());
+    if (spec.succinctBits === undefined && upper !== undefined)
+      throw new MisuseError(
+        `path hash prefix ${JSON.stringify(upper)}: write it in lower case (clients compare hex digests case-sensitively)`,
+      );
     for (const name of created) {
+      const why = roleNameProblem(name);
+      if (why !== undefined)
+        throw new MisuseError(`cannot delegate to ${JSON.stringify(name)}: ${why}`);
       if ((await this.#get(this.fileOf(name))) !== undefined)
         throw new MisuseError(`role ${name} already exists`);
     }
