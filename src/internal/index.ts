@@ -19,6 +19,7 @@ export {
   type Token,
   TokenError,
 } from './bearer.js';
+export { childEnvironment, NEVER_CHILD_ENV } from './child-env.js';
 export {
   type LockOptions,
   readIfExists,
