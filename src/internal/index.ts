@@ -10,6 +10,7 @@ export {
   redact,
   redactText,
 } from '../transport/index.js';
+export { childEnvironment, NEVER_CHILD_ENV } from './child-env.js';
 export {
   type LockOptions,
   readIfExists,

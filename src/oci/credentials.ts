@@ -3,10 +3,12 @@
  * a `credsStore` for all registries, and per-registry `credHelpers` (programs named
  * `docker-credential-<name>`, asked with `get`). Registries match exactly by host (Docker Hub's
  * historical key `https://index.docker.io/v1/` is Docker Hub); a credential never goes to a
- * registry it was not stored for. Nothing here logs a secret.
+ * registry it was not stored for. Nothing here logs a secret. A helper gets only the
+ * environment it needs ({@link helperEnvironment}), never TUFA_KEY_PASSPHRASE.
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { childEnvironment } from '../internal/child-env.js';
 import { OciError } from './errors.js';
 
 /** Credentials for one registry. */
@@ -40,6 +42,23 @@ function isDockerHub(registry: string): boolean {
     registry === 'docker.io' ||
     registry === 'index.docker.io' ||
     registry === 'registry-1.docker.io'
+  );
+}
+
+/**
+ * What a credential helper gets of the caller's environment besides the base (PATH, HOME, …,
+ * see childEnvironment): where Docker's and desktop keyrings live (DOCKER_CONFIG, XDG_*,
+ * DBUS_SESSION_BUS_ADDRESS, DISPLAY), pass/gpg's, proxies, and the cloud SDK settings the
+ * ecr-login, gcr and acr helpers read (AWS_*, GOOGLE_*, CLOUDSDK_*, AZURE_*). Never
+ * TUFA_KEY_PASSPHRASE or other TUFA_* variables, nor CI tokens.
+ */
+function helperEnvironment(): Record<string, string> {
+  return childEnvironment(
+    process.env,
+    (name) =>
+      /^(?:DOCKER_CONFIG|DBUS_SESSION_BUS_ADDRESS|DISPLAY|WAYLAND_DISPLAY|GNUPGHOME|GPG_AGENT_INFO|PASSWORD_STORE_DIR|(?:HTTPS?|NO)_PROXY|(?:https?|no)_proxy)$/.test(
+        name,
+      ) || /^(?:XDG_|AWS_|GOOGLE_|CLOUDSDK_|AZURE_)/.test(name),
   );
 }
 
@@ -129,6 +148,7 @@ export class DockerConfigCredentials implements CredentialProvider {
     return new Promise((resolve, reject) => {
       const child = spawn(`docker-credential-${helper}`, ['get'], {
         stdio: ['pipe', 'pipe', 'pipe'],
+        env: helperEnvironment(),
         timeout: this.helperTimeoutMs,
       });
       const out: Buffer[] = [];

@@ -4,19 +4,24 @@
  *
  * Writing is atomic: everything goes into a temp folder beside the destination, every blob is
  * renamed into `blobs/sha256/` only after its digest and size matched, and the folder (or the
- * tar) takes its final name only when the whole image is there. A failed pull leaves nothing.
+ * tar) takes its final name only when the whole image is there. A failed pull leaves nothing;
+ * a path that appeared at the destination meanwhile is never replaced (see {@link LayoutWriter.commit}).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, constants as fsConstants } from 'node:fs';
 import {
+  copyFile,
   type FileHandle,
+  link,
   lstat,
   mkdir,
   mkdtemp,
   open,
   readdir,
+  readFile,
   rename,
   rm,
+  rmdir,
   stat,
   writeFile,
 } from 'node:fs/promises';
@@ -51,13 +56,14 @@ export class LayoutWriter {
 
   /** create starts a layout for `oci:` (kind dir) or `oci-archive:` (kind archive) output. */
   static async create(kind: 'dir' | 'archive', path: string): Promise<LayoutWriter> {
+    // lstat: a symlink (even a dangling one) is something that exists
     if (
-      await stat(path).then(
+      await lstat(path).then(
         () => true,
         () => false,
       )
     ) {
-      throw new OciError('BAD_REFERENCE', `${path} already exists: refusing to overwrite it`);
+      throw refuseExisting(path);
     }
     await mkdir(dirname(path), { recursive: true });
     const tempDir = await mkdtemp(join(dirname(path), `.${basename(path)}.tufa-`));
@@ -135,18 +141,46 @@ export class LayoutWriter {
     });
   }
 
-  /** commit writes index.json and moves the layout (or its tar) to the destination. */
+  /**
+   * commit writes index.json and moves the layout (or its tar) to the destination, which must
+   * still not exist: something that appeared there during the pull is never replaced
+   * (`BAD_REFERENCE`). An archive is hard-linked to its name (`link` fails on any existing
+   * path, a dangling symlink included), then the temp name is removed. A folder's name is
+   * claimed with an exclusive `mkdir` (no `recursive`), and the finished layout is renamed onto
+   * that empty folder: the only thing `rename` can replace there is the empty folder this
+   * commit just made, and readers see the whole layout at once.
+   */
   async commit(): Promise<void> {
     const index = { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: this.manifests };
     await writeFile(join(this.tempDir, 'index.json'), `${JSON.stringify(index)}\n`);
+    const dest = this.destination.path;
+    const claim = async (create: () => Promise<void>) => {
+      try {
+        await create();
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw refuseExisting(dest);
+        throw e;
+      }
+    };
     try {
       if (this.destination.kind === 'dir') {
-        await rename(this.tempDir, this.destination.path);
+        await claim(() => mkdir(dest, { mode: 0o700 }));
+        await rename(this.tempDir, dest).catch(async (e: unknown) => {
+          await rmdir(dest).catch(() => undefined);
+          throw e;
+        });
         return;
       }
       const tmpTar = `${this.tempDir}.tar`;
       await writeTar(this.tempDir, tmpTar);
-      await rename(tmpTar, this.destination.path);
+      await claim(() =>
+        link(tmpTar, dest).catch((e: NodeJS.ErrnoException) => {
+          // a file system without hard links: an exclusive copy (not atomic for readers)
+          if (e.code !== 'EPERM' && e.code !== 'ENOTSUP' && e.code !== 'EOPNOTSUPP') throw e;
+          return copyFile(tmpTar, dest, fsConstants.COPYFILE_EXCL);
+        }),
+      );
+      await rm(tmpTar, { force: true });
       await rm(this.tempDir, { recursive: true, force: true });
     } catch (e) {
       await this.abort();
@@ -159,6 +193,10 @@ export class LayoutWriter {
     await rm(this.tempDir, { recursive: true, force: true });
     await rm(`${this.tempDir}.tar`, { force: true });
   }
+}
+
+function refuseExisting(path: string): OciError {
+  return new OciError('BAD_REFERENCE', `${path} already exists: refusing to overwrite it`);
 }
 
 async function listFiles(root: string, dir = root): Promise<string[]> {
@@ -391,80 +429,295 @@ export async function readLayout(dir: string, refName?: string): Promise<LayoutI
 
 /** The archive entries read into memory-sized files: more than this is refused. */
 const SMALL_ENTRIES = new Set(['index.json', 'oci-layout']);
+/** At most this many entries in an archive (an image has a few per layer). */
+export const MAX_ARCHIVE_ENTRIES = 10_000;
+/** The default cap on the bytes extractArchive writes (the blobs the index references). */
+export const MAX_ARCHIVE_BYTES = 64 * 1024 ** 3;
+/** pax and GNU long-name headers above this are refused (as tar-stream does). */
+const MAX_LONG_HEADER = 1024 * 1024;
+const BLOCK = 512;
+
+/** An entry of a tar archive: where its data is in the file. */
+interface TarEntry {
+  readonly name: string;
+  /** '0' regular file, '1' hard link, '2' symlink, '5' folder, … (the typeflag). */
+  readonly type: string;
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** Reads a number field of a tar header: octal text, or base-256 (high bit set). */
+function tarNumber(b: Buffer, at: number, len: number): number {
+  if ((b[at] as number) & 0x80) {
+    let n = (b[at] as number) & 0x7f;
+    for (let i = at + 1; i < at + len; i++) n = n * 256 + (b[i] as number);
+    return n;
+  }
+  const text = b
+    .toString('latin1', at, at + len)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
+  if (!/^[0-7]*$/.test(text)) return Number.NaN;
+  return text === '' ? 0 : Number.parseInt(text, 8);
+}
+
+/** tarText reads a NUL-terminated text field. */
+function tarText(b: Buffer, at: number, len: number): string {
+  const end = b.indexOf(0, at);
+  return b.toString('utf8', at, end < 0 || end > at + len ? at + len : end);
+}
+
+/** paxRecords reads `len key=value\n` records. */
+function paxRecords(body: Buffer): Map<string, string> {
+  const out = new Map<string, string>();
+  let i = 0;
+  while (i < body.length) {
+    const space = body.indexOf(0x20, i);
+    const len = Number(body.toString('latin1', i, space));
+    if (space < 0 || !Number.isSafeInteger(len) || len <= 0 || i + len > body.length) {
+      throw new Error('invalid pax header');
+    }
+    const rec = body.toString('utf8', space + 1, i + len - 1);
+    const eq = rec.indexOf('=');
+    if (eq > 0) out.set(rec.slice(0, eq), rec.slice(eq + 1));
+    i += len;
+  }
+  return out;
+}
+
+/**
+ * tarEntries lists the entries of a tar file by reading its headers only (data is never read
+ * here: skipping an entry costs nothing). It understands ustar (name prefix), pax (`path`,
+ * `size`, `linkpath`, global headers) and GNU long names, and stops at the end-of-archive
+ * marker (a zero block) or at the end of the file.
+ */
+async function tarEntries(fh: FileHandle, fileSize: number, file: string): Promise<TarEntry[]> {
+  const entries: TarEntry[] = [];
+  const header = Buffer.alloc(BLOCK);
+  let offset = 0;
+  let global = new Map<string, string>();
+  let pax: Map<string, string> | undefined;
+  let longName: string | undefined;
+  let headers = 0;
+  while (offset + BLOCK <= fileSize) {
+    if (++headers > 3 * MAX_ARCHIVE_ENTRIES) {
+      throw new OciError('TOO_LARGE', `${file}: more than ${3 * MAX_ARCHIVE_ENTRIES} tar headers`);
+    }
+    await readExactlyAt(fh, header, offset);
+    if (header.every((b) => b === 0)) break; // end of archive: what follows is never read
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (header[i] as number);
+    if (sum !== tarNumber(header, 148, 8)) throw new Error(`invalid tar header at ${offset}`);
+    const type = header[156] === 0 ? '0' : String.fromCharCode(header[156] as number);
+    let size = tarNumber(header, 124, 12);
+    const data = offset + BLOCK;
+    if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
+      if (!(size >= 0) || size > MAX_LONG_HEADER || data + size > fileSize) {
+        throw new Error(`invalid tar long header at ${offset}`);
+      }
+      const body = Buffer.alloc(size);
+      await readExactlyAt(fh, body, data);
+      if (type === 'x') pax = paxRecords(body);
+      else if (type === 'g') global = new Map([...global, ...paxRecords(body)]);
+      else if (type === 'L') longName = tarText(body, 0, body.length);
+      offset = data + Math.ceil(size / BLOCK) * BLOCK;
+      continue;
+    }
+    const records = new Map([...global, ...(pax ?? [])]);
+    let name = tarText(header, 0, 100);
+    const magic = header.toString('latin1', 257, 263);
+    if (magic === 'ustar\0') {
+      const prefix = tarText(header, 345, 155);
+      if (prefix !== '') name = `${prefix}/${name}`;
+    }
+    name = records.get('path') ?? longName ?? name;
+    if (records.has('size')) size = Number(records.get('size'));
+    pax = undefined;
+    longName = undefined;
+    if (!Number.isSafeInteger(size) || size < 0 || data + size > fileSize) {
+      throw new Error(`invalid tar entry size at ${offset}`);
+    }
+    if (entries.length >= MAX_ARCHIVE_ENTRIES) {
+      throw new OciError('TOO_LARGE', `${file}: more than ${MAX_ARCHIVE_ENTRIES} entries`);
+    }
+    entries.push({ name, type, offset: data, size });
+    // as tar-stream does: every entry but a folder is followed by `size` bytes
+    offset = data + (type === '5' ? 0 : Math.ceil(size / BLOCK) * BLOCK);
+  }
+  return entries;
+}
+
+/** readExactlyAt fills `buf` from `fh` at `position`; a shorter file is an error. */
+async function readExactlyAt(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+    if (bytesRead === 0) throw new Error('unexpected end of the archive');
+    got += bytesRead;
+  }
+}
+
+/** The descriptors a manifest or index names (config, layers, manifests, subject, blobs). */
+function childDescriptors(json: unknown): Descriptor[] {
+  const o = json as Record<string, unknown> | null;
+  if (typeof o !== 'object' || o === null) return [];
+  const out: unknown[] = [o.config, o.subject];
+  for (const key of ['layers', 'manifests', 'blobs']) {
+    if (Array.isArray(o[key])) out.push(...(o[key] as unknown[]));
+  }
+  return out.filter(
+    (d): d is Descriptor =>
+      typeof d === 'object' &&
+      d !== null &&
+      typeof (d as Descriptor).digest === 'string' &&
+      isDigest((d as Descriptor).digest) &&
+      Number.isSafeInteger((d as Descriptor).size) &&
+      (d as Descriptor).size >= 0,
+  );
+}
 
 /**
  * extractArchive unpacks an OCI archive into a new temp folder and returns the folder; the
- * caller removes it. Names that would leave the folder are not written. What a layout reader
- * opens (index.json, oci-layout, blobs/…) must be a regular file or folder given once: a
- * symlink, hard link or device entry there is refused (LAYOUT_INVALID), as is a name given
- * twice; links elsewhere (Docker's legacy `<id>/layer.tar` links) are skipped, never made.
- * index.json and oci-layout are capped at {@link MAX_MANIFEST_BYTES}, and a blob whose bytes
- * do not hash to its name is refused (DIGEST_MISMATCH).
+ * caller removes it. The archive is read by offset, never as a stream, so what it does not
+ * need costs nothing: it lists the headers (at most {@link MAX_ARCHIVE_ENTRIES} entries,
+ * stopping at the end-of-archive marker), then writes only `oci-layout`, `index.json` (each
+ * at most {@link MAX_MANIFEST_BYTES}) and the `blobs/sha256/<hex>` the index references,
+ * directly or through the manifests and indexes it names. A referenced blob entry must have
+ * the size its descriptor gives (SIZE_MISMATCH before a byte is read) and hash to its name
+ * (DIGEST_MISMATCH); all blobs together at most `maxBytes`. Other entries are never written.
+ * What a layout reader opens (index.json, oci-layout, blobs/…) must be a regular file or folder
+ * given once: a symlink, hard link or device entry there is refused (LAYOUT_INVALID), as is a
+ * name given twice; links elsewhere (Docker's legacy `<id>/layer.tar` links) are skipped.
  */
-export async function extractArchive(file: string, into: string): Promise<string> {
+export async function extractArchive(
+  file: string,
+  into: string,
+  options: { maxBytes?: number } = {},
+): Promise<string> {
   const dir = await mkdtemp(join(into, 'tufa-archive-'));
-  const extract = tar.extract();
-  const piping = pipeline(createReadStream(file), extract);
-  // Its failures (an unreadable file, a broken tar) also end the loop below, which reports them.
-  piping.catch(() => undefined);
+  let fh: FileHandle | undefined;
   try {
-    await extractEntries(file, dir, extract);
-    await piping;
+    fh = await open(file, OPEN_FLAGS & ~fsConstants.O_NOFOLLOW);
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      throw new OciError(
+        'LAYOUT_INVALID',
+        `${file}: not a regular file (an archive is read by offset)`,
+      );
+    }
+    await extractEntries(
+      file,
+      fh,
+      await tarEntries(fh, st.size, file),
+      dir,
+      options.maxBytes ?? MAX_ARCHIVE_BYTES,
+    );
   } catch (cause) {
-    extract.destroy();
     await rm(dir, { recursive: true, force: true });
     if (cause instanceof OciError) throw cause;
     throw new OciError('NOT_FOUND', `${file}: not a readable OCI archive`, { cause });
+  } finally {
+    await fh?.close();
   }
   return dir;
 }
 
-/** extractEntries writes the entries of an archive into `dir` (see {@link extractArchive}). */
-async function extractEntries(file: string, dir: string, extract: tar.Extract): Promise<void> {
-  const seen = new Set<string>();
-  for await (const entry of extract) {
-    const header = entry.header;
-    // The name as the file system will see it (`./a`, `x/../a` and `a/` are all `a`).
-    const target = join(dir, header.name);
-    const name = relative(dir, target);
+/** extractEntries writes what a layout reader needs into `dir` (see {@link extractArchive}). */
+async function extractEntries(
+  file: string,
+  fh: FileHandle,
+  entries: readonly TarEntry[],
+  dir: string,
+  maxBytes: number,
+): Promise<void> {
+  const byName = new Map<string, TarEntry>();
+  for (const entry of entries) {
+    // The name as the file system would see it (`./a`, `x/../a` and `a/` are all `a`).
+    const name = relative(dir, join(dir, entry.name));
     const refuse = (why: string) =>
-      new OciError('LAYOUT_INVALID', `${file}: entry ${JSON.stringify(header.name)} ${why}`);
+      new OciError('LAYOUT_INVALID', `${file}: entry ${JSON.stringify(entry.name)} ${why}`);
     const read = SMALL_ENTRIES.has(name) || name === 'blobs' || name.startsWith('blobs/');
     const outside =
-      name === '' || header.name.startsWith('/') || name === '..' || name.startsWith('../');
-    if (outside || (!read && header.type !== 'file') || header.type === 'directory') {
-      if (header.type === 'directory' && SMALL_ENTRIES.has(name)) throw refuse('is a folder');
-      entry.resume();
+      name === '' || entry.name.startsWith('/') || name === '..' || name.startsWith('../');
+    if (outside || !read) continue;
+    if (entry.type === '5') {
+      if (SMALL_ENTRIES.has(name)) throw refuse('is a folder');
       continue;
     }
-    if (header.type !== 'file') {
-      throw refuse(
-        `is a ${header.type ?? 'special'} entry${header.linkname ? ` (to ${header.linkname})` : ''}: only regular files are accepted`,
-      );
+    if (entry.type !== '0' && entry.type !== '7') {
+      const kind = { '1': 'hard link', '2': 'symlink' }[entry.type] ?? `type ${entry.type}`;
+      throw refuse(`is a ${kind} entry: only regular files are accepted`);
     }
-    if (seen.has(name)) throw refuse('is given twice');
-    seen.add(name);
-    if (SMALL_ENTRIES.has(name) && (header.size ?? 0) > MAX_MANIFEST_BYTES) {
+    if (byName.has(name)) throw refuse('is given twice');
+    byName.set(name, entry);
+  }
+  /** copy writes an entry's bytes to `dir`, hashing them; returns the hex SHA-256. */
+  const copy = async (name: string, entry: TarEntry): Promise<string> => {
+    const target = join(dir, name);
+    await mkdir(dirname(target), { recursive: true });
+    const out = await open(target, 'wx');
+    const hash = createHash('sha256');
+    try {
+      for (let done = 0; done < entry.size; ) {
+        const buf = Buffer.alloc(Math.min(CHUNK, entry.size - done));
+        await readExactlyAt(fh, buf, entry.offset + done);
+        hash.update(buf);
+        await out.write(buf);
+        done += buf.length;
+      }
+    } finally {
+      await out.close();
+    }
+    return hash.digest('hex');
+  };
+  const small = async (name: string): Promise<Buffer | undefined> => {
+    const entry = byName.get(name);
+    if (entry === undefined) return undefined;
+    if (entry.size > MAX_MANIFEST_BYTES) {
       throw new OciError(
         'TOO_LARGE',
-        `${file}: ${name} has ${header.size} bytes, more than ${MAX_MANIFEST_BYTES}`,
+        `${file}: ${name} has ${entry.size} bytes, more than ${MAX_MANIFEST_BYTES}`,
       );
     }
-    const blob = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(name)?.[1];
-    const hash = createHash('sha256');
-    await mkdir(dirname(target), { recursive: true });
-    await pipeline(
-      entry,
-      async function* (source: AsyncIterable<unknown>) {
-        for await (const c of source) {
-          hash.update(c as Buffer);
-          yield c;
-        }
-      },
-      createWriteStream(target, { flags: 'wx' }),
-    );
-    if (blob !== undefined && hash.digest('hex') !== blob) {
+    await copy(name, entry);
+    return readFile(join(dir, name));
+  };
+  await small('oci-layout');
+  const index = await small('index.json');
+  // The blobs the index references, walked breadth-first through manifests and indexes.
+  const queue: Descriptor[] = [];
+  const parse = (bytes: Buffer) => {
+    try {
+      queue.push(...childDescriptors(JSON.parse(bytes.toString('utf8'))));
+    } catch {
+      // not JSON: nothing referenced (readLayout says what is wrong)
+    }
+  };
+  if (index !== undefined) parse(index);
+  const done = new Set<string>();
+  let written = 0;
+  for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+    if (done.has(d.digest)) continue;
+    const name = `blobs/sha256/${d.digest.slice('sha256:'.length)}`;
+    const entry = byName.get(name);
+    if (entry === undefined) continue; // missing: readLayout reports it if it is needed
+    done.add(d.digest);
+    if (entry.size !== d.size) {
+      throw new OciError(
+        'SIZE_MISMATCH',
+        `${file}: ${name} has ${entry.size} bytes, its descriptor gives ${d.size}`,
+      );
+    }
+    written += entry.size;
+    if (written > maxBytes) {
+      throw new OciError('TOO_LARGE', `${file}: the image's blobs exceed ${maxBytes} bytes`);
+    }
+    if ((await copy(name, entry)) !== d.digest.slice('sha256:'.length)) {
       throw new OciError('DIGEST_MISMATCH', `${file}: ${name} does not hash to its name`);
+    }
+    // manifests and indexes name more blobs (a config or a layer names none)
+    if (entry.size <= MAX_MANIFEST_BYTES && /manifest|index/.test(d.mediaType ?? 'index')) {
+      parse(await readFile(join(dir, name)));
     }
   }
 }

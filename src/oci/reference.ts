@@ -19,14 +19,68 @@ const HOST =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
 /**
+ * registryProblem gives a registry host (`host[:port]`, lower case) its one spelling, or says
+ * why it has none. Two spellings of one registry would let a reference escape the policy rule
+ * (or miss the credentials) written for the other, so every spelling that `new URL()` or
+ * getaddrinfo would read as the same host is either normalized or refused:
+ * - the port is decimal without a leading zero (`:0443` is refused: it is `:443`), 1 to 65535,
+ *   and the default ports `:443` and `:80` are dropped;
+ * - a host whose last label is numeric is an IPv4 address and must be a dotted quad without
+ *   leading zeros (`10.0.5`, `167772165`, `0xa.0.0.5`, `010.0.0.5` are refused);
+ * - an IPv6 address gets its canonical form (`[0::1]` is `[::1]`), and an IPv4-mapped one
+ *   (`[::ffff:10.0.0.5]`, the IPv4 host by another name) is refused;
+ * - Docker Hub's API hosts are `docker.io`.
+ */
+function registryProblem(host: string): { host: string } | { problem: string } {
+  const m = /^(\[[^\]]*\]|[^:[\]]*)(?::([0-9]*))?$/.exec(host);
+  if (m === null || !HOST.test(host)) return { problem: 'is not a valid registry host' };
+  let name = m[1] as string;
+  const port = m[2];
+  if (port !== undefined) {
+    if (port.length > 1 && port.startsWith('0'))
+      return { problem: `port ${port} has a leading zero (write :${Number(port)})` };
+    if (Number(port) < 1 || Number(port) > 65535)
+      return { problem: `port ${port} is out of range (1 to 65535)` };
+  }
+  if (name.startsWith('[')) {
+    let canonical: string;
+    try {
+      canonical = new URL(`https://${name}/`).hostname;
+    } catch {
+      return { problem: 'is not a valid IPv6 address' };
+    }
+    if (canonical.startsWith('[::ffff:'))
+      return { problem: 'is an IPv4-mapped IPv6 address (write the IPv4 address)' };
+    name = canonical;
+  } else if (/^(?:[0-9]+|0x[0-9a-f]*)$/.test(name.slice(name.lastIndexOf('.') + 1))) {
+    const octets = name.split('.');
+    if (
+      octets.length !== 4 ||
+      !octets.every((o) => /^(?:0|[1-9][0-9]{0,2})$/.test(o) && Number(o) <= 255)
+    )
+      return {
+        problem:
+          'is not an IPv4 address in dotted-quad form (four decimal numbers 0-255, no leading zeros)',
+      };
+  }
+  const h = port === undefined || port === '443' || port === '80' ? name : `${name}:${port}`;
+  return { host: h === 'index.docker.io' || h === 'registry-1.docker.io' ? DEFAULT_REGISTRY : h };
+}
+
+/**
  * normalizeRegistry gives a registry host its one spelling, so that policies and credentials
  * match exactly: host names are case-insensitive, the default ports (`:443` for HTTPS, `:80`
  * for HTTP) name the same registry as no port, and Docker Hub's API hosts are `docker.io`.
  * Without this, `registry.example:443/app` would escape a policy rule for `registry.example/…`.
+ * Spellings that cannot be normalized safely are refused (see {@link registryProblem}).
+ * @throws {@link OciError} `BAD_REFERENCE` naming what is wrong
  */
 export function normalizeRegistry(host: string): string {
-  const h = host.toLowerCase().replace(/:(?:443|80)$/, '');
-  return h === 'index.docker.io' || h === 'registry-1.docker.io' ? DEFAULT_REGISTRY : h;
+  const r = registryProblem(host.toLowerCase());
+  if ('problem' in r) {
+    throw new OciError('BAD_REFERENCE', `registry ${JSON.stringify(host)} ${r.problem}`);
+  }
+  return r.host;
 }
 
 /** A parsed image reference. */
@@ -76,18 +130,13 @@ export class Reference {
     if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
       registry = first;
       parts.shift();
-      if (!HOST.test(registry)) bad(`${JSON.stringify(registry)} is not a valid registry host`);
     } else {
       if (options.strict) bad('the registry is missing (strict: no docker.io default)');
       registry = DEFAULT_REGISTRY;
     }
-    registry = registry.toLowerCase();
-    const port = /:(\d+)$/.exec(registry)?.[1];
-    if (port !== undefined && Number(port) > 65535) bad(`port ${port} is out of range`);
-    if (registry.startsWith('[') && !/^\[[0-9a-f:.]*:[0-9a-f:.]*\](?::\d+)?$/.test(registry)) {
-      bad(`${JSON.stringify(registry)} is not a valid IPv6 address`);
-    }
-    registry = normalizeRegistry(registry);
+    const normalized = registryProblem(registry.toLowerCase());
+    if ('problem' in normalized) bad(`${JSON.stringify(registry)} ${normalized.problem}`);
+    registry = (normalized as { host: string }).host;
     if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) {
       bad(
         'repository path components are lowercase letters and digits, separated by ., _, __ or -',

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { base64ToBytes, computeKeyId, hexToBytes, Key, nodeBackend } from '../core/index.js';
+import { childEnvironment, NEVER_CHILD_ENV } from '../internal/index.js';
 
 /** Signs bytes as one key. */
 export interface Signer {
@@ -94,24 +95,6 @@ export class KeyObjectSigner implements Signer {
   }
 }
 
-/** What every signer command gets from the caller's environment (besides LC_*). */
-const SIGNER_BASE_ENV = [
-  'PATH',
-  'HOME',
-  'USER',
-  'LOGNAME',
-  'LANG',
-  'LANGUAGE',
-  'TZ',
-  'TMPDIR',
-  'TERM',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-];
-
-/** Never given to a signer command, even when named. */
-const SIGNER_NEVER_ENV = 'TUFA_KEY_PASSPHRASE';
-
 /**
  * signerEnvironment picks from `env` what a signer command gets: PATH, HOME, USER, LOGNAME,
  * LANG, LANGUAGE, LC_*, TZ, TMPDIR, TERM, SSL_CERT_FILE, SSL_CERT_DIR, plus the variables
@@ -133,21 +116,14 @@ export function signerEnvironment(
     const test = p.endsWith('*')
       ? (name: string) => name.startsWith(p.slice(0, -1))
       : (name: string) => name === p;
-    if (test(SIGNER_NEVER_ENV)) {
+    if (test(NEVER_CHILD_ENV)) {
       throw new RangeError(
-        `signer environment: ${p} would pass ${SIGNER_NEVER_ENV}, which is never given to a signer command`,
+        `signer environment: ${p} would pass ${NEVER_CHILD_ENV}, which is never given to a signer command`,
       );
     }
     return test;
   });
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env)) {
-    if (value === undefined || name === SIGNER_NEVER_ENV) continue;
-    if (SIGNER_BASE_ENV.includes(name) || name.startsWith('LC_') || matchers.some((m) => m(name))) {
-      out[name] = value;
-    }
-  }
-  return out;
+  return childEnvironment(env, (name) => matchers.some((m) => m(name)));
 }
 
 /**

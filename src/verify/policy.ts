@@ -7,15 +7,18 @@
  *
  * Patterns match the fully qualified repository name (`registry/repository`): `*` matches within
  * one path segment, `**` matches one or more whole segments, everything else is literal. The most
- * specific rule wins (most literal characters; then fewest wildcards; then the first listed).
+ * specific rule wins (most literal characters; then fewest `*` characters, a `**` counting two;
+ * then the first listed).
  * No match means deny. Relative file paths in a rule are relative to the policy file (its real
  * path, symlinks resolved).
  *
  * Patterns are lower case (names are), `**` is a whole segment, and the registry of a pattern
- * is normalized like a reference's (`host:443/…` is `host/…`). Two rules of different trust
+ * is normalized like a reference's (`host:443/…` is `host/…`; `host:0443`, `10.0.5` refused).
+ * A pattern that could never match a name is refused: no registry host first (`acme/app`),
+ * `docker.io/nginx` (Docker Hub names are `docker.io/library/nginx`), a tag or digest. Two rules of different trust
  * sources that overlap load with a warning ({@link TrustPolicy.warnings}).
  */
-import { readFile, realpath } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MisuseError } from '../core/index.js';
 import { redact } from '../internal/index.js';
@@ -48,12 +51,25 @@ export interface PolicyRule {
 
 /**
  * normalizePattern gives a pattern's registry (its first segment) the spelling references get:
- * `registry.example:443/**` is `registry.example/**`.
+ * `registry.example:443/**` is `registry.example/**`. A first segment with a wildcard keeps its
+ * host part as written; its port, if literal, follows the same rules.
+ * @throws {@link MisuseError} for a registry spelling a reference would refuse (`:0443`, `10.0.5`)
  */
 function normalizePattern(pattern: string): string {
   const slash = pattern.indexOf('/');
   if (slash < 0) return pattern;
-  return `${normalizeRegistry(pattern.slice(0, slash))}${pattern.slice(slash)}`;
+  const first = pattern.slice(0, slash);
+  const rest = pattern.slice(slash);
+  try {
+    if (!first.includes('*')) return `${normalizeRegistry(first)}${rest}`;
+    const port = /:([0-9]+)$/.exec(first);
+    if (port === null) return pattern;
+    // the port alone, checked on a stand-in host
+    const normalized = normalizeRegistry(`registry.invalid:${port[1]}`);
+    return `${first.slice(0, port.index)}${normalized.slice('registry.invalid'.length)}${rest}`;
+  } catch (e) {
+    throw new MisuseError(`policy: pattern ${JSON.stringify(pattern)}: ${(e as Error).message}`);
+  }
 }
 
 /** compile checks a pattern as written and returns the expression of its normalized form. */
@@ -70,14 +86,37 @@ function compile(pattern: string): RegExp {
       `policy: pattern ${JSON.stringify(pattern)} has an upper-case letter: repository names are lower case, so it would never match`,
     );
   }
+  const segments = pattern.split('/');
   // `**` inside a segment would match across segments (`ghcr.io/acme**` matches
   // `ghcr.io/acme-evil/app`).
-  if (pattern.split('/').some((seg) => seg.includes('**') && seg !== '**')) {
+  if (segments.some((seg) => seg.includes('**') && seg !== '**')) {
     throw new MisuseError(
       `policy: pattern ${JSON.stringify(pattern)}: \`**\` must be a whole path segment (write a/** or a/*-x, not a**)`,
     );
   }
+  // Patterns that could never match a name (a rule nobody notices is dead: a broader one
+  // governs). A name is `registry/repository`: its first segment is a host (with `.` or `:`,
+  // or `localhost`), it has no tag or digest, and Docker Hub repositories have two segments.
+  const never = (why: string): never => {
+    throw new MisuseError(
+      `policy: pattern ${JSON.stringify(pattern)} never matches an image name: ${why}`,
+    );
+  };
+  const first = segments[0] as string;
+  if (pattern !== '**') {
+    if (segments.length < 2 || segments.some((seg) => seg === ''))
+      never('write registry/repository (a name has a registry and a repository, no empty segment)');
+    if (!(first === '*' || first === '**' || first === 'localhost' || /[.:]/.test(first))) {
+      never(
+        `${JSON.stringify(first)} is not a registry host (write docker.io/${first}/… for Docker Hub)`,
+      );
+    }
+    if (segments.slice(1).some((seg) => /[:[\]]/.test(seg)))
+      never('a pattern matches repository names, which have no tag, digest or `:`');
+  }
   const p = normalizePattern(pattern);
+  if (p.startsWith('docker.io/') && segments.length === 2 && segments[1] !== '**')
+    never(`Docker Hub names have two segments (write docker.io/library/${segments[1]})`);
   let re = '';
   for (let i = 0; i < p.length; i++) {
     const c = p[i] as string;
@@ -146,9 +185,14 @@ function describeSource(s: TufSource | NotarySource): string {
   return s.kind === 'tuf' ? `tuf ${redact(s.metadataUrl)}` : `notary ${redact(s.server)}`;
 }
 
+/**
+ * specificity ranks patterns: more literal characters first, then fewer `*` characters (a `**`
+ * counts two, so `ghcr.io/*` beats `ghcr.io/**` and `*\/app` beats `**\/app` whatever their
+ * order); equal ranks go to the first listed.
+ */
 function specificity(pattern: string): [number, number] {
-  const wildcards = (pattern.match(/\*+/g) ?? []).length;
-  return [pattern.replace(/\*/g, '').length, -wildcards];
+  const stars = pattern.replace(/[^*]/g, '').length;
+  return [pattern.length - stars, -stars];
 }
 
 /** A parsed trust policy. */
@@ -182,15 +226,16 @@ export class TrustPolicy {
   }
 
   /**
-   * load reads a policy file. Relative paths in it resolve against the folder of the real file
-   * (a symlink to the policy is followed first).
+   * load reads a policy file, as given (`/dev/stdin` and `<(…)` work). Relative paths in it
+   * resolve against the folder of the real file when it is a regular file (a symlink to the
+   * policy is followed first), else against the current folder.
    */
   static async load(file: string): Promise<TrustPolicy> {
     let text: string;
-    let real: string;
+    let baseDir: string;
     try {
-      real = await realpath(file);
-      text = await readFile(real, 'utf8');
+      text = await readFile(file, 'utf8');
+      baseDir = (await stat(file)).isFile() ? dirname(await realpath(file)) : process.cwd();
     } catch (cause) {
       throw new MisuseError(`policy ${file}: cannot read it (${(cause as Error).message})`);
     }
@@ -200,7 +245,7 @@ export class TrustPolicy {
     } catch (cause) {
       throw new MisuseError(`policy ${file}: not valid JSON (${(cause as Error).message})`);
     }
-    return TrustPolicy.fromJSON(json, dirname(real), file);
+    return TrustPolicy.fromJSON(json, baseDir, file);
   }
 
   /** fromJSON checks a policy document; paths resolve against `baseDir`. */
@@ -292,7 +337,13 @@ export class TrustPolicy {
   match(name: string): PolicyRule | undefined {
     // the caller's name is normally a Reference's (already normalized); normalize anyway
     const slash = name.indexOf('/');
-    if (slash > 0) name = `${normalizeRegistry(name.slice(0, slash))}${name.slice(slash)}`;
+    if (slash > 0) {
+      try {
+        name = `${normalizeRegistry(name.slice(0, slash))}${name.slice(slash)}`;
+      } catch {
+        return undefined; // a registry no reference can name: deny
+      }
+    }
     let best: { rule: PolicyRule; score: [number, number] } | undefined;
     for (const c of this.compiled) {
       if (!c.re.test(name)) continue;

@@ -166,16 +166,24 @@ describe('TrustPolicy', () => {
       assert.equal(matchOf(policyOf(two, one), 'registry.example/app'), one);
     });
 
-    it('a tie (same literal characters, same wildcards): the first listed wins', () => {
-      // "registry.example/*" and "registry.example/**": 17 literal characters, one wildcard each
+    it('* beats ** whatever the order; a real tie: the first listed wins', () => {
+      // "registry.example/*" and "registry.example/**": 17 literal characters; `**` counts two
       const name = 'registry.example/app';
+      for (const [a, b] of [
+        ['registry.example/*', 'registry.example/**'],
+        ['registry.example/**', 'registry.example/*'],
+      ] as const) {
+        assert.equal(matchOf(policyOf(a, b), name), 'registry.example/*');
+      }
+      assert.equal(matchOf(policyOf('**/app', '*/app'), name), '*/app');
+      // same literal characters and stars: the first listed
       assert.equal(
-        matchOf(policyOf('registry.example/*', 'registry.example/**'), name),
-        'registry.example/*',
+        matchOf(policyOf('registry.example/a*', 'registry.example/*p'), name),
+        'registry.example/a*',
       );
       assert.equal(
-        matchOf(policyOf('registry.example/**', 'registry.example/*'), name),
-        'registry.example/**',
+        matchOf(policyOf('registry.example/*p', 'registry.example/a*'), name),
+        'registry.example/*p',
       );
       // the same pattern twice: the first rule (by index)
       const twice = policyOf('registry.example/**', 'registry.example/**');
@@ -292,7 +300,7 @@ describe('TrustPolicy', () => {
       mkdirSync(link);
       writeFileSync(join(real, 'policy.json'), JSON.stringify({ rules: [tufRule('**', 2)] }));
       symlinkSync(join(real, 'policy.json'), join(link, 'policy.json'));
-      const s = (await TrustPolicy.load(join(link, 'policy.json'))).match('a/b')?.source;
+      const s = (await TrustPolicy.load(join(link, 'policy.json'))).match('a.x/b')?.source;
       assert.equal(s?.kind === 'tuf' && s.root, join(realpathSync(real), 'root-2.json'));
     });
 
@@ -317,7 +325,7 @@ describe('TrustPolicy', () => {
 
     it('an invalid rule in a file: the MisuseError names the file and the rule', async () => {
       const file = join(tmp, 'bad-rule.json');
-      writeFileSync(file, JSON.stringify({ rules: [tufRule('a/**'), { match: 'b/**' }] }));
+      writeFileSync(file, JSON.stringify({ rules: [tufRule('a.x/**'), { match: 'b.x/**' }] }));
       await assert.rejects(TrustPolicy.load(file), (e: unknown) => {
         assert.ok(e instanceof MisuseError);
         assert.ok(e.message.includes(file), e.message);
@@ -354,7 +362,7 @@ describe('TrustPolicy', () => {
       ],
       [
         'neither tuf nor notary',
-        { rules: [ok, { match: 'a/**' }] },
+        { rules: [ok, { match: 'a.x/**' }] },
         [/rules\[1\]: expected exactly one of "tuf" and "notary"/],
       ],
       [
@@ -362,7 +370,7 @@ describe('TrustPolicy', () => {
         {
           rules: [
             {
-              match: 'a/**',
+              match: 'a.x/**',
               tuf: { metadataUrl: url, root: 'r' },
               notary: { server: 'https://n', tofu: true },
             },
@@ -372,14 +380,14 @@ describe('TrustPolicy', () => {
       ],
       [
         'tuf without metadataUrl',
-        { rules: [{ match: 'a/**', tuf: { root: 'r' } }] },
+        { rules: [{ match: 'a.x/**', tuf: { root: 'r' } }] },
         [/rules\[0\]\.tuf\.metadataUrl/],
       ],
       [
         'a metadataUrl without the final /',
         {
           rules: [
-            { match: 'a/**', tuf: { metadataUrl: 'https://tuf.example/metadata', root: 'r' } },
+            { match: 'a.x/**', tuf: { metadataUrl: 'https://tuf.example/metadata', root: 'r' } },
           ],
         },
         [/rules\[0\]\.tuf\.metadataUrl: expected an http\(s\)/],
@@ -388,53 +396,57 @@ describe('TrustPolicy', () => {
         'a metadataUrl of another scheme',
         {
           rules: [
-            { match: 'a/**', tuf: { metadataUrl: 'ftp://tuf.example/metadata/', root: 'r' } },
+            { match: 'a.x/**', tuf: { metadataUrl: 'ftp://tuf.example/metadata/', root: 'r' } },
           ],
         },
         [/rules\[0\]\.tuf\.metadataUrl/],
       ],
       [
         'a metadataUrl that is not a string',
-        { rules: [{ match: 'a/**', tuf: { metadataUrl: 42, root: 'r' } }] },
+        { rules: [{ match: 'a.x/**', tuf: { metadataUrl: 42, root: 'r' } }] },
         [/rules\[0\]\.tuf\.metadataUrl/],
       ],
       [
         'tuf without root',
-        { rules: [ok, { match: 'a/**', tuf: { metadataUrl: url } }] },
+        { rules: [ok, { match: 'a.x/**', tuf: { metadataUrl: url } }] },
         [/rules\[1\]\.tuf\.root: expected the trusted root file/],
       ],
       [
         'notary without server',
-        { rules: [{ match: 'a/**', notary: { tofu: true } }] },
+        { rules: [{ match: 'a.x/**', notary: { tofu: true } }] },
         [/rules\[0\]\.notary\.server/],
       ],
       [
         'notary with a server that is not a URL',
-        { rules: [{ match: 'a/**', notary: { server: 'notary.example', tofu: true } }] },
+        { rules: [{ match: 'a.x/**', notary: { server: 'notary.example', tofu: true } }] },
         [/rules\[0\]\.notary\.server: expected an http\(s\) URL/],
       ],
       [
         'notary with no trust anchor (no rootKeys, no rootCa, no tofu)',
-        { rules: [{ match: 'a/**', notary: { server: 'https://notary.example' } }] },
+        { rules: [{ match: 'a.x/**', notary: { server: 'https://notary.example' } }] },
         [/rules\[0\]\.notary: expected rootKeys or rootCa/],
       ],
       [
         'notary with empty rootKeys',
-        { rules: [{ match: 'a/**', notary: { server: 'https://notary.example', rootKeys: [] } }] },
+        {
+          rules: [{ match: 'a.x/**', notary: { server: 'https://notary.example', rootKeys: [] } }],
+        },
         [/rules\[0\]\.notary: expected rootKeys or rootCa/],
       ],
       [
         'notary with rootKeys that are not strings',
         {
           rules: [
-            { match: 'a/**', notary: { server: 'https://notary.example', rootKeys: [1, null] } },
+            { match: 'a.x/**', notary: { server: 'https://notary.example', rootKeys: [1, null] } },
           ],
         },
         [/rules\[0\]\.notary\.rootKeys: expected an array of key IDs/],
       ],
       [
         'notary with tofu "true" (a string, not true)',
-        { rules: [{ match: 'a/**', notary: { server: 'https://notary.example', tofu: 'true' } }] },
+        {
+          rules: [{ match: 'a.x/**', notary: { server: 'https://notary.example', tofu: 'true' } }],
+        },
         [/rules\[0\]\.notary/],
       ],
     ];
@@ -483,7 +495,9 @@ describe('TrustPolicy', () => {
         misuse(
           () =>
             TrustPolicy.fromJSON(
-              { rules: [{ match: 'a/**', notary: { server: 'https://notary.example', rootCa } }] },
+              {
+                rules: [{ match: 'a.x/**', notary: { server: 'https://notary.example', rootCa } }],
+              },
               BASE,
             ),
           /rules\[0\]\.notary/,
@@ -528,7 +542,7 @@ describe('TrustPolicy', () => {
       'ghcr.io/**acme',
       'ghcr.io/a**b/c',
       '**.io/x',
-      'a/**-x',
+      'a.x/**-x',
     ]) {
       it(`\`**\` inside a segment: ${pattern} is refused`, () => {
         misuse(
@@ -569,8 +583,8 @@ describe('TrustPolicy', () => {
       const p = TrustPolicy.fromJSON(
         {
           rules: [
-            { match: 'a/**', tuf: { metadataUrl: 'https://u:s3cret@tuf.example/m/', root: 'r' } },
-            { match: 'a/b', notary: { server: 'https://u:s3cret@notary.example', tofu: true } },
+            { match: 'a.x/**', tuf: { metadataUrl: 'https://u:s3cret@tuf.example/m/', root: 'r' } },
+            { match: 'a.x/b', notary: { server: 'https://u:s3cret@notary.example', tofu: true } },
           ],
         },
         BASE,
@@ -585,17 +599,17 @@ describe('TrustPolicy', () => {
 
     // [a, b, overlap?]
     const PAIRS: ReadonlyArray<[string, string, boolean]> = [
-      ['**', 'a/b', true],
-      ['a/**', 'a', false],
-      ['a/**', 'a/b/c', true],
-      ['a/**/c', 'a/c', false],
-      ['a/**/c', 'a/*/*/c', true],
-      ['a/x-*', 'a/*-y', true],
-      ['a/x-*', 'a/y-*', false],
+      ['**', 'a.x/b', true],
+      ['a.x/**', 'b.x/**', false],
+      ['a.x/**', 'a.x/b/c', true],
+      ['a.x/**/c', 'a.x/c', false],
+      ['a.x/**/c', 'a.x/*/*/c', true],
+      ['a.x/x-*', 'a.x/*-y', true],
+      ['a.x/x-*', 'a.x/y-*', false],
       ['*.example/app', 'registry.example/*', true],
       ['*.example/app', 'registry.test/*', false],
       ['registry.example:443/**', 'registry.example/app', true],
-      ['a/*/b', 'a/**/c', false],
+      ['a.x/*/b', 'a.x/**/c', false],
     ];
     for (const [a, b, overlap] of PAIRS) {
       it(`${a} and ${b}: ${overlap ? 'a warning' : 'no warning'}`, () => {
