@@ -33,7 +33,7 @@ export async function registryOptions(o: RegistryFlags): Promise<RegistryClientO
   const dockerConfig = join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
   const plain = new Set(o.plainHttp);
   return {
-    credentials: new DockerConfigCredentials(dockerConfig),
+    credentials: new DockerConfigCredentials(dockerConfig, 30_000, process.env),
     plainHttp: (r) =>
       plain.has(r) ||
       (o.ca === undefined && /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(r)),

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { childEnvironment } from '../internal/child-env.js';
+import { childEnvironment } from '../internal/index.js';
 import { OciError } from './errors.js';
 
 /** Credentials for one registry. */
@@ -52,9 +52,11 @@ function isDockerHub(registry: string): boolean {
  * ecr-login, gcr and acr helpers read (AWS_*, GOOGLE_*, CLOUDSDK_*, AZURE_*). Never
  * TUFA_KEY_PASSPHRASE or other TUFA_* variables, nor CI tokens.
  */
-function helperEnvironment(): Record<string, string> {
+function helperEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
   return childEnvironment(
-    process.env,
+    env,
     (name) =>
       /^(?:DOCKER_CONFIG|DBUS_SESSION_BUS_ADDRESS|DISPLAY|WAYLAND_DISPLAY|GNUPGHOME|GPG_AGENT_INFO|PASSWORD_STORE_DIR|(?:HTTPS?|NO)_PROXY|(?:https?|no)_proxy)$/.test(
         name,
@@ -84,10 +86,15 @@ interface DockerConfig {
 export class DockerConfigCredentials implements CredentialProvider {
   private config?: Promise<DockerConfig | undefined>;
 
-  /** @param path - the config file (the CLI passes `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`) */
+  /**
+   * @param path - the config file (the CLI passes `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`)
+   * @param env - the environment credential helpers are started from (the CLI passes its own);
+   *   they get only what they need of it, never TUFA_* variables
+   */
   constructor(
     readonly path: string,
     private readonly helperTimeoutMs = 30_000,
+    private readonly env: Readonly<Record<string, string | undefined>> = {},
   ) {}
 
   private load(): Promise<DockerConfig | undefined> {
@@ -148,7 +155,7 @@ export class DockerConfigCredentials implements CredentialProvider {
     return new Promise((resolve, reject) => {
       const child = spawn(`docker-credential-${helper}`, ['get'], {
         stdio: ['pipe', 'pipe', 'pipe'],
-        env: helperEnvironment(),
+        env: helperEnvironment(this.env),
         timeout: this.helperTimeoutMs,
       });
       const out: Buffer[] = [];

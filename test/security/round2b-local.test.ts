@@ -696,9 +696,11 @@ const CASES: SecurityCase[] = [
         process.env.GITHUB_TOKEN = 'token-must-not-leak';
         process.env.DOCKER_CONFIG = dir;
         try {
-          const creds = await new DockerConfigCredentials(join(dir, 'config.json')).get(
-            'registry.example',
-          );
+          const creds = await new DockerConfigCredentials(
+            join(dir, 'config.json'),
+            10_000,
+            process.env,
+          ).get('registry.example');
           assert.deepEqual(creds, { username: 'u', password: 's' });
         } finally {
           for (const k of ['PATH', 'TUFA_KEY_PASSPHRASE', 'GITHUB_TOKEN', 'DOCKER_CONFIG']) {

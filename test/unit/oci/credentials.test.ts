@@ -63,7 +63,7 @@ describe('DockerConfigCredentials', () => {
   const config = (doc: unknown, name = 'config.json'): DockerConfigCredentials => {
     const file = join(tmp, name);
     writeFileSync(file, typeof doc === 'string' ? doc : JSON.stringify(doc));
-    return new DockerConfigCredentials(file, 10_000);
+    return new DockerConfigCredentials(file, 10_000, process.env);
   };
   const asked = (): string[] => {
     try {
