@@ -1,7 +1,7 @@
 /** Helpers shared by the I/O modules (client, repository, …); not part of the public API. */
 
 export {
-  CREDENTIAL_HEADERS,
+  CROSS_ORIGIN_HEADERS,
   headersForHop,
   isLoopbackHost,
   mayAnswerChallenge,
