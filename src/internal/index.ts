@@ -8,6 +8,7 @@ export {
   originOf,
   realmProblem,
   redact,
+  redactJson,
   redactText,
 } from '../transport/index.js';
 export {

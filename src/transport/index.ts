@@ -34,7 +34,7 @@ export {
   originOf,
   realmProblem,
 } from './origin.js';
-export { redact, redactText } from './redact.js';
+export { redact, redactJson, redactText } from './redact.js';
 export type {
   Credentials,
   Method,

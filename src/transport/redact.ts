@@ -28,8 +28,9 @@ export function redact(url: string): string {
 //   whole run of scheme characters or after a non-letter in it (`1https:`), followed by any
 //   number of `/` or `\` (the parser ignores them, `https:u:p@h` has user info); any other
 //   scheme only when `//` follows;
-// - its user info runs to the LAST `@` before the authority ends at `/`, `?`, `#` (or `\` for a
-//   special scheme); like the parser we read on over quotes and white space (`p ss@h`);
+// - its user info runs to the LAST `@` before the authority ends at `/`, `?` or `#`; like the
+//   parser we read on over quotes and white space (`p ss@h`), and also over `\` (which ends a
+//   special URL's authority, but stands before an escaped quote in JSON: `p\"ss@h`);
 // - from a `?` or `#` on, up to white space, everything is dropped (`?…`), quotes included.
 // A URL ends at white space (so a query holding a raw space loses only what comes before it);
 // a URL inside another's path is redacted too.
@@ -62,8 +63,8 @@ function sameLetters(text: string, at: number, name: string): boolean {
   return true;
 }
 
-/** How a URL's authority starts at the `:` at `colon`: its start, or -1 when no URL is there. */
-function authorityAt(text: string, colon: number): { start: number; special: boolean } | undefined {
+/** Where the authority of a URL whose scheme ends at `colon` starts, if a URL is there. */
+function authorityAt(text: string, colon: number): number | undefined {
   let run = colon;
   while (run > 0 && isSchemeChar(text.charCodeAt(run - 1))) run--;
   if (run === colon) return undefined;
@@ -73,11 +74,11 @@ function authorityAt(text: string, colon: number): { start: number; special: boo
     if (s > run && isLetter(text.charCodeAt(s - 1))) continue; // `allows:` is no `ws:`
     let start = colon + 1;
     while (text[start] === '/' || text[start] === '\\') start++;
-    return { start, special: true };
+    return start;
   }
   if (!text.startsWith('//', colon + 1)) return undefined;
   for (let i = colon - 1; i >= run; i--) {
-    if (isLetter(text.charCodeAt(i))) return { start: colon + 3, special: false };
+    if (isLetter(text.charCodeAt(i))) return colon + 3;
   }
   return undefined;
 }
@@ -91,17 +92,17 @@ class Authorities {
   private end = -1;
   private at = -1;
 
-  constructor(
-    private readonly text: string,
-    private readonly stops: string,
-  ) {}
+  constructor(private readonly text: string) {}
 
   lastAt(start: number): number {
     if (start >= this.end) {
       let i = start;
       this.at = -1;
-      for (; i < this.text.length && !this.stops.includes(this.text[i] as string); i++)
-        if (this.text[i] === '@') this.at = i;
+      for (; i < this.text.length; i++) {
+        const c = this.text[i];
+        if (c === '/' || c === '?' || c === '#') break;
+        if (c === '@') this.at = i;
+      }
       this.end = i;
     }
     return this.at >= start ? this.at : -1;
@@ -114,8 +115,7 @@ class Authorities {
  * a URL is kept as is. Linear time.
  */
 export function redactText(text: string): string {
-  const special = new Authorities(text, '/?#\\');
-  const other = new Authorities(text, '/?#');
+  const authorities = new Authorities(text);
   let out = '';
   let copied = 0; // text before this index is in `out` or dropped
   let inUrl = false;
@@ -131,16 +131,33 @@ export function redactText(text: string): string {
       i = end - 1;
       inUrl = false;
     } else if (c === 0x3a) {
-      const a = authorityAt(text, i);
-      if (a === undefined) continue;
-      const at = (a.special ? special : other).lastAt(a.start);
+      const start = authorityAt(text, i);
+      if (start === undefined) continue;
+      const at = authorities.lastAt(start);
       if (at >= 0) {
-        out += text.slice(copied, a.start);
+        out += text.slice(copied, start);
         copied = at + 1;
       }
-      i = Math.max(at, a.start - 1);
+      i = Math.max(at, start - 1);
       inUrl = true;
     }
   }
   return out + text.slice(copied);
+}
+
+/**
+ * redactJson writes `value` as JSON with every string in it, keys included, passed through
+ * {@link redactText}: the form for JSON output, where redacting the serialized text would let
+ * a query (which runs to white space) take the JSON syntax after it along.
+ */
+export function redactJson(value: unknown, indent?: number): string {
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return redactText(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (typeof v === 'object' && v !== null)
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [redactText(k), walk(x)]));
+    return v;
+  };
+  const json = JSON.stringify(value);
+  return json === undefined ? 'null' : JSON.stringify(walk(JSON.parse(json)), null, indent);
 }

@@ -11,7 +11,7 @@ import {
   mayAnswerChallenge,
   realmProblem,
 } from '../../../src/transport/origin.js';
-import { redact, redactText } from '../../../src/transport/redact.js';
+import { redact, redactJson, redactText } from '../../../src/transport/redact.js';
 
 describe('transport/origin: credentials stay with their origin', () => {
   // what may cross to another origin: user agent, content negotiation, range, cache validators
@@ -111,6 +111,19 @@ describe('transport/redact: no user info or query token in a message', () => {
       'a.'.repeat(9),
     ])
       assert.equal(redactText(plain), plain);
+  });
+
+  it('redactJson redacts every string of a JSON document, keys too, and keeps it JSON', () => {
+    const value = {
+      'https://bot:KEY@h.example/': ['https://h.example/x?token="VALUE"', 1, null, true],
+      message: 'refused: https://bot:p"PASS@h.example/x: HTTP 401',
+    };
+    const out = redactJson(value);
+    assert.deepEqual(JSON.parse(out), {
+      'https://h.example/': ['https://h.example/x?…', 1, null, true],
+      message: 'refused: https://h.example/x: HTTP 401',
+    });
+    assert.equal(redactJson(undefined), 'null');
   });
 
   // Each parses as a URL with a secret (node:http would send the user info as Basic auth).
@@ -218,6 +231,14 @@ describe('transport/redact: no user info or query token in a message', () => {
           const text = `${parts.map(([w, sep, u]) => `${w}${sep}${u}`).join(' ')} ${tail}`;
           const out = redactText(text);
           assert.ok(!out.includes(MARK), `${text}\n→ ${out}`);
+          // and once it is JSON-escaped (a message quoting a server's JSON, say)
+          const quoted = redactText(JSON.stringify(text));
+          assert.ok(!quoted.includes(MARK), `${JSON.stringify(text)}\n→ ${quoted}`);
+          // JSON output: each string redacted on its own, the document stays JSON
+          const doc = { [text]: [text, { text }], n: 1 };
+          const json = redactJson(doc, 2);
+          assert.ok(!json.includes(MARK), json);
+          assert.equal((JSON.parse(json) as { n: number }).n, 1);
         },
       ),
       { numRuns: 2_000 },
