@@ -175,11 +175,12 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
       operation: r?.operation,
       namespace: r?.namespace,
       name: r?.name,
-      // one entry per distinct image (a review may repeat one image in many containers)
+      // one entry per distinct image (a review may repeat one image in many containers); a
+      // refused image may be a URL with user info, typed where an image belongs
       images: [...new Map(outcome.verdicts.map((v) => [v.image, v])).values()].map((v) =>
         v.allowed
           ? { image: v.image, pinned: v.pinned }
-          : { image: v.image, code: v.code, reason: v.reason },
+          : { image: redactText(v.image), code: v.code, reason: v.reason },
       ),
       ...(outcome.error ? { error: outcome.error } : {}),
       ms: Math.round(seconds * 1000 * 10) / 10,

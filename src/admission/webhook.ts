@@ -7,7 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import { TufaError } from '../core/index.js';
 import { redactText } from '../internal/index.js';
-import { OciError, Reference } from '../oci/index.js';
+import { MAX_REFERENCE_LENGTH, OciError, Reference } from '../oci/index.js';
 import type { ImageVerifier } from '../verify/index.js';
 import {
   BadReviewError,
@@ -186,6 +186,15 @@ export class AdmissionController {
       });
     }
     if (refs.length === 0) return answer({ allowed: true });
+    // An image longer than any reference may be (Kubernetes image names are far shorter) is
+    // denied before any work, named by where it is rather than echoed.
+    const long = refs.find((r) => r.image.length > MAX_REFERENCE_LENGTH);
+    if (long !== undefined) {
+      return answer({
+        allowed: false,
+        message: `tufa: BAD_REFERENCE: ${long.path}: the image is ${long.image.length} characters long, more than the ${MAX_REFERENCE_LENGTH} an image reference may have (denied, none verified)`,
+      });
+    }
 
     // One verification per distinct image, under one deadline, at most maxImages of them.
     const distinct = [...new Set(refs.map((r) => r.image))];
@@ -234,7 +243,9 @@ export class AdmissionController {
     const refused = verdicts.filter((v) => !v.allowed);
     if (refused.length > 0) {
       const lines = [
-        ...new Map(refused.map((v) => [v.image, `${v.image}: ${v.code}: ${v.reason}`])).values(),
+        ...new Map(
+          refused.map((v) => [v.image, `${redactText(v.image)}: ${v.code}: ${v.reason}`]),
+        ).values(),
       ];
       return answer(
         { allowed: false, message: truncate(`tufa: image not verified: ${lines.join('; ')}`) },

@@ -3,7 +3,7 @@
  * transport (src/transport), whose layers do the work — bounded bodies (a longer one refused as
  * it streams, an announced `Content-Length` above the limit unread), connect / read-gap /
  * whole-request deadlines (slow retrieval), retries only after a 5xx or a network failure,
- * redirects by hand (never https → http; credential headers never cross origins), and a 401
+ * redirects by hand (never https → http; only harmless headers cross origins), and a 401
  * answered only when the origin asked sent it. This file maps the transport's errors to the
  * client's: `SLOW_RETRIEVAL`, `TOO_LARGE`, `DOWNLOAD`, and {@link DownloadHttpError} for a status.
  */

@@ -21,7 +21,7 @@ export {
   parsePlatform,
   selectPlatform,
 } from './manifest.js';
-export { normalizeRegistry, Reference } from './reference.js';
+export { MAX_REFERENCE_LENGTH, normalizeRegistry, Reference } from './reference.js';
 export {
   type FetchedManifest,
   RegistryClient,

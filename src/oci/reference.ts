@@ -9,7 +9,26 @@
  * default port (`:443`, `:80`): see {@link normalizeRegistry}. Digests are `sha256:` plus 64
  * lowercase hex characters, nothing else. The original string is kept.
  */
+import { redactText } from '../transport/index.js';
 import { OciError } from './errors.js';
+
+/** The longest reference parsed, in characters (Kubernetes image names are far shorter). */
+export const MAX_REFERENCE_LENGTH = 4096;
+
+/** Characters of a bad reference an error quotes: enough to recognise it, not an echo. */
+const QUOTED = 200;
+
+/**
+ * quote shows a bad reference in an error: redacted (a URL's user info or query, typed where an
+ * image belongs, stays out of messages), then cut to {@link QUOTED} characters. Redacted
+ * first: a cut could leave half of a user info, no longer recognisable as one.
+ */
+function quote(input: string): string {
+  const shown = redactText(input);
+  return JSON.stringify(
+    shown.length <= QUOTED ? shown : `${shown.slice(0, QUOTED)}… (${input.length} characters)`,
+  );
+}
 
 const DEFAULT_REGISTRY = 'docker.io';
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
@@ -78,7 +97,7 @@ function registryProblem(host: string): { host: string } | { problem: string } {
 export function normalizeRegistry(host: string): string {
   const r = registryProblem(host.toLowerCase());
   if ('problem' in r) {
-    throw new OciError('BAD_REFERENCE', `registry ${JSON.stringify(host)} ${r.problem}`);
+    throw new OciError('BAD_REFERENCE', `registry ${quote(host)} ${r.problem}`);
   }
   return r.host;
 }
@@ -101,12 +120,9 @@ export class Reference {
    */
   static parse(input: string, options: { strict?: boolean } = {}): Reference {
     const bad = (why: string): never => {
-      throw new OciError(
-        'BAD_REFERENCE',
-        `invalid image reference ${JSON.stringify(input)}: ${why}`,
-      );
+      throw new OciError('BAD_REFERENCE', `invalid image reference ${quote(input)}: ${why}`);
     };
-    if (input.length === 0 || input.length > 4096) bad('empty or too long');
+    if (input.length === 0 || input.length > MAX_REFERENCE_LENGTH) bad('empty or too long');
     let rest = input;
     let digest: string | undefined;
     const at = rest.indexOf('@');
@@ -135,7 +151,7 @@ export class Reference {
       registry = DEFAULT_REGISTRY;
     }
     const normalized = registryProblem(registry.toLowerCase());
-    if ('problem' in normalized) bad(`${JSON.stringify(registry)} ${normalized.problem}`);
+    if ('problem' in normalized) bad(`${quote(registry)} ${normalized.problem}`);
     registry = (normalized as { host: string }).host;
     if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) {
       bad(

@@ -5,7 +5,7 @@
  *
  *     AuthLayer      answers a server's own 401 with that server's credentials (auth.ts)
  *     RetryLayer     idempotent requests again after a network failure or a 5xx (layers.ts)
- *     RedirectLayer  redirects by hand; credential headers never cross origins (layers.ts)
+ *     RedirectLayer  redirects by hand; only harmless headers cross origins (layers.ts)
  *     NodeTransport  one exchange on node:http/https within every limit (node.ts)
  *
  * Callers map {@link TransportError} codes to their own typed errors.
@@ -27,14 +27,14 @@ export { TransportError, type TransportErrorCode } from './errors.js';
 export { RedirectLayer, RetryLayer } from './layers.js';
 export { DEFAULT_NODE_CONFIG, NodeTransport, type NodeTransportConfig } from './node.js';
 export {
-  CREDENTIAL_HEADERS,
+  CROSS_ORIGIN_HEADERS,
   headersForHop,
   isLoopbackHost,
   mayAnswerChallenge,
   originOf,
   realmProblem,
 } from './origin.js';
-export { redact, redactText } from './redact.js';
+export { redact, redactJson, redactText } from './redact.js';
 export type {
   Credentials,
   Method,

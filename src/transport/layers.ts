@@ -3,8 +3,9 @@
  *
  * - {@link RedirectLayer}: follows 301/302/303/307/308 for GET and HEAD, a bounded number of
  *   times, never from https to http; from the first hop that leaves the request's origin on,
- *   every credential header (`Authorization`, `Cookie`, `Proxy-Authorization`) is dropped and
- *   stays dropped.
+ *   only the harmless headers are kept (`CROSS_ORIGIN_HEADERS`: `Authorization`, `Cookie`,
+ *   `Proxy-Authorization`, API-key headers and any other a caller set are dropped), and what
+ *   was dropped stays dropped.
  * - {@link RetryLayer}: sends an idempotent request again after a network failure or a 5xx
  *   answer, with a short backoff, within the request's deadline. A timeout, a size violation, a
  *   refused redirect or a 4xx would only happen again: never retried.
@@ -16,7 +17,7 @@ import type { Transport, TransportRequest, TransportResponse } from './types.js'
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-/** Follows redirects by hand, with the credential rule above. */
+/** Follows redirects by hand, with the header rule above. */
 export class RedirectLayer implements Transport {
   constructor(
     private readonly inner: Transport,
@@ -56,8 +57,9 @@ export class RedirectLayer implements Transport {
           `${redact(url)}: refusing a redirect from https to ${next.protocol}`,
         );
       }
-      // Credentials go to the first origin only, never to a redirect target elsewhere
-      // (containerd CVE-2020-15157 and its kin); once dropped they stay dropped.
+      // Credentials (and any header that may be one) go to the first origin only, never to a
+      // redirect target elsewhere (containerd CVE-2020-15157 and its kin); once dropped they
+      // stay dropped.
       if (next.origin !== origin) headers = headersForHop(origin, next, headers ?? {});
       url = next.toString();
     }

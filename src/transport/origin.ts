@@ -2,8 +2,11 @@
  * Which origin may receive credentials: the one rule the registry client, the Notary client and
  * the TUF fetcher share (until they share one transport).
  *
- * - Credential headers (`Authorization`, `Cookie`, `Proxy-Authorization`) go only to the
- *   origin a request was made to; a redirect to another origin drops them.
+ * - A request's headers go on only to the origin it was made to: a redirect to another origin
+ *   keeps just the harmless ones ({@link CROSS_ORIGIN_HEADERS}: user agent, content
+ *   negotiation, range, cache validators) and drops the rest — `Authorization`, `Cookie`,
+ *   `Proxy-Authorization`, and any header a caller added that we cannot know to be harmless
+ *   (`X-API-Key`, GitLab's `Private-Token`, `X-JFrog-Art-Api`, …).
  * - A 401 is answered with an origin's credentials only when that origin sent it: a redirect
  *   target (blob storage, a CDN) cannot name where credentials go (ContainerDrip).
  * - The token realm a server's own challenge names may be another host (Docker Hub's is), but
@@ -13,11 +16,17 @@
  * host is the registry; a 401 only ever leads to the realm learned from the registry itself.
  */
 
-/** Request headers that carry credentials, lower case. */
-export const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([
-  'authorization',
-  'cookie',
-  'proxy-authorization',
+/**
+ * The request headers (lower case) that may follow a redirect to another origin: an allowlist,
+ * since any other header may carry a credential.
+ */
+export const CROSS_ORIGIN_HEADERS: ReadonlySet<string> = new Set([
+  'user-agent',
+  'accept',
+  'accept-encoding',
+  'range',
+  'if-none-match',
+  'if-modified-since',
 ]);
 
 /** originOf is the origin (`scheme://host:port`) of a URL. */
@@ -27,7 +36,7 @@ export function originOf(url: string | URL): string {
 
 /**
  * headersForHop returns the headers to send on one hop of a request first made to `origin`:
- * all of them to that origin, none of the credential headers to any other.
+ * all of them to that origin, only those of {@link CROSS_ORIGIN_HEADERS} to any other.
  */
 export function headersForHop(
   origin: string,
@@ -37,7 +46,7 @@ export function headersForHop(
   if (originOf(hop) === origin) return { ...headers };
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers))
-    if (!CREDENTIAL_HEADERS.has(k.toLowerCase())) out[k] = v;
+    if (CROSS_ORIGIN_HEADERS.has(k.toLowerCase())) out[k] = v;
   return out;
 }
 

@@ -25,6 +25,7 @@ import { HttpFetcher } from '../../src/client/http-fetcher.js';
 import { NotaryClient } from '../../src/notary/client.js';
 import { type BuiltImage, buildImage, writeLayoutImages } from '../../src/oci/build.js';
 import { StaticCredentials } from '../../src/oci/credentials.js';
+import { Reference } from '../../src/oci/reference.js';
 import { RegistryClient } from '../../src/oci/registry.js';
 import { TrustPolicy } from '../../src/verify/policy.js';
 import { pullImage } from '../../src/verify/pull.js';
@@ -382,9 +383,17 @@ const cases: SecurityCase[] = [
       const front = await Origin.start(t, (req, res) => {
         res.writeHead(302, { location: `${sink.origin}${req.url}`, 'content-length': '0' }).end();
       });
+      // ... and so do the headers a caller adds that are credentials under another name
+      // (an API key, GitLab's Private-Token): only harmless headers follow to another origin
+      const apiKey = `k-${randomBytes(8).toString('hex')}`;
       const fetcher = new HttpFetcher(
         { retries: 0, totalTimeout: 5_000 },
-        { authorization: BASIC, cookie: 'session=r2' },
+        {
+          authorization: BASIC,
+          cookie: 'session=r2',
+          'X-API-Key': apiKey,
+          'Private-Token': apiKey,
+        },
       );
       t.defer(() => fetcher.close());
       await fetcher.fetch(`${front.origin}/metadata/1.root.json`, 1024, {
@@ -393,8 +402,14 @@ const cases: SecurityCase[] = [
       assert.equal(front.log[0]?.headers.authorization, BASIC);
       assert.equal(front.log[0]?.headers.cookie, 'session=r2');
       assert.equal(front.log[0]?.headers['proxy-authorization'], BASIC);
+      assert.equal(front.log[0]?.headers['x-api-key'], apiKey);
+      assert.equal(front.log[0]?.headers['private-token'], apiKey);
       assert.equal(sink.log.length, 1);
       assert.deepEqual(credentialsSeen(sink), []);
+      const leaked = Object.entries(sink.log[0]?.headers ?? {}).filter(([, v]) =>
+        [apiKey, BASIC, 'session=r2'].some((x) => String(v).includes(x)),
+      );
+      assert.deepEqual(leaked, [], 'a caller header crossed to the redirect target');
     },
   },
   {
@@ -402,9 +417,10 @@ const cases: SecurityCase[] = [
     title:
       'a metadata URL with user info or a query token appears in no message, JSON field or log',
     attack:
-      'The policy gives metadataUrl https://bot:<token>@host/metadata/ (and one with ?token=…): `tufa verify --json` (signedBy), a refusal naming the repository, an unreachable repository, a webhook denial and its log line',
-    source: 'outside review of d132131 (issue 12 item 5); go-containerregistry redact.URL',
-    expect: 'UNSIGNED_IMAGE | HTTP_STATUS',
+      'The policy gives metadataUrl https://bot:<token>@host/metadata/ (and one with ?token=…): `tufa verify --json` (signedBy), a refusal naming the repository, an unreachable repository, a webhook denial and its log line; URLs the WHATWG parser reads credentials from but a naive pattern misses (`p@x@h`, quotes or a space in the password, `https:/u:p@h`, `https:u:p@h`, backslashes, `\\?token=`, `?token=a"x`) typed as the image in the CLI and in a pod; a pod naming a 60 kB `a.a.a…` image (quadratic redaction blocked the webhook for seconds)',
+    source:
+      'outside review of d132131 (issue 12 item 5); go-containerregistry redact.URL; attack-creds (URL Standard parsing, ReDoS)',
+    expect: 'UNSIGNED_IMAGE | HTTP_STATUS | BAD_REFERENCE',
     timeout: 60_000,
     async run(t) {
       const secret = `u-${randomBytes(8).toString('hex')}`;
@@ -525,6 +541,54 @@ const cases: SecurityCase[] = [
       }
       assert.ok(logs.length >= 2);
       clean('the webhook log', JSON.stringify(logs));
+
+      // URLs the URL Standard reads credentials from, typed where an image belongs: the
+      // refusal (BAD_REFERENCE) quotes them, every sink redacts them
+      const typed = [
+        `https://bot:p@${secret}@${host}/app:1`,
+        `https://bot:p'${secret}@${host}/app:1`,
+        `https://bot:p ${secret}@${host}/app:1`,
+        `https://bot:p"${secret}@${host}/app:1`,
+        `https:/bot:${secret}@${host}/app:1`,
+        `https:bot:${secret}@${host}/app:1`,
+        `https:\\\\bot:${secret}@${host}/app:1`,
+        `https://${host}/app\\?token=${qsecret}`,
+        `https://${host}/app?token=a"${qsecret}`,
+      ];
+      for (const img of typed) {
+        const e = await t.refuses(async () => Reference.parse(img), 'BAD_REFERENCE');
+        clean('the reference error', e.message);
+        const res = await client.post('/validate', pod(img));
+        assert.equal(res.status, 200, res.text);
+        assert.equal(JSON.parse(res.text).response.allowed, false, res.text);
+        clean('the webhook denial', res.text);
+      }
+      clean('the webhook log', JSON.stringify(logs));
+      for (const asJson of [[], ['--json']]) {
+        const r = await tufa(['verify', ...asJson, '--policy', policyFile, ...typed.slice(0, 5)], {
+          env: cliEnv(t),
+          timeoutMs: 30_000,
+        });
+        assert.equal(r.status, 2, show(r)); // a bad reference is a usage error
+        assert.match(r.stdout + r.stderr, /BAD_REFERENCE/, show(r));
+        clean('tufa verify of a URL as the image', r.stdout + r.stderr);
+      }
+      t.refusedBy('BAD_REFERENCE');
+
+      // an image no reference can be (60 kB of `a.`): denied at once, not echoed, and the
+      // review deadline still holds (redaction is linear; the reference error quotes 200
+      // characters)
+      const fast = new AdmissionController({ verifier: v, deadlineMs: 2_000 });
+      for (const img of ['a.'.repeat(30_000), 'a.'.repeat(2_000)]) {
+        const started = performance.now();
+        const out = await fast.review(pod(img), 'validate');
+        const ms = performance.now() - started;
+        assert.equal(out.allowed, false);
+        assert.ok(ms < 3_000, `a review of a ${img.length}-character image took ${ms} ms`);
+        const message = JSON.stringify(out.body);
+        assert.match(message, /BAD_REFERENCE/);
+        assert.ok(message.length < 5_000, `the denial is ${message.length} characters`);
+      }
     },
   },
 ];

@@ -95,8 +95,7 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       maxImages: whole(o.maxImages, '--max-images'),
       maxConcurrent: whole(o.maxVerifications, '--max-verifications'),
     });
-    const log = (r: Record<string, unknown>) =>
-      out.line(JSON.stringify({ time: new Date().toISOString(), ...r }));
+    const log = (r: Record<string, unknown>) => out.json({ time: new Date().toISOString(), ...r });
     const server = await startAdmissionServer({
       controller,
       tls: { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) },

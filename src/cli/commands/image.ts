@@ -82,7 +82,7 @@ export async function verifyAll(
   } finally {
     await verifier.close();
   }
-  if (json) out.line(JSON.stringify(results, null, 2));
+  if (json) out.json(results, 2);
   return code;
 }
 
@@ -133,20 +133,17 @@ export function addImageCommands(
         },
       });
       if (o.json) {
-        out.line(
-          JSON.stringify(
-            {
-              input: image,
-              pinned: r.verified.pinned,
-              digest: r.verified.digest,
-              manifest: r.manifestDigest,
-              blobs: r.blobs,
-              bytes: r.bytes,
-              output: r.output,
-            },
-            null,
-            2,
-          ),
+        out.json(
+          {
+            input: image,
+            pinned: r.verified.pinned,
+            digest: r.verified.digest,
+            manifest: r.manifestDigest,
+            blobs: r.blobs,
+            bytes: r.bytes,
+            output: r.output,
+          },
+          2,
         );
       } else {
         out.line(`✔ ${image} → ${r.verified.pinned}`);

@@ -188,7 +188,7 @@ export function addNotaryCommands(
     }
     for (const s of collection.skipped) refused.push({ role: s.role, reason: s.reason });
     if (o.json) {
-      out.line(JSON.stringify({ gun, carried, refused }, null, 2));
+      out.json({ gun, carried, refused }, 2);
     } else {
       for (const c of carried as Array<{
         target: string;

@@ -348,7 +348,7 @@ export function addRepoCommands(program: Command, out: Output): void {
     .action(async (o: { json: boolean }) => {
       const s = await repositoryStatus(await ws());
       if (o.json) {
-        out.line(JSON.stringify(s, null, 2));
+        out.json(s, 2);
         return;
       }
       for (const r of s.roles) {

@@ -1,10 +1,17 @@
 /**
  * The webhook's bounds on one process: the verification limiter (never more than `max` at
- * once, a waiter whose review ended leaves the queue unrun) and denial messages cut to 4 KiB.
+ * once, a waiter whose review ended leaves the queue unrun), denial messages cut to 4 KiB, and
+ * images longer than any reference denied unverified.
  */
 import assert from 'node:assert/strict';
 import { setMaxListeners } from 'node:events';
-import { Limiter, MAX_MESSAGE_BYTES, truncate } from '../../../src/admission/webhook.js';
+import {
+  AdmissionController,
+  Limiter,
+  MAX_MESSAGE_BYTES,
+  truncate,
+} from '../../../src/admission/webhook.js';
+import type { ImageVerifier } from '../../../src/verify/index.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -62,5 +69,38 @@ describe('admission limits', () => {
     assert.ok(Buffer.byteLength(cut) <= MAX_MESSAGE_BYTES, `${Buffer.byteLength(cut)} bytes`);
     assert.match(cut, /\(9000 bytes, cut\)$/);
     assert.ok(!cut.includes('\uFFFD'));
+  });
+
+  it('denies an image longer than 4,096 characters before any work, without echoing it', async () => {
+    let asked = 0;
+    const verifier = {
+      verify: async () => {
+        asked++;
+        throw new Error('not reached');
+      },
+    } as unknown as ImageVerifier;
+    const c = new AdmissionController({ verifier, deadlineMs: 2_000 });
+    const image = `reg.example/${'a.'.repeat(2_100)}a:1`;
+    const out = await c.review(
+      {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'u1',
+          kind: { kind: 'Pod' },
+          operation: 'CREATE',
+          object: { spec: { containers: [{ image: 'ok.example/app:1' }, { image }] } },
+        },
+      },
+      'validate',
+    );
+    assert.equal(out.allowed, false);
+    assert.equal(asked, 0);
+    const message = JSON.stringify(out.body);
+    assert.match(
+      message,
+      /BAD_REFERENCE: \/spec\/containers\/1\/image: the image is 4215 characters/,
+    );
+    assert.ok(!message.includes('a.a.a.a.'), message);
   });
 });

@@ -397,7 +397,10 @@ const STRICT_GOOD: readonly string[] = [
   'registry.example/app:1.0',
 ];
 
-/** refused asserts that parsing throws an OciError BAD_REFERENCE naming the input. */
+/**
+ * refused asserts that parsing throws an OciError BAD_REFERENCE naming the input: all of it, or
+ * its first 200 characters and its length.
+ */
 function refused(input: string, strict: boolean, why?: RegExp): OciError {
   let caught: unknown;
   try {
@@ -410,8 +413,12 @@ function refused(input: string, strict: boolean, why?: RegExp): OciError {
   assert.ok(caught instanceof OciError, `expected an OciError, got ${String(caught)}`);
   assert.equal(caught.code, 'BAD_REFERENCE');
   assert.equal(caught.name, 'OciError');
+  const named =
+    input.length <= 200
+      ? JSON.stringify(input)
+      : JSON.stringify(`${input.slice(0, 200)}… (${input.length} characters)`);
   assert.ok(
-    caught.message.includes(JSON.stringify(input)),
+    caught.message.includes(named),
     `the message does not name the input: ${caught.message}`,
   );
   if (why !== undefined) assert.match(caught.message, why);
@@ -445,6 +452,23 @@ describe('Reference.parse', () => {
         refused(c.input, true);
       });
     }
+
+    it('the error quotes at most 200 characters, redacted: no echo, no user info or query', () => {
+      const long = refused('a.'.repeat(30_000), false, /empty or too long/);
+      assert.ok(long.message.length < 300, `${long.message.length} characters`);
+      for (const input of [
+        "https://bot:p'SECRET@reg.example/app:1",
+        'https:/bot:SECRET@reg.example/app:1',
+        `https://bot:${'S'.repeat(300)}SECRET@reg.example/app:1`,
+      ]) {
+        assert.throws(
+          () => Reference.parse(input),
+          (e: unknown) =>
+            e instanceof OciError && e.code === 'BAD_REFERENCE' && !/SECRET|SS/.test(e.message),
+          input.slice(0, 60),
+        );
+      }
+    });
   });
 
   describe('strict mode', () => {
