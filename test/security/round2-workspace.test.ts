@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Key } from '../../src/core/index.js';
 import {
   generateKey,
@@ -18,6 +19,7 @@ import {
   type TopRole,
   Workspace,
 } from '../../src/repository/index.js';
+import { ROOT } from '../support/paths.js';
 import {
   type CaseContext,
   type CliResult,
@@ -30,6 +32,8 @@ import {
 } from './harness.js';
 
 const PASSPHRASE = 'round2 workspace passphrase 5e1d';
+/** Fault injection for CLI runs (a full disk, a kill midway): see the file. */
+const FAULT_PRELOAD = pathToFileURL(join(ROOT, 'test', 'security', 'fault-preload.mjs')).href;
 const TOP: readonly TopRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
 
 /** env is the CLI's environment: no passphrase unless given. */
@@ -349,6 +353,60 @@ const cases: SecurityCase[] = [
         env: env(),
       });
       assert.equal(ok.status, 0, show(ok));
+
+      // A change is all or nothing across its files. A full disk while the new role file or
+      // the edited role is written: nothing at all changes (no targets v+1 delegating to a role
+      // without a file, no content blob of an unlisted target).
+      const faulty = (fault: Record<string, string>) => ({
+        env: { ...env(), NODE_OPTIONS: `--import=${FAULT_PRELOAD}`, ...fault },
+      });
+      const delegateTeam = [
+        ...['repo', '--repo', ws, 'delegate', '--to', 'team'],
+        ...['--key', `${k.targets}.pub.json`, '--paths', 'team/*'],
+      ];
+      for (const [args, name] of [
+        [delegateTeam, 'team\\.json'],
+        [['repo', '--repo', ws, 'add-target', file], 'targets\\.json'],
+      ] as const) {
+        const before = tree(ws);
+        const r = await tufa(
+          args,
+          faulty({ TUFA_FAULT_ENOSPC: `/\\.${name}\\.[0-9a-f]{12}\\.tmp$` }),
+        );
+        assert.notEqual(r.status, 0, show(r));
+        assert.match(r.stderr, /ENOSPC/);
+        assert.deepEqual(
+          tree(ws),
+          before,
+          `${args[3]} failing on a full disk changed the workspace`,
+        );
+      }
+      // Killed (SIGKILL) midway through storing a delegation: the new role file is in place,
+      // targets.json not yet. The journal left behind makes the next command complete it.
+      const killed = await tufa(
+        delegateTeam,
+        faulty({ TUFA_FAULT_KILL_AFTER_RENAME: '/metadata/team\\.json$' }),
+      );
+      assert.equal(killed.signal, 'SIGKILL', show(killed));
+      assert.ok(existsSync(join(ws, '.tufa.commit')), 'a journal of the interrupted change');
+      assert.equal(targetsOf(ws).version, 1, 'killed before targets.json was replaced');
+      const st = await tufa(['repo', '--repo', ws, 'status', '--json'], { env: env() });
+      assert.equal(st.status, 0, show(st));
+      assert.equal(existsSync(join(ws, '.tufa.commit')), false, 'the change was completed');
+      const targets = JSON.parse(readFileSync(join(ws, 'metadata', 'targets.json'), 'utf8')) as {
+        signed: { version: number; delegations: { roles: Array<{ name: string }> } };
+      };
+      assert.equal(targets.signed.version, 2);
+      assert.deepEqual(
+        targets.signed.delegations.roles.map((r) => r.name),
+        ['team'],
+      );
+      assert.ok(existsSync(join(ws, 'metadata', 'team.json')));
+      assert.deepEqual(
+        Object.keys(tree(ws)).filter((f) => f.endsWith('.tmp')),
+        [],
+        'no temp file left',
+      );
     },
   },
   {
