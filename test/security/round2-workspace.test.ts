@@ -493,6 +493,29 @@ process.stdout.write(sign(null, Buffer.concat(chunks), key).toString('hex'));
         /lower version/,
       );
       assert.equal(targetsOf(ws).version, 3);
+
+      // two operators run `repo init` on one folder at once: one is refused, and the root that
+      // stays is the one whose init succeeded (init takes the lock, creates files exclusively)
+      const initArgs = (dir: string, key: string) => [
+        ...['repo', '--repo', dir, 'init'],
+        ...TOP.flatMap((role) => [`--${role}-key`, `${repo.keyFile[key]}.pub.json`]),
+      ];
+      for (let i = 0; i < 3; i++) {
+        const dir = join(repo.dir, `init-${i}`);
+        const runs = await Promise.all(
+          ['root', 'targets'].map((key) => tufa(initArgs(dir, key), { env: env() })),
+        );
+        const won = runs.findIndex((r) => r.status === 0);
+        const lost = runs[1 - won] as CliResult;
+        assert.ok(won >= 0, runs.map(show).join('\n'));
+        t.refusedBy(refusedCode(lost, 'the second init'));
+        assert.match(lost.stderr, /already holds a repository/);
+        const root = JSON.parse(readFileSync(join(dir, 'metadata', 'root.json'), 'utf8')) as {
+          signed: { keys: Record<string, unknown> };
+        };
+        const winner = repo.signer[won === 0 ? 'root' : 'targets'] as KeyObjectSigner;
+        assert.deepEqual(Object.keys(root.signed.keys), [winner.keyid]);
+      }
     },
   },
   {
@@ -556,6 +579,21 @@ process.stdout.write(sign(null, Buffer.concat(chunks), key).toString('hex'));
       );
       const text = await run('status');
       assert.doesNotMatch(text.stdout, /ready to publish/);
+
+      // a delegated role whose name differs only in case from a role (Team and team would be
+      // one file on a case-insensitive file system): refused at delegate, nothing written
+      const key = `${repo.keyFile.targets}.pub.json`;
+      const team = await run('delegate', '--to', 'Team', '--key', key, '--paths', 'x/*');
+      assert.equal(team.status, 0, show(team));
+      for (const name of ['team', 'TEAM']) {
+        const before = tree(ws);
+        const r = await run('delegate', '--to', name, '--key', key, '--paths', 'y/*');
+        const code = refusedCode(r, `delegate --to ${name}`);
+        assert.equal(code, 'MISUSE', show(r));
+        t.refusedBy(code);
+        assert.match(r.stderr, /differ only in case/);
+        assert.deepEqual(tree(ws), before, `delegate --to ${name} changed the workspace`);
+      }
     },
   },
 ];
