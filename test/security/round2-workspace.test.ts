@@ -6,7 +6,7 @@
  * library.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -268,6 +268,7 @@ const cases: SecurityCase[] = [
         { env: env() },
       );
       assert.equal(init.status, 0, show(init));
+      const signs: Record<string, CliResult> = {};
       for (const [role, key] of [
         ['root', file],
         ['targets', oldFile],
@@ -276,7 +277,45 @@ const cases: SecurityCase[] = [
           env: env(PASSPHRASE),
         });
         assert.equal(r.status, 0, show(r));
+        signs[role] = r;
       }
+      // the weak key loads, but never silently: the operator is told, and how to fix it
+      assert.doesNotMatch(signs.root?.stderr ?? '', /warning/);
+      assert.match(signs.targets?.stderr ?? '', /warning: .*old\.key: .*PBKDF2 at 2048 iterations/);
+      assert.match(signs.targets?.stderr ?? '', /tufa key reencrypt --in /);
+      // `tufa key reencrypt` rewrites it: PBKDF2 ≥ 600,000, 0600, the same key
+      const noPass = await tufa(['key', 'reencrypt', '--in', oldFile], { env: env() });
+      t.refusedBy(refusedCode(noPass, 'key reencrypt without a passphrase'));
+      assert.equal(readFileSync(oldFile, 'utf8'), oldPem, 'a refused reencrypt writes nothing');
+      const re = await tufa(['key', 'reencrypt', '--in', oldFile], { env: env(PASSPHRASE) });
+      assert.equal(re.status, 0, show(re));
+      assert.ok(pbes2Params(readFileSync(oldFile, 'utf8')).iterations >= 600_000);
+      assert.equal(statSync(oldFile).mode & 0o777, 0o600);
+      assert.equal(
+        KeyObjectSigner.fromPem(readFileSync(oldFile), PASSPHRASE).keyid,
+        oldSigner.keyid,
+      );
+      // a key file left unencrypted while a passphrase is set is named too
+      const plain = join(dir, 'plain.key');
+      writeFileSync(
+        plain,
+        createPrivateKey({ key: pem, passphrase: PASSPHRASE })
+          .export({ type: 'pkcs8', format: 'pem' })
+          .toString(),
+        { mode: 0o600 },
+      );
+      const sp = await tufa(['repo', '--repo', ws, 'snapshot', '--key', plain], {
+        env: env(PASSPHRASE),
+      });
+      assert.equal(sp.status, 0, show(sp));
+      assert.match(sp.stderr, /warning: .*plain\.key: the key file is not encrypted/);
+      const quiet = await tufa(['repo', '--repo', ws, 'timestamp', '--key', plain], { env: env() });
+      assert.equal(quiet.status, 0, show(quiet));
+      assert.doesNotMatch(
+        quiet.stderr,
+        /warning/,
+        'no passphrase set: an unencrypted key is meant',
+      );
       const root = JSON.parse(readFileSync(join(ws, 'metadata', 'root.json'), 'utf8')) as {
         signatures: Array<{ keyid: string }>;
       };
