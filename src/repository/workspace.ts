@@ -228,7 +228,8 @@ export class Workspace {
    */
   static async init(dir: string, o: InitOptions): Promise<Workspace> {
     const ws = new Workspace(dir, o.now);
-    const taken = () => new MisuseError(`${dir} already holds a repository`);
+    const taken = (name = 'root.json') =>
+      new MisuseError(`${dir} already holds a repository (metadata/${name} exists)`);
     if ((await readIfExists(join(ws.metadataDir, 'root.json'))) !== undefined) throw taken();
     const keys: JsonObject = {};
     const roles: JsonObject = {};
@@ -279,7 +280,7 @@ export class Workspace {
     await withLock(ws.lockFile, async () => {
       await recoverCommit(dir);
       for (const [name] of files) {
-        if (await exists(join(ws.metadataDir, name))) throw taken();
+        if (await exists(join(ws.metadataDir, name))) throw taken(name);
       }
       await commitFiles(
         dir,
