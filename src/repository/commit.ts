@@ -11,7 +11,7 @@
  * A journal only names temp files beside files of `metadata/` or `targets/` of the workspace.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { MisuseError } from '../core/index.js';
 import { readIfExists, removeStaleTempFiles, writeFileAtomic } from '../internal/index.js';
@@ -170,7 +170,7 @@ export async function recoverCommit(dir: string): Promise<boolean> {
   const journal = join(dir, COMMIT_JOURNAL);
   const bytes = await readIfExists(journal);
   if (bytes === undefined) {
-    for (const f of FOLDERS) await removeStaleTempFiles(join(dir, f), 0);
+    await removeTempFiles(dir);
     return false;
   }
   let steps: Step[];
@@ -185,8 +185,18 @@ export async function recoverCommit(dir: string): Promise<boolean> {
   }
   await applySteps(dir, steps);
   await rm(journal, { force: true });
-  for (const f of FOLDERS) await removeStaleTempFiles(join(dir, f), 0);
+  await removeTempFiles(dir);
   return true;
+}
+
+/** removeTempFiles removes the temp files of commits (and journals) a killed process left. */
+async function removeTempFiles(dir: string): Promise<void> {
+  for (const f of FOLDERS) await removeStaleTempFiles(join(dir, f), 0);
+  // the journal's own temp file (writeFileAtomic's name), and nothing else of the folder
+  const journalTemp = /^\.\.tufa\.commit\.[0-9a-f]{12}\.tmp$/;
+  for (const n of await readdir(dir).catch(() => [] as string[])) {
+    if (journalTemp.test(n)) await rm(join(dir, n), { force: true });
+  }
 }
 
 /** hasJournal tells (without the lock) whether an interrupted commit waits to be completed. */

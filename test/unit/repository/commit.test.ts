@@ -62,7 +62,14 @@ describe('repository commit (all-or-nothing file changes)', () => {
     assert.equal(read('metadata/team.json'), 'team v1');
     assert.deepEqual(readdirSync(join(dir, 'metadata')).sort(), ['targets.json', 'team.json']);
     assert.equal(existsSync(join(dir, COMMIT_JOURNAL)), false);
+    // no journal: temp files of commits that never reached one go (the journal's own too),
+    // nothing else of the workspace folder
+    writeFileSync(join(dir, 'metadata', '.root.json.0123456789ab.tmp'), 'x');
+    writeFileSync(join(dir, `.${COMMIT_JOURNAL}.0123456789ab.tmp`), 'x');
+    writeFileSync(join(dir, '.mine.0123456789ab.tmp'), 'not ours');
     assert.equal(await recoverCommit(dir), false);
+    assert.deepEqual(readdirSync(join(dir, 'metadata')).sort(), ['targets.json', 'team.json']);
+    assert.deepEqual(readdirSync(dir).sort(), ['.mine.0123456789ab.tmp', 'metadata', 'targets']);
   });
 
   it('a journal naming a file outside metadata/ and targets/ is refused, nothing renamed', async () => {
