@@ -14,7 +14,6 @@ import { createHash } from 'node:crypto';
 import {
   createTransport,
   isLoopbackHost,
-  redact,
   type Transport,
   TransportError,
   type TransportResponse,

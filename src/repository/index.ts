@@ -7,13 +7,16 @@ export {
   signEnvelope,
   type TargetInput,
 } from './build.js';
+export { type KeyProtection, keyFileWarnings, keyProtection } from './key-file.js';
 export {
   type GeneratedKey,
   generateKey,
   KEY_TYPES,
   type KeyType,
+  PBKDF2_ITERATIONS,
   parsePublicKeyFile,
   publicKeyJson,
+  reencryptKey,
 } from './keygen.js';
 export { type PublishResult, publishWorkspace, writeTree } from './publish.js';
 export {

@@ -1,12 +1,14 @@
 /** Key generation for signers: private key as PKCS#8 PEM (optionally encrypted), public key in TUF form. */
 import {
   createCipheriv,
+  createPrivateKey,
   generateKeyPairSync,
   type KeyObject,
   pbkdf2Sync,
   randomBytes,
 } from 'node:crypto';
 import { computeKeyId, FormatError, Key, nodeBackend, parseJson } from '../core/index.js';
+import { PBKDF2_ITERATIONS } from './key-file.js';
 import { publicKeyOf } from './signer.js';
 
 /** Key types `tufa key generate` makes. */
@@ -43,12 +45,31 @@ export function generateKey(type: KeyType, passphrase?: string): GeneratedKey {
   return { privatePem, publicKey: publicKeyOf(privateKey) };
 }
 
+export { PBKDF2_ITERATIONS };
+
 /**
- * PBKDF2 iterations for new encrypted keys (OWASP's figure for PBKDF2-HMAC-SHA256). node's own
- * export uses OpenSSL's default of 2,048, cheap to guess offline; scrypt with N ≥ 2^17 is over
- * the memory limit OpenSSL applies when it decrypts, so such keys would not load.
+ * reencryptKey rewrites a PKCS#8 PEM private key (encrypted with `passphrase`, or not encrypted)
+ * encrypted as {@link generateKey} does: PBES2, PBKDF2-HMAC-SHA256 with
+ * {@link PBKDF2_ITERATIONS} iterations, AES-256-CBC.
+ * @param newPassphrase - the passphrase of the result (default: `passphrase`)
+ * @throws {@link RangeError} for an unreadable key, a wrong passphrase or no passphrase to use
  */
-export const PBKDF2_ITERATIONS = 600_000;
+export function reencryptKey(
+  pem: string,
+  passphrase: string | undefined,
+  newPassphrase = passphrase,
+): GeneratedKey {
+  if (!newPassphrase) throw new RangeError('re-encrypting a key needs a passphrase');
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem', ...(passphrase ? { passphrase } : {}) });
+  } catch (cause) {
+    throw new RangeError('private key: not a readable PKCS#8 PEM key (or wrong passphrase)', {
+      cause,
+    });
+  }
+  return { privatePem: encryptPkcs8(key, newPassphrase), publicKey: publicKeyOf(key) };
+}
 
 /** der encodes one DER element (tag, definite length, content). */
 function der(tag: number, ...content: Uint8Array[]): Buffer {

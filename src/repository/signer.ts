@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { base64ToBytes, computeKeyId, hexToBytes, Key, nodeBackend } from '../core/index.js';
 import { childEnvironment, NEVER_CHILD_ENV } from '../internal/index.js';
+import { keyFileWarnings } from './key-file.js';
 
 /** Signs bytes as one key. */
 export interface Signer {
@@ -61,10 +62,16 @@ export class KeyObjectSigner implements Signer {
   }
 
   /**
-   * fromPem reads a PKCS#8 PEM private key, optionally encrypted.
+   * fromPem reads a PKCS#8 PEM private key, optionally encrypted. A key that loads but is weakly
+   * protected (see {@link keyFileWarnings}) is used, and `onWarning` told why (this library
+   * prints nothing; a CLI shows it).
    * @param passphrase - for an encrypted key (take it from the environment, never from argv)
    */
-  static fromPem(pem: string | Uint8Array, passphrase?: string): KeyObjectSigner {
+  static fromPem(
+    pem: string | Uint8Array,
+    passphrase?: string,
+    options: { onWarning?: (message: string) => void } = {},
+  ): KeyObjectSigner {
     let key: KeyObject;
     try {
       key = createPrivateKey({
@@ -78,6 +85,8 @@ export class KeyObjectSigner implements Signer {
         cause,
       });
     }
+    const text = typeof pem === 'string' ? pem : Buffer.from(pem).toString('utf8');
+    for (const w of keyFileWarnings(text, passphrase)) options.onWarning?.(w);
     return new KeyObjectSigner(key);
   }
 

@@ -18,12 +18,14 @@
  * - Every file written is parsed by the core first: the workspace never holds invalid metadata.
  * - Every change runs under the workspace lock (`.tufa.lock`) as one unit ({@link Workspace.update}):
  *   its writes are held in memory and stored only when it succeeds, so a refused command leaves
- *   the workspace byte-identical. No role is ever replaced by a lower version of itself.
+ *   the workspace byte-identical. They are stored all or nothing ({@link commitFiles}): a disk
+ *   full or a kill midway never leaves a role referring to a file that is not there.
+ *   No role is ever replaced by a lower version of itself.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import {
   canonicalize,
   Delegations,
@@ -43,7 +45,8 @@ import {
   type VerificationResult,
   verificationResult,
 } from '../core/index.js';
-import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
+import { readIfExists, withLock } from '../internal/index.js';
+import { type CommitFile, commitFiles, exists, hasJournal, recoverCommit } from './commit.js';
 import type { Signer } from './signer.js';
 import {
   checkTargetPath,
@@ -172,17 +175,44 @@ export class Workspace {
 
   /**
    * update runs `fn` as one change: under the workspace lock, reading its own writes, which are
-   * stored (each atomically, in order) only when `fn` returns. When `fn` throws nothing is
-   * written. Nested calls join the change already running.
+   * stored, all or nothing ({@link commitFiles}), only when `fn` returns. When `fn` throws
+   * nothing is written. Nested calls join the change already running. A change a killed process
+   * left half-stored is completed first.
    */
   async update<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#change.getStore() !== undefined) return fn();
     return withLock(this.lockFile, async () => {
+      await recoverCommit(this.dir);
       const writes = new Map<string, Uint8Array>();
       const result = await this.#change.run(writes, fn);
-      for (const [path, bytes] of writes) await writeFileAtomic(path, bytes);
+      await commitFiles(this.dir, await this.#commitOrder(writes));
       return result;
     });
+  }
+
+  /**
+   * #commitOrder orders a change's files so that no file is in place before one it refers to:
+   * target contents, then new role files, then the delegated roles, targets, snapshot,
+   * timestamp, the root versions and root.json last (it marks a repository).
+   */
+  async #commitOrder(writes: Map<string, Uint8Array>): Promise<CommitFile[]> {
+    const rankOf = async (path: string): Promise<number> => {
+      if (dirname(path) === this.contentDir) return 0;
+      const name = basename(path);
+      const top = ['targets.json', 'snapshot.json', 'timestamp.json'].indexOf(name);
+      if (top >= 0) return 3 + top;
+      if (name === 'root.json') return 7;
+      if (/^\d+\.root\.json$/.test(name)) return 6;
+      return (await exists(path)) ? 2 : 1;
+    };
+    const ranked = await Promise.all(
+      [...writes].map(async ([path, bytes], i) => ({ path, bytes, i, rank: await rankOf(path) })),
+    );
+    ranked.sort((a, b) => a.rank - b.rank || a.i - b.i);
+    return ranked.map(({ path, bytes }) => ({
+      path: relative(this.dir, path).split(sep).join('/'),
+      bytes,
+    }));
   }
 
   /** #get reads a workspace file, as the running change sees it. */
@@ -190,14 +220,11 @@ export class Workspace {
     return this.#change.getStore()?.get(path) ?? (await readIfExists(path));
   }
 
-  /** #put writes a workspace file: into the running change, or at once (atomically). */
-  async #put(path: string, bytes: Uint8Array): Promise<void> {
+  /** #put writes a workspace file into the running change (see {@link update}). */
+  #put(path: string, bytes: Uint8Array): void {
     const writes = this.#change.getStore();
-    if (writes === undefined) {
-      await writeFileAtomic(path, bytes);
-      return;
-    }
-    writes.delete(path); // keep the order of the last writes: root.json after N.root.json
+    if (writes === undefined) throw new MisuseError('workspace write outside a change');
+    writes.delete(path); // keep the order of the last writes
     writes.set(path, bytes);
   }
 
@@ -208,12 +235,16 @@ export class Workspace {
     return join(this.dir, 'targets');
   }
 
-  /** init creates a workspace with version 1 of every top-level role, unsigned. */
+  /**
+   * init creates a workspace with version 1 of every top-level role, unsigned: under the
+   * workspace lock, each file created exclusively, so of two inits racing on one folder one is
+   * refused and no operator's root is silently replaced.
+   */
   static async init(dir: string, o: InitOptions): Promise<Workspace> {
     const ws = new Workspace(dir, o.now);
-    if ((await readIfExists(join(ws.metadataDir, 'root.json'))) !== undefined) {
-      throw new MisuseError(`${dir} already holds a repository`);
-    }
+    const taken = (name = 'root.json') =>
+      new MisuseError(`${dir} already holds a repository (metadata/${name} exists)`);
+    if ((await readIfExists(join(ws.metadataDir, 'root.json'))) !== undefined) throw taken();
     const keys: JsonObject = {};
     const roles: JsonObject = {};
     for (const role of TOP) {
@@ -251,19 +282,33 @@ export class Workspace {
       signatures: [],
       signed: { ...header('root'), consistent_snapshot: o.consistentSnapshot ?? true, keys, roles },
     };
-    serialize('root', root);
-    serialize('timestamp', timestamp);
+    const rootBytes = serialize('root', root);
+    const files: Array<[string, Uint8Array]> = [
+      ['targets.json', targetsBytes],
+      ['snapshot.json', snapshotBytes],
+      ['timestamp.json', serialize('timestamp', timestamp)],
+      ['1.root.json', rootBytes],
+      ['root.json', rootBytes],
+    ];
     await mkdir(ws.metadataDir, { recursive: true });
-    await ws.write('targets', targets);
-    await ws.write('snapshot', snapshot);
-    await ws.write('timestamp', timestamp);
-    await ws.write('root', root);
+    await withLock(ws.lockFile, async () => {
+      await recoverCommit(dir);
+      for (const [name] of files) {
+        if (await exists(join(ws.metadataDir, name))) throw taken(name);
+      }
+      await commitFiles(
+        dir,
+        files.map(([name, bytes]) => ({ path: `metadata/${name}`, bytes, create: true })),
+      );
+    });
     return ws;
   }
 
   /** open opens an existing workspace; `now` is the time edits and checks use (epoch ms). */
   static async open(dir: string, now: number): Promise<Workspace> {
     const ws = new Workspace(dir, now);
+    // a change a killed process left half-stored is completed before anything is read
+    if (await hasJournal(dir)) await withLock(ws.lockFile, () => recoverCommit(dir));
     if ((await readIfExists(join(ws.metadataDir, 'root.json'))) === undefined) {
       throw new MisuseError(`${dir} is not a tufa repository (no metadata/root.json)`);
     }
@@ -301,11 +346,12 @@ export class Workspace {
   }
 
   /**
-   * write validates an envelope with the core parser, then stores it atomically. For root the
-   * versioned copy `N.root.json` goes first and `root.json` (which marks a repository) last.
+   * write validates an envelope with the core parser, then stores it (as a change of its own,
+   * or in the change running). For root the versioned copy `N.root.json` is written too.
    * A lower version than the one stored is refused.
    */
   async write(role: string, env: Envelope): Promise<void> {
+    if (this.#change.getStore() === undefined) return this.update(() => this.write(role, env));
     const bytes = serialize(role, env);
     const stored = await this.#get(this.fileOf(role));
     const prior =
@@ -316,9 +362,9 @@ export class Workspace {
       );
     }
     if (role === 'root') {
-      await this.#put(join(this.metadataDir, `${env.signed.version}.root.json`), bytes);
+      this.#put(join(this.metadataDir, `${env.signed.version}.root.json`), bytes);
     }
-    await this.#put(this.fileOf(role), bytes);
+    this.#put(this.fileOf(role), bytes);
   }
 
   /**
@@ -446,7 +492,7 @@ export class Workspace {
     checkTargetPath(path, 'target path', true); // published as a file: `targets/<path>`
     return this.update(async () => {
       const r = await this.placeTarget(path, role); // refused before the content is stored
-      await this.#put(join(this.contentDir, hashes.sha256 as string), content);
+      this.#put(join(this.contentDir, hashes.sha256 as string), content);
       return this.addTarget(
         path,
         { length: content.length, hashes, ...(custom === undefined ? {} : { custom }) },
@@ -533,10 +579,20 @@ export class Workspace {
       throw new MisuseError(
         `path hash prefix ${JSON.stringify(upper)}: write it in lower case (clients compare hex digests case-sensitively)`,
       );
+    // role names differing only in case: two files on a case-insensitive file system, and
+    // roles a reader easily takes for one another
+    const names = new Map(
+      [...TOP, ...(await this.targetsRoles()).map((r) => r.name)].map((n) => [n.toLowerCase(), n]),
+    );
     for (const name of created) {
       const why = roleNameProblem(name);
       if (why !== undefined)
         throw new MisuseError(`cannot delegate to ${JSON.stringify(name)}: ${why}`);
+      const same = names.get(name.toLowerCase());
+      if (same !== undefined && same !== name)
+        throw new MisuseError(
+          `role ${name}: role ${same} exists, names may not differ only in case`,
+        );
       if ((await this.#get(this.fileOf(name))) !== undefined)
         throw new MisuseError(`role ${name} already exists`);
     }

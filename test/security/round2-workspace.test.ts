@@ -6,9 +6,10 @@
  * library.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Key } from '../../src/core/index.js';
 import {
   generateKey,
@@ -18,6 +19,7 @@ import {
   type TopRole,
   Workspace,
 } from '../../src/repository/index.js';
+import { ROOT } from '../support/paths.js';
 import {
   type CaseContext,
   type CliResult,
@@ -30,6 +32,8 @@ import {
 } from './harness.js';
 
 const PASSPHRASE = 'round2 workspace passphrase 5e1d';
+/** Fault injection for CLI runs (a full disk, a kill midway): see the file. */
+const FAULT_PRELOAD = pathToFileURL(join(ROOT, 'test', 'security', 'fault-preload.mjs')).href;
 const TOP: readonly TopRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
 
 /** env is the CLI's environment: no passphrase unless given. */
@@ -264,6 +268,7 @@ const cases: SecurityCase[] = [
         { env: env() },
       );
       assert.equal(init.status, 0, show(init));
+      const signs: Record<string, CliResult> = {};
       for (const [role, key] of [
         ['root', file],
         ['targets', oldFile],
@@ -272,7 +277,45 @@ const cases: SecurityCase[] = [
           env: env(PASSPHRASE),
         });
         assert.equal(r.status, 0, show(r));
+        signs[role] = r;
       }
+      // the weak key loads, but never silently: the operator is told, and how to fix it
+      assert.doesNotMatch(signs.root?.stderr ?? '', /warning/);
+      assert.match(signs.targets?.stderr ?? '', /warning: .*old\.key: .*PBKDF2 at 2048 iterations/);
+      assert.match(signs.targets?.stderr ?? '', /tufa key reencrypt --in /);
+      // `tufa key reencrypt` rewrites it: PBKDF2 ≥ 600,000, 0600, the same key
+      const noPass = await tufa(['key', 'reencrypt', '--in', oldFile], { env: env() });
+      t.refusedBy(refusedCode(noPass, 'key reencrypt without a passphrase'));
+      assert.equal(readFileSync(oldFile, 'utf8'), oldPem, 'a refused reencrypt writes nothing');
+      const re = await tufa(['key', 'reencrypt', '--in', oldFile], { env: env(PASSPHRASE) });
+      assert.equal(re.status, 0, show(re));
+      assert.ok(pbes2Params(readFileSync(oldFile, 'utf8')).iterations >= 600_000);
+      assert.equal(statSync(oldFile).mode & 0o777, 0o600);
+      assert.equal(
+        KeyObjectSigner.fromPem(readFileSync(oldFile), PASSPHRASE).keyid,
+        oldSigner.keyid,
+      );
+      // a key file left unencrypted while a passphrase is set is named too
+      const plain = join(dir, 'plain.key');
+      writeFileSync(
+        plain,
+        createPrivateKey({ key: pem, passphrase: PASSPHRASE })
+          .export({ type: 'pkcs8', format: 'pem' })
+          .toString(),
+        { mode: 0o600 },
+      );
+      const sp = await tufa(['repo', '--repo', ws, 'snapshot', '--key', plain], {
+        env: env(PASSPHRASE),
+      });
+      assert.equal(sp.status, 0, show(sp));
+      assert.match(sp.stderr, /warning: .*plain\.key: the key file is not encrypted/);
+      const quiet = await tufa(['repo', '--repo', ws, 'timestamp', '--key', plain], { env: env() });
+      assert.equal(quiet.status, 0, show(quiet));
+      assert.doesNotMatch(
+        quiet.stderr,
+        /warning/,
+        'no passphrase set: an unencrypted key is meant',
+      );
       const root = JSON.parse(readFileSync(join(ws, 'metadata', 'root.json'), 'utf8')) as {
         signatures: Array<{ keyid: string }>;
       };
@@ -349,6 +392,60 @@ const cases: SecurityCase[] = [
         env: env(),
       });
       assert.equal(ok.status, 0, show(ok));
+
+      // A change is all or nothing across its files. A full disk while the new role file or
+      // the edited role is written: nothing at all changes (no targets v+1 delegating to a role
+      // without a file, no content blob of an unlisted target).
+      const faulty = (fault: Record<string, string>) => ({
+        env: { ...env(), NODE_OPTIONS: `--import=${FAULT_PRELOAD}`, ...fault },
+      });
+      const delegateTeam = [
+        ...['repo', '--repo', ws, 'delegate', '--to', 'team'],
+        ...['--key', `${k.targets}.pub.json`, '--paths', 'team/*'],
+      ];
+      for (const [args, name] of [
+        [delegateTeam, 'team\\.json'],
+        [['repo', '--repo', ws, 'add-target', file], 'targets\\.json'],
+      ] as const) {
+        const before = tree(ws);
+        const r = await tufa(
+          args,
+          faulty({ TUFA_FAULT_ENOSPC: `/\\.${name}\\.[0-9a-f]{12}\\.tmp$` }),
+        );
+        assert.notEqual(r.status, 0, show(r));
+        assert.match(r.stderr, /ENOSPC/);
+        assert.deepEqual(
+          tree(ws),
+          before,
+          `${args[3]} failing on a full disk changed the workspace`,
+        );
+      }
+      // Killed (SIGKILL) midway through storing a delegation: the new role file is in place,
+      // targets.json not yet. The journal left behind makes the next command complete it.
+      const killed = await tufa(
+        delegateTeam,
+        faulty({ TUFA_FAULT_KILL_AFTER_RENAME: '/metadata/team\\.json$' }),
+      );
+      assert.equal(killed.signal, 'SIGKILL', show(killed));
+      assert.ok(existsSync(join(ws, '.tufa.commit')), 'a journal of the interrupted change');
+      assert.equal(targetsOf(ws).version, 1, 'killed before targets.json was replaced');
+      const st = await tufa(['repo', '--repo', ws, 'status', '--json'], { env: env() });
+      assert.equal(st.status, 0, show(st));
+      assert.equal(existsSync(join(ws, '.tufa.commit')), false, 'the change was completed');
+      const targets = JSON.parse(readFileSync(join(ws, 'metadata', 'targets.json'), 'utf8')) as {
+        signed: { version: number; delegations: { roles: Array<{ name: string }> } };
+      };
+      assert.equal(targets.signed.version, 2);
+      assert.deepEqual(
+        targets.signed.delegations.roles.map((r) => r.name),
+        ['team'],
+      );
+      assert.ok(existsSync(join(ws, 'metadata', 'team.json')));
+      assert.deepEqual(
+        Object.keys(tree(ws)).filter((f) => f.endsWith('.tmp')),
+        [],
+        'no temp file left',
+      );
     },
   },
   {
@@ -435,6 +532,29 @@ process.stdout.write(sign(null, Buffer.concat(chunks), key).toString('hex'));
         /lower version/,
       );
       assert.equal(targetsOf(ws).version, 3);
+
+      // two operators run `repo init` on one folder at once: one is refused, and the root that
+      // stays is the one whose init succeeded (init takes the lock, creates files exclusively)
+      const initArgs = (dir: string, key: string) => [
+        ...['repo', '--repo', dir, 'init'],
+        ...TOP.flatMap((role) => [`--${role}-key`, `${repo.keyFile[key]}.pub.json`]),
+      ];
+      for (let i = 0; i < 3; i++) {
+        const dir = join(repo.dir, `init-${i}`);
+        const runs = await Promise.all(
+          ['root', 'targets'].map((key) => tufa(initArgs(dir, key), { env: env() })),
+        );
+        const won = runs.findIndex((r) => r.status === 0);
+        const lost = runs[1 - won] as CliResult;
+        assert.ok(won >= 0, runs.map(show).join('\n'));
+        t.refusedBy(refusedCode(lost, 'the second init'));
+        assert.match(lost.stderr, /already holds a repository/);
+        const root = JSON.parse(readFileSync(join(dir, 'metadata', 'root.json'), 'utf8')) as {
+          signed: { keys: Record<string, unknown> };
+        };
+        const winner = repo.signer[won === 0 ? 'root' : 'targets'] as KeyObjectSigner;
+        assert.deepEqual(Object.keys(root.signed.keys), [winner.keyid]);
+      }
     },
   },
   {
@@ -498,6 +618,21 @@ process.stdout.write(sign(null, Buffer.concat(chunks), key).toString('hex'));
       );
       const text = await run('status');
       assert.doesNotMatch(text.stdout, /ready to publish/);
+
+      // a delegated role whose name differs only in case from a role (Team and team would be
+      // one file on a case-insensitive file system): refused at delegate, nothing written
+      const key = `${repo.keyFile.targets}.pub.json`;
+      const team = await run('delegate', '--to', 'Team', '--key', key, '--paths', 'x/*');
+      assert.equal(team.status, 0, show(team));
+      for (const name of ['team', 'TEAM']) {
+        const before = tree(ws);
+        const r = await run('delegate', '--to', name, '--key', key, '--paths', 'y/*');
+        const code = refusedCode(r, `delegate --to ${name}`);
+        assert.equal(code, 'MISUSE', show(r));
+        t.refusedBy(code);
+        assert.match(r.stderr, /differ only in case/);
+        assert.deepEqual(tree(ws), before, `delegate --to ${name} changed the workspace`);
+      }
     },
   },
 ];

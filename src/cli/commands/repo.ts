@@ -22,7 +22,7 @@ import {
 } from '../../repository/index.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
-import { PASSPHRASE_ENV } from './key.js';
+import { keyWarning, PASSPHRASE_ENV } from './key.js';
 
 const TOP: readonly TopRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -34,12 +34,15 @@ async function publicKey(file: string) {
   return parsePublicKeyFile(await readFile(file), file);
 }
 
-async function signerFrom(o: {
-  key?: string;
-  signerCommand?: string;
-  publicKey?: string;
-  signerEnv?: string[];
-}): Promise<Signer | undefined> {
+async function signerFrom(
+  o: {
+    key?: string;
+    signerCommand?: string;
+    publicKey?: string;
+    signerEnv?: string[];
+  },
+  out: Output,
+): Promise<Signer | undefined> {
   if (o.signerCommand !== undefined) {
     if (o.publicKey === undefined) throw new RangeError('--signer-command needs --public-key');
     // The command gets a minimal environment plus what --signer-env names, never the passphrase.
@@ -48,9 +51,11 @@ async function signerFrom(o: {
   }
   if ((o.signerEnv ?? []).length > 0) throw new RangeError('--signer-env needs --signer-command');
   if (o.key === undefined) return undefined;
+  const file = o.key;
   return KeyObjectSigner.fromPem(
-    await readFile(o.key, 'utf8'),
+    await readFile(file, 'utf8'),
     process.env[PASSPHRASE_ENV] || undefined,
+    { onWarning: (w) => out.error(keyWarning(file, w)) },
   );
 }
 
@@ -243,7 +248,7 @@ export function addRepoCommands(program: Command, out: Output): void {
         publicKey?: string;
         signerEnv: string[];
       }) => {
-        const signer = await signerFrom(o);
+        const signer = await signerFrom(o, out);
         if (signer === undefined) throw new RangeError('--key or --signer-command is required');
         const added = await (await ws()).sign(o.role, signer);
         out.line(`${o.role}: ${added ? 'signed' : 'already signed'} by ${signer.keyid}`);
@@ -272,7 +277,7 @@ export function addRepoCommands(program: Command, out: Output): void {
           force: boolean;
         }) => {
           // the key is read (and its passphrase checked) before anything changes
-          const signer = await signerFrom(o);
+          const signer = await signerFrom(o, out);
           const w = await ws();
           const changed = await w.update(async () => {
             const c =

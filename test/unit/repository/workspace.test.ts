@@ -772,6 +772,25 @@ describe('repository Workspace (library)', function () {
       assertBytes(readFileSync(join(dir, 'metadata', 'root.json')), root, 'root.json');
     });
 
+    it('two inits racing on one folder: one is refused, the root of the other stays', async () => {
+      const dir = fresh('init-race');
+      const [a, b] = [newKeys(), newKeys()];
+      const runs = await Promise.allSettled(
+        [a, b].map((k) => Workspace.init(dir, { keys: publicKeys(k), now: Date.now() })),
+      );
+      const won = runs.findIndex((r) => r.status === 'fulfilled');
+      assert.ok(won >= 0);
+      const lost = runs[1 - won] as PromiseRejectedResult;
+      assert.ok(lost.status === 'rejected' && lost.reason instanceof MisuseError);
+      const root = JSON.parse(readFileSync(join(dir, 'metadata', 'root.json'), 'utf8')) as Envelope;
+      assert.deepEqual(Object.keys(root.signed.keys as object), [
+        ((won === 0 ? a : b) as Keys).root.keyid,
+        ((won === 0 ? a : b) as Keys).targets.keyid,
+        ((won === 0 ? a : b) as Keys).snapshot.keyid,
+        ((won === 0 ? a : b) as Keys).timestamp.keyid,
+      ]);
+    });
+
     it('init failing halfway (timestamp.json cannot be written) leaves no metadata/root.json', async () => {
       const k = newKeys();
       const dir = fresh('init-halfway');
