@@ -17,6 +17,7 @@ import {
   type ReviewRequest,
   type ReviewResponse,
   reviewResponse,
+  valueAt,
 } from './review.js';
 
 export type Mode = 'validate' | 'mutate';
@@ -45,41 +46,74 @@ export function truncate(text: string, max = MAX_MESSAGE_BYTES): string {
 }
 
 /**
- * A counting semaphore: at most `max` tasks run at once; a waiting task whose signal aborts
- * leaves the queue without running.
+ * A counting semaphore shared fairly: at most `max` tasks run at once, all groups (reviews)
+ * together, and while several groups want slots each runs at most `ceil(max / groups)` of
+ * them; freed slots go round-robin to the groups that wait. So one review with many images
+ * cannot starve the others. A waiting task whose signal aborts leaves the queue without running.
  */
 export class Limiter {
   private running = 0;
-  private readonly queue: Array<() => void> = [];
+  /** Per group: its running tasks and its queue, in round-robin order. */
+  private readonly groups = new Map<object, { running: number; queue: Array<() => void> }>();
 
   constructor(readonly max: number) {}
 
-  async run<T>(signal: AbortSignal, task: () => Promise<T>): Promise<T> {
+  async run<T>(signal: AbortSignal, task: () => Promise<T>, group: object = signal): Promise<T> {
     if (signal.aborted) throw signal.reason;
-    if (this.running < this.max) {
-      this.running++;
-    } else {
-      // wait for a finishing task to hand its slot over (the count stays as it is)
-      await new Promise<void>((resolve, reject) => {
-        const go = () => {
-          signal.removeEventListener('abort', gone);
-          resolve();
-        };
-        const gone = () => {
-          const i = this.queue.indexOf(go);
-          if (i >= 0) this.queue.splice(i, 1);
-          reject(signal.reason);
-        };
-        signal.addEventListener('abort', gone, { once: true });
-        this.queue.push(go);
-      });
+    let g = this.groups.get(group);
+    if (g === undefined) {
+      g = { running: 0, queue: [] };
+      this.groups.set(group, g);
     }
+    const mine = g;
+    await new Promise<void>((resolve, reject) => {
+      const go = () => {
+        signal.removeEventListener('abort', gone);
+        resolve();
+      };
+      const gone = () => {
+        const i = mine.queue.indexOf(go);
+        if (i >= 0) mine.queue.splice(i, 1);
+        this.forget(group, mine);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', gone, { once: true });
+      mine.queue.push(go);
+      this.pump();
+    });
     try {
       return await task();
     } finally {
-      const next = this.queue.shift();
-      if (next !== undefined) next();
-      else this.running--;
+      this.running--;
+      mine.running--;
+      this.forget(group, mine);
+      this.pump();
+    }
+  }
+
+  private forget(group: object, g: { running: number; queue: unknown[] }): void {
+    if (g.running === 0 && g.queue.length === 0 && this.groups.get(group) === g)
+      this.groups.delete(group);
+  }
+
+  /** pump hands free slots round-robin to the waiting groups under their fair share. */
+  private pump(): void {
+    while (this.running < this.max) {
+      const share = Math.ceil(this.max / Math.max(1, this.groups.size));
+      let started = false;
+      for (const [key, g] of this.groups) {
+        if (g.queue.length === 0 || g.running >= share) continue;
+        const go = g.queue.shift() as () => void;
+        g.running++;
+        this.running++;
+        // served: to the back of the round
+        this.groups.delete(key);
+        this.groups.set(key, g);
+        go();
+        started = true;
+        break;
+      }
+      if (!started) return;
     }
   }
 }
@@ -106,6 +140,15 @@ export interface ReviewOutcome {
 }
 
 class DeadlineError extends Error {}
+
+/** hasDigest tells whether an image reference names its digest (one that does not parse: no). */
+function hasDigest(image: string): boolean {
+  try {
+    return Reference.parse(image).digest !== undefined;
+  } catch {
+    return false;
+  }
+}
 
 export class AdmissionController {
   /** Shared by every review this controller answers (one per process). */
@@ -186,6 +229,28 @@ export class AdmissionController {
       });
     }
     if (refs.length === 0) return answer({ allowed: true });
+
+    // The mutating webhook pins Pods on CREATE only (a Pod UPDATE may change only images): an
+    // image a Pod UPDATE changes is verified but not pinned, so the kubelet would pull a tag the
+    // registry may move. Validation asks for the digest instead. (Workload kinds are pinned by
+    // the mutating webhook on UPDATE too, and their Pods on CREATE.)
+    if (mode === 'validate' && req.operation === 'UPDATE' && req.kind === 'Pod') {
+      const unpinned = [
+        ...new Set(
+          refs
+            .filter((r) => valueAt(req.oldObject, r.path) !== r.image && !hasDigest(r.image))
+            .map((r) => r.image),
+        ),
+      ];
+      if (unpinned.length > 0) {
+        return answer({
+          allowed: false,
+          message: truncate(
+            `tufa: UNPINNED_IMAGE: an update that changes an image must pin it by digest (image@sha256:…, as tufa verify prints it): ${unpinned.join(', ')}`,
+          ),
+        });
+      }
+    }
 
     // One verification per distinct image, under one deadline, at most maxImages of them.
     const distinct = [...new Set(refs.map((r) => r.image))];

@@ -64,6 +64,14 @@ export interface VerifierOptions {
    * answer is not asked again by every review.
    */
   failureCacheMs?: number;
+  /**
+   * How long one refresh of a trust source may take, ms (default 30 s). A refresh is shared by
+   * every caller that needs it and runs under this timeout, not under any one caller's signal;
+   * it is stopped early only when every caller waiting for it has gone.
+   */
+  refreshTimeoutMs?: number;
+  /** Trust sources kept in memory at once, per kind (default 1,024; least recently used go). */
+  maxSources?: number;
 }
 
 /** A refreshed trust source and how long it may be reused. */
@@ -77,7 +85,15 @@ interface Fresh<T> {
   validUntil: () => number;
   /** Set when the refresh failed: the failure is the answer until then. */
   failedUntil?: number;
+  /** While the refresh runs: the callers waiting for it, and how to stop it. */
+  running?: { waiters: number; readonly stop: AbortController };
 }
+
+/** Trust sources kept at once, per kind (TUF repositories, Notary collections): least recently used go first. */
+const MAX_SOURCES = 1024;
+
+/** How long a shared refresh may run, ms, whoever waits for it (default). */
+const REFRESH_TIMEOUT_MS = 30_000;
 
 /**
  * The abort signal of the verification running in this async context: every request a
@@ -93,7 +109,10 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined, what: stri
       code: 'SLOW_RETRIEVAL',
       cause: signal.reason,
     });
-  if (signal.aborted) return Promise.reject(stopped());
+  if (signal.aborted) {
+    p.catch(() => undefined); // its own failure is no longer anyone's answer
+    return Promise.reject(stopped());
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(stopped());
     signal.addEventListener('abort', onAbort, { once: true });
@@ -212,9 +231,12 @@ export class ImageVerifier {
   /**
    * fresh returns a source's refreshed value, refreshing it (once, shared by concurrent callers)
    * when the refresh interval passed or the metadata it holds expired (checked at every use).
-   * A failed refresh is answered for `failureCacheMs`, then forgotten, so a later caller tries
-   * again; meanwhile nothing is trusted. The refresh runs under the signal of the caller that
-   * started it; every caller stops waiting when its own signal aborts.
+   * The refresh runs under its own timeout, not under the signal of the caller that started it:
+   * each caller stops waiting when its own signal aborts, and the refresh is stopped only when
+   * no caller waits for it any more. A failed refresh is answered for `failureCacheMs`, then
+   * forgotten, so a later caller tries again; meanwhile nothing is trusted. A refresh stopped
+   * because its callers left is never remembered as a failure. At most `maxSources` sources are
+   * kept: expired failures and the least recently used go first.
    */
   private fresh<T>(
     map: Map<string, Fresh<T>>,
@@ -228,28 +250,89 @@ export class ImageVerifier {
     const signal = currentSignal.getStore();
     if (cur !== undefined) {
       if (
-        cur.failedUntil !== undefined
+        cur.running !== undefined ||
+        (cur.failedUntil !== undefined
           ? now < cur.failedUntil
-          : now - cur.refreshedAt < interval && now < cur.validUntil()
-      )
-        return abortable(cur.value, signal, what);
+          : now - cur.refreshedAt < interval && now < cur.validUntil())
+      ) {
+        // most recently used last
+        map.delete(key);
+        map.set(key, cur);
+        return this.wait(cur, signal, what);
+      }
     }
+    // its own signal: aborted at its timeout, or when no caller waits for it any more
+    const stop = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        stop.abort(new Error(`${redact(what)}: the refresh timed out`));
+      },
+      this.options.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS,
+    );
+    timer.unref?.();
     const entry: Fresh<T> = {
       refreshedAt: now,
       validUntil: () => Number.POSITIVE_INFINITY,
-      value: refresh(cur?.value).then((r) => {
-        entry.validUntil = r.validUntil;
-        return r.value;
-      }),
+      running: { waiters: 0, stop },
+      // its requests end with its own signal, not with the caller's
+      value: currentSignal
+        .run(stop.signal, () => refresh(cur?.value))
+        .then((r) => {
+          entry.validUntil = r.validUntil;
+          return r.value;
+        })
+        .finally(() => clearTimeout(timer)),
     };
+    map.delete(key);
     map.set(key, entry);
-    entry.value.catch(() => {
-      if (map.get(key) !== entry) return;
-      const ttl = this.options.failureCacheMs ?? 0;
-      if (ttl > 0) entry.failedUntil = this.now() + ttl;
-      else map.delete(key);
+    this.evict(map, now);
+    entry.value.then(
+      () => {
+        delete entry.running;
+      },
+      () => {
+        delete entry.running;
+        if (map.get(key) !== entry) return;
+        const ttl = this.options.failureCacheMs ?? 0;
+        // stopped because nobody waits: not an answer about the trust source (a refresh that
+        // ran out its own timeout is one: the server is too slow)
+        if (ttl > 0 && (!stop.signal.aborted || timedOut))
+          entry.failedUntil = this.now() + ttl;
+        else map.delete(key);
+      },
+    );
+    return this.wait(entry, signal, what);
+  }
+
+  /** wait waits for a source until `signal` aborts; the last waiter to leave stops its refresh. */
+  private wait<T>(entry: Fresh<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+    const running = entry.running;
+    if (running === undefined) return abortable(entry.value, signal, what);
+    if (signal === undefined) {
+      // a caller that never aborts keeps the refresh wanted until it ends
+      running.waiters++;
+      return entry.value;
+    }
+    if (signal.aborted) return abortable(entry.value, signal, what);
+    running.waiters++;
+    return abortable(entry.value, signal, what).finally(() => {
+      if (--running.waiters === 0 && entry.running === running) running.stop.abort();
     });
-    return abortable(entry.value, signal, what);
+  }
+
+  /** evict forgets failures past their time, then the least recently used beyond the bound. */
+  private evict<T>(map: Map<string, Fresh<T>>, now: number): void {
+    for (const [k, e] of map) {
+      if (e.failedUntil !== undefined && now >= e.failedUntil) map.delete(k);
+    }
+    const max = this.options.maxSources ?? MAX_SOURCES;
+    // (an evicted TUF client holds no connections: its fetcher is the verifier's, shared)
+    for (const k of map.keys()) {
+      if (map.size <= max) break;
+      map.delete(k);
+    }
   }
 
   /** updaterFor returns the refreshed client of a TUF source (one per URL and trusted root). */
@@ -499,9 +582,11 @@ export class ImageVerifier {
       const hit = this.manifests.get(digest);
       if (hit !== undefined) return hit;
       try {
+        const signal = currentSignal.getStore();
+        // the request itself ends when the verification is aborted, not just the wait for it
         const m = await abortable(
-          this.registry.getManifest(ref, digest, length),
-          currentSignal.getStore(),
+          this.registry.getManifest(ref, digest, length, signal === undefined ? {} : { signal }),
+          signal,
           `${ref.name}@${digest}`,
         );
         this.remember(digest, {
