@@ -264,13 +264,10 @@ export class ImageVerifier {
     // its own signal: aborted at its timeout, or when no caller waits for it any more
     const stop = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(
-      () => {
-        timedOut = true;
-        stop.abort(new Error(`${redact(what)}: the refresh timed out`));
-      },
-      this.options.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS,
-    );
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop.abort(new Error(`${redact(what)}: the refresh timed out`));
+    }, this.options.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS);
     timer.unref?.();
     const entry: Fresh<T> = {
       refreshedAt: now,
@@ -298,8 +295,7 @@ export class ImageVerifier {
         const ttl = this.options.failureCacheMs ?? 0;
         // stopped because nobody waits: not an answer about the trust source (a refresh that
         // ran out its own timeout is one: the server is too slow)
-        if (ttl > 0 && (!stop.signal.aborted || timedOut))
-          entry.failedUntil = this.now() + ttl;
+        if (ttl > 0 && (!stop.signal.aborted || timedOut)) entry.failedUntil = this.now() + ttl;
         else map.delete(key);
       },
     );
