@@ -24,6 +24,8 @@ export interface ReviewRequest {
   readonly object: unknown;
   /** The object as it was (UPDATE). */
   readonly oldObject?: unknown;
+  /** The subresource asked for, e.g. `ephemeralcontainers` (kubectl debug). */
+  readonly subResource?: string;
 }
 
 /** A malformed review: answered with HTTP 400 (the API server then fails closed). */
@@ -60,6 +62,7 @@ export function parseReview(body: unknown): ReviewRequest {
     ...(typeof req.name === 'string' ? { name: req.name } : {}),
     object: req.object,
     ...(req.oldObject === undefined ? {} : { oldObject: req.oldObject }),
+    ...(typeof req.subResource === 'string' ? { subResource: req.subResource } : {}),
   };
 }
 

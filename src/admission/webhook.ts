@@ -230,28 +230,6 @@ export class AdmissionController {
     }
     if (refs.length === 0) return answer({ allowed: true });
 
-    // The mutating webhook pins Pods on CREATE only (a Pod UPDATE may change only images): an
-    // image a Pod UPDATE changes is verified but not pinned, so the kubelet would pull a tag the
-    // registry may move. Validation asks for the digest instead. (Workload kinds are pinned by
-    // the mutating webhook on UPDATE too, and their Pods on CREATE.)
-    if (mode === 'validate' && req.operation === 'UPDATE' && req.kind === 'Pod') {
-      const unpinned = [
-        ...new Set(
-          refs
-            .filter((r) => valueAt(req.oldObject, r.path) !== r.image && !hasDigest(r.image))
-            .map((r) => r.image),
-        ),
-      ];
-      if (unpinned.length > 0) {
-        return answer({
-          allowed: false,
-          message: truncate(
-            `tufa: UNPINNED_IMAGE: an update that changes an image must pin it by digest (image@sha256:…, as tufa verify prints it): ${unpinned.join(', ')}`,
-          ),
-        });
-      }
-    }
-
     // One verification per distinct image, under one deadline, at most maxImages of them.
     const distinct = [...new Set(refs.map((r) => r.image))];
     const maxImages = this.o.maxImages ?? 64;
@@ -305,6 +283,36 @@ export class AdmissionController {
         { allowed: false, message: truncate(`tufa: image not verified: ${lines.join('; ')}`) },
         verdicts,
       );
+    }
+    // The mutating webhook pins Pods on CREATE only (an UPDATE of a Pod itself may change only
+    // images; its ephemeralcontainers subresource is pinned on UPDATE too): an image a Pod
+    // UPDATE changes would be verified but not pinned, so the kubelet would pull a tag the
+    // registry may move. Validation asks for the digest instead. (Workload kinds are pinned by
+    // the mutating webhook on UPDATE, and their Pods on CREATE.)
+    if (
+      mode === 'validate' &&
+      req.operation === 'UPDATE' &&
+      req.kind === 'Pod' &&
+      req.subResource === undefined
+    ) {
+      const unpinned = [
+        ...new Set(
+          verdicts
+            .filter((v) => valueAt(req.oldObject, v.path) !== v.image && !hasDigest(v.image))
+            .map((v) => v.image),
+        ),
+      ];
+      if (unpinned.length > 0) {
+        return answer(
+          {
+            allowed: false,
+            message: truncate(
+              `tufa: UNPINNED_IMAGE: a Pod update that changes an image must pin it by digest (deploy the pinned reference, e.g. ${unpinned.map((i) => verdicts.find((v) => v.image === i)?.pinned).join(', ')}): ${unpinned.join(', ')}`,
+            ),
+          },
+          verdicts,
+        );
+      }
     }
     if (mode === 'mutate') {
       const patch = verdicts
