@@ -161,9 +161,13 @@ export class AdmissionController {
   /** verifyImage checks one image; registry images only (`docker://`), never local transports. */
   private async verifyImage(ref: ImageRef, signal: AbortSignal): Promise<ImageVerdict> {
     try {
-      const v = await this.limiter.run(signal, () =>
-        this.o.verifier.verify(`docker://${ref.image}`, { signal }),
-      );
+      const input = `docker://${ref.image}`;
+      const verify = () => this.o.verifier.verify(input, { signal });
+      // an image whose trust data is fresh in memory waits for no slot: reviews of slow images
+      // cannot hold it up
+      const v = this.o.verifier.hasFreshTrust?.(input)
+        ? await verify()
+        : await this.limiter.run(signal, verify);
       const r = Reference.parse(ref.image);
       const tag = r.tag ?? v.reference.tag;
       return {

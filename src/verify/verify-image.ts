@@ -86,7 +86,7 @@ interface Fresh<T> {
   /** Set when the refresh failed: the failure is the answer until then. */
   failedUntil?: number;
   /** While the refresh runs: the callers waiting for it, and how to stop it. */
-  running?: { waiters: number; readonly stop: AbortController };
+  running?: { waiters: number; readonly stop: AbortController; readonly drop: () => void };
 }
 
 /** Trust sources kept at once, per kind (TUF repositories, Notary collections): least recently used go first. */
@@ -169,6 +169,25 @@ function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** The trust source of a TUF rule: the repository and the root trusted for it (as the cache folder). */
+function tufId(source: TufSource, root: Uint8Array): string {
+  return `${source.metadataUrl}\n${sha256Hex(root)}`;
+}
+
+/**
+ * The trust source of a Notary rule for a GUN: the server, the GUN and how its root is trusted
+ * (`trust`, as the cache folder), and the server CA besides (`id`).
+ */
+function notaryId(
+  source: NotarySource,
+  gun: string,
+  rootCa: string | undefined,
+  serverCa: string | undefined,
+): { trust: string; id: string } {
+  const trust = `${source.server}\n${gun}\n${source.rootKeys.join(',')}\n${rootCa ?? ''}\n${source.tofu}`;
+  return { trust, id: `${trust}\n${serverCa ?? ''}` };
+}
+
 /** Verifies images under a trust policy; keeps one refreshed TUF client per trust source. */
 export class ImageVerifier {
   readonly registry: RegistryClient;
@@ -180,6 +199,8 @@ export class ImageVerifier {
   private readonly http = new Map<string, { fetcher: Fetcher; close?: () => Promise<void> }>();
   /** Trusted roots and CA files as first read, by path. */
   private readonly files = new Map<string, Promise<Uint8Array>>();
+  /** The same files once read, for the synchronous {@link hasFreshTrust}. */
+  private readonly read = new Map<string, Uint8Array>();
 
   constructor(private readonly options: VerifierOptions) {
     this.ownsRegistry = options.registry === undefined;
@@ -213,7 +234,11 @@ export class ImageVerifier {
     let p = this.files.get(path);
     if (p === undefined) {
       p = readFile(path).then(
-        (b) => new Uint8Array(b),
+        (b) => {
+          const bytes = new Uint8Array(b);
+          this.read.set(path, bytes);
+          return bytes;
+        },
         (cause) => {
           this.files.delete(path);
           throw new MisuseError(`${what} ${path}: ${(cause as Error).message}`);
@@ -272,7 +297,14 @@ export class ImageVerifier {
     const entry: Fresh<T> = {
       refreshedAt: now,
       validUntil: () => Number.POSITIVE_INFINITY,
-      running: { waiters: 0, stop },
+      running: {
+        waiters: 0,
+        stop,
+        // stopped: later callers start a refresh of their own rather than join this one
+        drop: () => {
+          if (map.get(key) === entry) map.delete(key);
+        },
+      },
       // its requests end with its own signal, not with the caller's
       value: currentSignal
         .run(stop.signal, () => refresh(cur?.value))
@@ -314,7 +346,10 @@ export class ImageVerifier {
     if (signal.aborted) return abortable(entry.value, signal, what);
     running.waiters++;
     return abortable(entry.value, signal, what).finally(() => {
-      if (--running.waiters === 0 && entry.running === running) running.stop.abort();
+      if (--running.waiters === 0 && entry.running === running) {
+        running.drop();
+        running.stop.abort();
+      }
     });
   }
 
@@ -331,11 +366,55 @@ export class ImageVerifier {
     }
   }
 
+  /**
+   * hasFreshTrust tells, without waiting, whether the trust data an image needs is refreshed
+   * and fresh in memory (no refresh to wait for): the admission webhook lets such images pass
+   * its limiter queue.
+   */
+  hasFreshTrust(input: string): boolean {
+    let reference: Reference;
+    try {
+      const location = parseLocation(input);
+      if (location.transport !== 'docker') return false;
+      reference = Reference.parse(location.reference);
+    } catch {
+      return false;
+    }
+    const source = this.options.policy.match(reference.name)?.source;
+    if (source === undefined) return false;
+    if (source.kind === 'tuf') {
+      const root = this.read.get(source.root);
+      return root !== undefined && this.isFresh(this.updaters.get(tufId(source, root)));
+    }
+    const text = (path: string | undefined): string | undefined | null => {
+      if (path === undefined) return undefined;
+      const b = this.read.get(path);
+      return b === undefined ? null : new TextDecoder().decode(b);
+    };
+    const rootCa = text(source.rootCa);
+    const serverCa = text(source.serverCa);
+    if (rootCa === null || serverCa === null) return false;
+    const { id } = notaryId(source, reference.name, rootCa, serverCa);
+    return this.isFresh(this.notary.get(id));
+  }
+
+  private isFresh<T>(e: Fresh<T> | undefined): boolean {
+    const now = this.now();
+    const interval = this.options.refreshIntervalMs ?? Number.POSITIVE_INFINITY;
+    return (
+      e !== undefined &&
+      e.running === undefined &&
+      e.failedUntil === undefined &&
+      now - e.refreshedAt < interval &&
+      now < e.validUntil()
+    );
+  }
+
   /** updaterFor returns the refreshed client of a TUF source (one per URL and trusted root). */
   private async updaterFor(source: TufSource): Promise<Updater> {
     const root = await this.file(source.root, 'trusted root');
     // the trust source is the repository and the root trusted for it, as the cache folder is
-    const id = `${source.metadataUrl}\n${sha256Hex(root)}`;
+    const id = tufId(source, root);
     return this.fresh(this.updaters, id, source.metadataUrl, async (previous) => {
       const updater =
         (await previous?.catch(() => undefined)) ?? (await this.newUpdater(source, id, root));
@@ -510,8 +589,7 @@ export class ImageVerifier {
     const rootCa = await text(source.rootCa, 'root CA');
     const serverCa = await text(source.serverCa, 'server CA');
     // the trust source is the server, the GUN and how its root is trusted, as the cache folder is
-    const trust = `${source.server}\n${gun}\n${source.rootKeys.join(',')}\n${rootCa ?? ''}\n${source.tofu}`;
-    const id = `${trust}\n${serverCa ?? ''}`;
+    const { trust, id } = notaryId(source, gun, rootCa, serverCa);
     const collection = this.fresh(this.notary, id, `${source.server} ${gun}`, async () => {
       const cacheDir = join(this.options.cacheDir, 'notary', sha256Hex(trust).slice(0, 32));
       const client = new NotaryClient({

@@ -410,6 +410,22 @@ const cases: SecurityCase[] = [
       );
       await Promise.all(attack);
       assert.equal(legit.allowed, true, `starved: ${JSON.stringify(legit.verdicts)}`);
+      // an image whose trust data is fresh in memory needs no slot at all
+      const oneSlot = new AdmissionController({
+        verifier: Object.assign(slowVerifier, {
+          hasFreshTrust: (input: string) => input.includes('/good:'),
+        }),
+        deadlineMs: 1_000,
+        maxConcurrent: 1,
+      });
+      const hog = oneSlot.review(review(slowPod(2), 'Pod', 'hog'), 'validate');
+      await sleep(50);
+      const fast = await oneSlot.review(
+        review({ spec: { containers: [{ name: 'c', image: 'registry.example/good:1.0' }] } }),
+        'validate',
+      );
+      await hog;
+      assert.equal(fast.allowed, true, `queued: ${JSON.stringify(fast.verdicts)}`);
     },
   },
   {
@@ -588,6 +604,8 @@ const cases: SecurityCase[] = [
         await outcome(v3.verify(top, { signal: AbortSignal.timeout(10_000) })),
         'verified',
       );
+      assert.equal(v3.hasFreshTrust('docker://registry.example/top:1.0'), true);
+      assert.equal(v3.hasFreshTrust('docker://other.example/top:1.0'), false);
     },
   },
   {
