@@ -22,6 +22,10 @@ export interface ReviewRequest {
   readonly namespace?: string;
   readonly name?: string;
   readonly object: unknown;
+  /** The object as it was (UPDATE). */
+  readonly oldObject?: unknown;
+  /** The subresource asked for, e.g. `ephemeralcontainers` (kubectl debug). */
+  readonly subResource?: string;
 }
 
 /** A malformed review: answered with HTTP 400 (the API server then fails closed). */
@@ -57,7 +61,21 @@ export function parseReview(body: unknown): ReviewRequest {
     ...(typeof req.namespace === 'string' ? { namespace: req.namespace } : {}),
     ...(typeof req.name === 'string' ? { name: req.name } : {}),
     object: req.object,
+    ...(req.oldObject === undefined ? {} : { oldObject: req.oldObject }),
+    ...(typeof req.subResource === 'string' ? { subResource: req.subResource } : {}),
   };
+}
+
+/** valueAt reads the value a JSON Pointer (RFC 6901) names in `doc`; undefined when absent. */
+export function valueAt(doc: unknown, pointer: string): unknown {
+  let v = doc;
+  for (const raw of pointer.split('/').slice(1)) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (!Object.hasOwn(v, seg)) return undefined;
+    v = (v as Record<string, unknown>)[seg];
+  }
+  return v;
 }
 
 /** Where each kind keeps its pod spec, as JSON Pointer segments. */

@@ -3,14 +3,17 @@
  * `GET /healthz`, `GET /readyz`, `GET /metrics`. One JSON log line per review.
  *
  * Bounded as a network service: review bodies buffered in memory are capped per request and in
- * total (503 beyond), connections are capped, a request must arrive whole within the request
- * timeout (about the review deadline), and with a client CA only a client holding a certificate
- * from it (the API server) may send reviews.
+ * total (503 beyond), and so are parsed reviews until they are answered; JSON nesting is capped
+ * before parsing; connections are capped, in total and per client address, idle keep-alive
+ * connections close after a few seconds, a request must arrive whole within the request timeout
+ * (about the review deadline), and with a client CA only a client holding a certificate from it
+ * (the API server) may send reviews. Set a client CA: without one anyone who reaches the port
+ * can make the webhook parse reviews.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { redactText } from '../internal/index.js';
 import { Metrics } from './metrics.js';
@@ -25,12 +28,22 @@ export interface ServerOptions {
   port?: number;
   /** Receives one structured record per event (the CLI writes them as JSON lines). */
   log?: (record: Record<string, unknown>) => void;
-  /** Largest review body accepted (default 4 MiB; Kubernetes objects are at most ~1.5 MiB). */
+  /**
+   * Largest review body accepted (default 3 MiB: the API server's own request limit; objects
+   * are at most ~1.5 MiB in etcd).
+   */
   maxBodyBytes?: number;
   /** Review bytes buffered at once, all requests together (default 32 MiB); 503 beyond. */
   maxBufferedBytes?: number;
+  /**
+   * Memory parsed reviews may hold until answered, all together (default 128 MiB), counted as
+   * {@link PARSED_FACTOR} × the body size; 503 beyond.
+   */
+  maxParsedBytes?: number;
   /** Connections open at once (default 128); more are closed as they come. */
   maxConnections?: number;
+  /** Connections open at once from one client address (default max(4, maxConnections / 4)). */
+  maxConnectionsPerIp?: number;
   /** ms a request (headers and body) has to arrive whole (default 10 s); 408 and closed after. */
   requestTimeoutMs?: number;
   /**
@@ -51,6 +64,41 @@ export interface RunningServer {
 class Budget {
   used = 0;
   constructor(readonly max: number) {}
+
+  /** take holds `n` bytes, or returns false when they do not fit. */
+  take(n: number): boolean {
+    if (this.used + n > this.max) return false;
+    this.used += n;
+    return true;
+  }
+}
+
+/** Memory a parsed review takes, per byte of its body (small objects cost ~20 bytes each per byte). */
+export const PARSED_FACTOR = 20;
+
+/** Deepest JSON nesting a review may have (Kubernetes objects nest a few tens of levels). */
+export const MAX_JSON_DEPTH = 128;
+
+/**
+ * nestedTooDeep tells whether JSON text nests arrays and objects deeper than `max`, in one pass
+ * over its bytes (brackets inside strings do not count). It runs before `JSON.parse`, whose cost
+ * on deeply nested input stalls the event loop for seconds.
+ */
+export function nestedTooDeep(text: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /**
@@ -115,8 +163,9 @@ function send(res: ServerResponse, status: number, body: string, type = 'applica
 export async function startAdmissionServer(o: ServerOptions): Promise<RunningServer> {
   const metrics = new Metrics();
   const log = o.log ?? (() => undefined);
-  const limit = o.maxBodyBytes ?? 4 * 1024 * 1024;
+  const limit = o.maxBodyBytes ?? 3 * 1024 * 1024;
   const budget = new Budget(o.maxBufferedBytes ?? 32 * 1024 * 1024);
+  const parsedBudget = new Budget(o.maxParsedBytes ?? 128 * 1024 * 1024);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = req.url?.split('?')[0];
     if (req.method === 'GET' && (url === '/healthz' || url === '/readyz'))
@@ -140,24 +189,38 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
       res.setHeader('connection', 'close');
       return send(res, 413, '{"error":"review too large"}');
     }
-    if (read === 'busy') {
+    const busy = (what: string, max: number) => {
       // stop reading: the connection is closed once the answer is out
       metrics.inc('tufa_admission_reviews_total', { mode, result: 'error' });
-      log({ level: 'warn', msg: 'busy: review bodies in memory at their limit', max: budget.max });
+      log({ level: 'warn', msg: `busy: ${what} in memory at their limit`, max });
       res.setHeader('connection', 'close');
       res.setHeader('retry-after', '1');
       res.on('finish', () => req.socket.destroy());
-      return send(res, 503, '{"error":"busy: too many review bytes in flight, retry"}');
+      send(res, 503, `{"error":"busy: too many ${what} in flight, retry"}`);
+    };
+    if (read === 'busy') return busy('review bytes', budget.max);
+    // a parsed review is held until it is answered: its memory counts until then
+    const weight = read.body.length * PARSED_FACTOR;
+    if (!parsedBudget.take(weight)) {
+      read.release();
+      return busy('parsed reviews', parsedBudget.max);
     }
-    let body: unknown;
+    let outcome: Awaited<ReturnType<typeof o.controller.review>>;
     try {
-      body = JSON.parse(read.body.toString('utf8'));
-    } catch {
-      body = undefined;
+      let body: unknown;
+      try {
+        body = nestedTooDeep(read.body, MAX_JSON_DEPTH)
+          ? undefined
+          : JSON.parse(read.body.toString('utf8'));
+      } catch {
+        body = undefined;
+      } finally {
+        read.release(); // parsed: the raw bytes are no longer held
+      }
+      outcome = await o.controller.review(body, mode);
     } finally {
-      read.release(); // parsed: the raw bytes are no longer held
+      parsedBudget.used -= weight;
     }
-    const outcome = await o.controller.review(body, mode);
     const seconds = (performance.now() - started) / 1000;
     const result = outcome.status !== 200 ? 'error' : outcome.allowed ? 'allowed' : 'denied';
     metrics.inc('tufa_admission_reviews_total', { mode, result });
@@ -215,8 +278,28 @@ export async function startAdmissionServer(o: ServerOptions): Promise<RunningSer
       });
     },
   );
-  server.keepAliveTimeout = 65_000;
-  server.maxConnections = o.maxConnections ?? 128;
+  // the API server reuses a connection at once or not at all: an idle one is closed soon, so
+  // idle connections cannot hold the connection cap
+  server.keepAliveTimeout = Math.min(5_000, requestTimeout);
+  const maxConnections = o.maxConnections ?? 128;
+  server.maxConnections = maxConnections;
+  // one client address (authenticated or not: counted before TLS) holds at most its share
+  const perIp = o.maxConnectionsPerIp ?? Math.max(4, Math.floor(maxConnections / 4));
+  const byIp = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const ip = socket.remoteAddress ?? '';
+    const n = byIp.get(ip) ?? 0;
+    if (n >= perIp) {
+      socket.destroy();
+      return;
+    }
+    byIp.set(ip, n + 1);
+    socket.once('close', () => {
+      const left = (byIp.get(ip) ?? 1) - 1;
+      if (left <= 0) byIp.delete(ip);
+      else byIp.set(ip, left);
+    });
+  });
   // A connection that sends no request is closed after the request timeout, so idle
   // connections cannot hold the connection cap; once a request comes, Node's own timeouts
   // (request, then keep-alive) take over.

@@ -17,6 +17,7 @@ import {
   type ReviewRequest,
   type ReviewResponse,
   reviewResponse,
+  valueAt,
 } from './review.js';
 
 export type Mode = 'validate' | 'mutate';
@@ -45,41 +46,74 @@ export function truncate(text: string, max = MAX_MESSAGE_BYTES): string {
 }
 
 /**
- * A counting semaphore: at most `max` tasks run at once; a waiting task whose signal aborts
- * leaves the queue without running.
+ * A counting semaphore shared fairly: at most `max` tasks run at once, all groups (reviews)
+ * together, and while several groups want slots each runs at most `ceil(max / groups)` of
+ * them; freed slots go round-robin to the groups that wait. So one review with many images
+ * cannot starve the others. A waiting task whose signal aborts leaves the queue without running.
  */
 export class Limiter {
   private running = 0;
-  private readonly queue: Array<() => void> = [];
+  /** Per group: its running tasks and its queue, in round-robin order. */
+  private readonly groups = new Map<object, { running: number; queue: Array<() => void> }>();
 
   constructor(readonly max: number) {}
 
-  async run<T>(signal: AbortSignal, task: () => Promise<T>): Promise<T> {
+  async run<T>(signal: AbortSignal, task: () => Promise<T>, group: object = signal): Promise<T> {
     if (signal.aborted) throw signal.reason;
-    if (this.running < this.max) {
-      this.running++;
-    } else {
-      // wait for a finishing task to hand its slot over (the count stays as it is)
-      await new Promise<void>((resolve, reject) => {
-        const go = () => {
-          signal.removeEventListener('abort', gone);
-          resolve();
-        };
-        const gone = () => {
-          const i = this.queue.indexOf(go);
-          if (i >= 0) this.queue.splice(i, 1);
-          reject(signal.reason);
-        };
-        signal.addEventListener('abort', gone, { once: true });
-        this.queue.push(go);
-      });
+    let g = this.groups.get(group);
+    if (g === undefined) {
+      g = { running: 0, queue: [] };
+      this.groups.set(group, g);
     }
+    const mine = g;
+    await new Promise<void>((resolve, reject) => {
+      const go = () => {
+        signal.removeEventListener('abort', gone);
+        resolve();
+      };
+      const gone = () => {
+        const i = mine.queue.indexOf(go);
+        if (i >= 0) mine.queue.splice(i, 1);
+        this.forget(group, mine);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', gone, { once: true });
+      mine.queue.push(go);
+      this.pump();
+    });
     try {
       return await task();
     } finally {
-      const next = this.queue.shift();
-      if (next !== undefined) next();
-      else this.running--;
+      this.running--;
+      mine.running--;
+      this.forget(group, mine);
+      this.pump();
+    }
+  }
+
+  private forget(group: object, g: { running: number; queue: unknown[] }): void {
+    if (g.running === 0 && g.queue.length === 0 && this.groups.get(group) === g)
+      this.groups.delete(group);
+  }
+
+  /** pump hands free slots round-robin to the waiting groups under their fair share. */
+  private pump(): void {
+    while (this.running < this.max) {
+      const share = Math.ceil(this.max / Math.max(1, this.groups.size));
+      let started = false;
+      for (const [key, g] of this.groups) {
+        if (g.queue.length === 0 || g.running >= share) continue;
+        const go = g.queue.shift() as () => void;
+        g.running++;
+        this.running++;
+        // served: to the back of the round
+        this.groups.delete(key);
+        this.groups.set(key, g);
+        go();
+        started = true;
+        break;
+      }
+      if (!started) return;
     }
   }
 }
@@ -107,6 +141,15 @@ export interface ReviewOutcome {
 
 class DeadlineError extends Error {}
 
+/** hasDigest tells whether an image reference names its digest (one that does not parse: no). */
+function hasDigest(image: string): boolean {
+  try {
+    return Reference.parse(image).digest !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 export class AdmissionController {
   /** Shared by every review this controller answers (one per process). */
   private readonly limiter: Limiter;
@@ -118,9 +161,13 @@ export class AdmissionController {
   /** verifyImage checks one image; registry images only (`docker://`), never local transports. */
   private async verifyImage(ref: ImageRef, signal: AbortSignal): Promise<ImageVerdict> {
     try {
-      const v = await this.limiter.run(signal, () =>
-        this.o.verifier.verify(`docker://${ref.image}`, { signal }),
-      );
+      const input = `docker://${ref.image}`;
+      const verify = () => this.o.verifier.verify(input, { signal });
+      // an image whose trust data is fresh in memory waits for no slot: reviews of slow images
+      // cannot hold it up
+      const v = this.o.verifier.hasFreshTrust?.(input)
+        ? await verify()
+        : await this.limiter.run(signal, verify);
       const r = Reference.parse(ref.image);
       const tag = r.tag ?? v.reference.tag;
       return {
@@ -251,6 +298,36 @@ export class AdmissionController {
         { allowed: false, message: truncate(`tufa: image not verified: ${lines.join('; ')}`) },
         verdicts,
       );
+    }
+    // The mutating webhook pins Pods on CREATE only (an UPDATE of a Pod itself may change only
+    // images; its ephemeralcontainers subresource is pinned on UPDATE too): an image a Pod
+    // UPDATE changes would be verified but not pinned, so the kubelet would pull a tag the
+    // registry may move. Validation asks for the digest instead. (Workload kinds are pinned by
+    // the mutating webhook on UPDATE, and their Pods on CREATE.)
+    if (
+      mode === 'validate' &&
+      req.operation === 'UPDATE' &&
+      req.kind === 'Pod' &&
+      req.subResource === undefined
+    ) {
+      const unpinned = [
+        ...new Set(
+          verdicts
+            .filter((v) => valueAt(req.oldObject, v.path) !== v.image && !hasDigest(v.image))
+            .map((v) => v.image),
+        ),
+      ];
+      if (unpinned.length > 0) {
+        return answer(
+          {
+            allowed: false,
+            message: truncate(
+              `tufa: UNPINNED_IMAGE: a Pod update that changes an image must pin it by digest (deploy the pinned reference, e.g. ${unpinned.map((i) => verdicts.find((v) => v.image === i)?.pinned).join(', ')}): ${unpinned.join(', ')}`,
+            ),
+          },
+          verdicts,
+        );
+      }
     }
     if (mode === 'mutate') {
       const patch = verdicts

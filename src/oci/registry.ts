@@ -95,6 +95,7 @@ export class RegistryClient {
     maxLength: number,
     deadline: number,
     what: string,
+    signal: AbortSignal | undefined,
   ): Promise<TransportResponse> {
     try {
       return await this.transport.send({
@@ -103,6 +104,7 @@ export class RegistryClient {
         maxLength,
         deadline,
         scope: `repository:${repo.repository}:pull`,
+        ...(signal === undefined ? {} : { signal }),
       });
     } catch (e) {
       throw ociError(e, what);
@@ -124,11 +126,13 @@ export class RegistryClient {
    * getManifest fetches a manifest or index by tag or digest. The digest returned is computed
    * from the bytes; when `reference` is a digest, bytes with another digest are refused.
    * @param maxBytes - read limit (default and maximum 4 MiB)
+   * @param options.signal - ends the request (and its connection) when it aborts
    */
   async getManifest(
     repo: RepositoryRef,
     reference: string,
     maxBytes = MAX_MANIFEST_BYTES,
+    options: { signal?: AbortSignal } = {},
   ): Promise<FetchedManifest> {
     const what = `${repo.registry}/${repo.repository}@${reference}`;
     // A whole-request deadline: a registry dripping bytes cannot hold us past it.
@@ -140,6 +144,7 @@ export class RegistryClient {
       Math.min(maxBytes, MAX_MANIFEST_BYTES),
       deadline,
       what,
+      options.signal,
     );
     if (res.status !== 200) await RegistryClient.fail(res, what);
     const bytes = await res.bytes().catch((e: unknown) => {
@@ -166,6 +171,7 @@ export class RegistryClient {
     desc: Descriptor,
     sink: (chunk: Uint8Array) => Promise<void> | void,
     retries = 3,
+    options: { signal?: AbortSignal } = {},
   ): Promise<void> {
     const what = `${repo.registry}/${repo.repository}@${desc.digest}`;
     const hash = createHash('sha256');
@@ -180,10 +186,18 @@ export class RegistryClient {
       try {
         // one byte over the remaining size is enough to know the blob is too long
         const path = `${repo.repository}/blobs/${desc.digest}`;
-        res = await this.send(repo, path, headers, desc.size - received + 1, deadline, what);
+        res = await this.send(
+          repo,
+          path,
+          headers,
+          desc.size - received + 1,
+          deadline,
+          what,
+          options.signal,
+        );
       } catch (e) {
         if (e instanceof OciError && e.code === 'TOO_LARGE') throw oversize(what, desc);
-        if (retryable(e) && attempt < retries) continue;
+        if (retryable(e) && attempt < retries && !options.signal?.aborted) continue;
         throw e;
       }
       if (received > 0 && res.status === 200) {

@@ -64,6 +64,14 @@ export interface VerifierOptions {
    * answer is not asked again by every review.
    */
   failureCacheMs?: number;
+  /**
+   * How long one refresh of a trust source may take, ms (default 30 s). A refresh is shared by
+   * every caller that needs it and runs under this timeout, not under any one caller's signal;
+   * it is stopped early only when every caller waiting for it has gone.
+   */
+  refreshTimeoutMs?: number;
+  /** Trust sources kept in memory at once, per kind (default 1,024; least recently used go). */
+  maxSources?: number;
 }
 
 /** A refreshed trust source and how long it may be reused. */
@@ -77,7 +85,15 @@ interface Fresh<T> {
   validUntil: () => number;
   /** Set when the refresh failed: the failure is the answer until then. */
   failedUntil?: number;
+  /** While the refresh runs: the callers waiting for it, and how to stop it. */
+  running?: { waiters: number; readonly stop: AbortController; readonly drop: () => void };
 }
+
+/** Trust sources kept at once, per kind (TUF repositories, Notary collections): least recently used go first. */
+const MAX_SOURCES = 1024;
+
+/** How long a shared refresh may run, ms, whoever waits for it (default). */
+const REFRESH_TIMEOUT_MS = 30_000;
 
 /**
  * The abort signal of the verification running in this async context: every request a
@@ -93,7 +109,10 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined, what: stri
       code: 'SLOW_RETRIEVAL',
       cause: signal.reason,
     });
-  if (signal.aborted) return Promise.reject(stopped());
+  if (signal.aborted) {
+    p.catch(() => undefined); // its own failure is no longer anyone's answer
+    return Promise.reject(stopped());
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(stopped());
     signal.addEventListener('abort', onAbort, { once: true });
@@ -150,6 +169,25 @@ function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** The trust source of a TUF rule: the repository and the root trusted for it (as the cache folder). */
+function tufId(source: TufSource, root: Uint8Array): string {
+  return `${source.metadataUrl}\n${sha256Hex(root)}`;
+}
+
+/**
+ * The trust source of a Notary rule for a GUN: the server, the GUN and how its root is trusted
+ * (`trust`, as the cache folder), and the server CA besides (`id`).
+ */
+function notaryId(
+  source: NotarySource,
+  gun: string,
+  rootCa: string | undefined,
+  serverCa: string | undefined,
+): { trust: string; id: string } {
+  const trust = `${source.server}\n${gun}\n${source.rootKeys.join(',')}\n${rootCa ?? ''}\n${source.tofu}`;
+  return { trust, id: `${trust}\n${serverCa ?? ''}` };
+}
+
 /** Verifies images under a trust policy; keeps one refreshed TUF client per trust source. */
 export class ImageVerifier {
   readonly registry: RegistryClient;
@@ -161,6 +199,8 @@ export class ImageVerifier {
   private readonly http = new Map<string, { fetcher: Fetcher; close?: () => Promise<void> }>();
   /** Trusted roots and CA files as first read, by path. */
   private readonly files = new Map<string, Promise<Uint8Array>>();
+  /** The same files once read, for the synchronous {@link hasFreshTrust}. */
+  private readonly read = new Map<string, Uint8Array>();
 
   constructor(private readonly options: VerifierOptions) {
     this.ownsRegistry = options.registry === undefined;
@@ -194,7 +234,11 @@ export class ImageVerifier {
     let p = this.files.get(path);
     if (p === undefined) {
       p = readFile(path).then(
-        (b) => new Uint8Array(b),
+        (b) => {
+          const bytes = new Uint8Array(b);
+          this.read.set(path, bytes);
+          return bytes;
+        },
         (cause) => {
           this.files.delete(path);
           throw new MisuseError(`${what} ${path}: ${(cause as Error).message}`);
@@ -212,9 +256,12 @@ export class ImageVerifier {
   /**
    * fresh returns a source's refreshed value, refreshing it (once, shared by concurrent callers)
    * when the refresh interval passed or the metadata it holds expired (checked at every use).
-   * A failed refresh is answered for `failureCacheMs`, then forgotten, so a later caller tries
-   * again; meanwhile nothing is trusted. The refresh runs under the signal of the caller that
-   * started it; every caller stops waiting when its own signal aborts.
+   * The refresh runs under its own timeout, not under the signal of the caller that started it:
+   * each caller stops waiting when its own signal aborts, and the refresh is stopped only when
+   * no caller waits for it any more. A failed refresh is answered for `failureCacheMs`, then
+   * forgotten, so a later caller tries again; meanwhile nothing is trusted. A refresh stopped
+   * because its callers left is never remembered as a failure. At most `maxSources` sources are
+   * kept: expired failures and the least recently used go first.
    */
   private fresh<T>(
     map: Map<string, Fresh<T>>,
@@ -228,35 +275,146 @@ export class ImageVerifier {
     const signal = currentSignal.getStore();
     if (cur !== undefined) {
       if (
-        cur.failedUntil !== undefined
+        cur.running !== undefined ||
+        (cur.failedUntil !== undefined
           ? now < cur.failedUntil
-          : now - cur.refreshedAt < interval && now < cur.validUntil()
-      )
-        return abortable(cur.value, signal, what);
+          : now - cur.refreshedAt < interval && now < cur.validUntil())
+      ) {
+        // most recently used last
+        map.delete(key);
+        map.set(key, cur);
+        return this.wait(cur, signal, what);
+      }
     }
+    // its own signal: aborted at its timeout, or when no caller waits for it any more
+    const stop = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop.abort(new Error(`${redact(what)}: the refresh timed out`));
+    }, this.options.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS);
+    timer.unref?.();
     const entry: Fresh<T> = {
       refreshedAt: now,
       validUntil: () => Number.POSITIVE_INFINITY,
-      value: refresh(cur?.value).then((r) => {
-        entry.validUntil = r.validUntil;
-        return r.value;
-      }),
+      running: {
+        waiters: 0,
+        stop,
+        // stopped: later callers start a refresh of their own rather than join this one
+        drop: () => {
+          if (map.get(key) === entry) map.delete(key);
+        },
+      },
+      // its requests end with its own signal, not with the caller's
+      value: currentSignal
+        .run(stop.signal, () => refresh(cur?.value))
+        .then((r) => {
+          entry.validUntil = r.validUntil;
+          return r.value;
+        })
+        .finally(() => clearTimeout(timer)),
     };
+    map.delete(key);
     map.set(key, entry);
-    entry.value.catch(() => {
-      if (map.get(key) !== entry) return;
-      const ttl = this.options.failureCacheMs ?? 0;
-      if (ttl > 0) entry.failedUntil = this.now() + ttl;
-      else map.delete(key);
+    this.evict(map, now);
+    entry.value.then(
+      () => {
+        delete entry.running;
+      },
+      () => {
+        delete entry.running;
+        if (map.get(key) !== entry) return;
+        const ttl = this.options.failureCacheMs ?? 0;
+        // stopped because nobody waits: not an answer about the trust source (a refresh that
+        // ran out its own timeout is one: the server is too slow)
+        if (ttl > 0 && (!stop.signal.aborted || timedOut)) entry.failedUntil = this.now() + ttl;
+        else map.delete(key);
+      },
+    );
+    return this.wait(entry, signal, what);
+  }
+
+  /** wait waits for a source until `signal` aborts; the last waiter to leave stops its refresh. */
+  private wait<T>(entry: Fresh<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+    const running = entry.running;
+    if (running === undefined) return abortable(entry.value, signal, what);
+    if (signal === undefined) {
+      // a caller that never aborts keeps the refresh wanted until it ends
+      running.waiters++;
+      return entry.value;
+    }
+    if (signal.aborted) return abortable(entry.value, signal, what);
+    running.waiters++;
+    return abortable(entry.value, signal, what).finally(() => {
+      if (--running.waiters === 0 && entry.running === running) {
+        running.drop();
+        running.stop.abort();
+      }
     });
-    return abortable(entry.value, signal, what);
+  }
+
+  /** evict forgets failures past their time, then the least recently used beyond the bound. */
+  private evict<T>(map: Map<string, Fresh<T>>, now: number): void {
+    for (const [k, e] of map) {
+      if (e.failedUntil !== undefined && now >= e.failedUntil) map.delete(k);
+    }
+    const max = this.options.maxSources ?? MAX_SOURCES;
+    // (an evicted TUF client holds no connections: its fetcher is the verifier's, shared)
+    for (const k of map.keys()) {
+      if (map.size <= max) break;
+      map.delete(k);
+    }
+  }
+
+  /**
+   * hasFreshTrust tells, without waiting, whether the trust data an image needs is refreshed
+   * and fresh in memory (no refresh to wait for): the admission webhook lets such images pass
+   * its limiter queue.
+   */
+  hasFreshTrust(input: string): boolean {
+    let reference: Reference;
+    try {
+      const location = parseLocation(input);
+      if (location.transport !== 'docker') return false;
+      reference = Reference.parse(location.reference);
+    } catch {
+      return false;
+    }
+    const source = this.options.policy.match(reference.name)?.source;
+    if (source === undefined) return false;
+    if (source.kind === 'tuf') {
+      const root = this.read.get(source.root);
+      return root !== undefined && this.isFresh(this.updaters.get(tufId(source, root)));
+    }
+    const text = (path: string | undefined): string | undefined | null => {
+      if (path === undefined) return undefined;
+      const b = this.read.get(path);
+      return b === undefined ? null : new TextDecoder().decode(b);
+    };
+    const rootCa = text(source.rootCa);
+    const serverCa = text(source.serverCa);
+    if (rootCa === null || serverCa === null) return false;
+    const { id } = notaryId(source, reference.name, rootCa, serverCa);
+    return this.isFresh(this.notary.get(id));
+  }
+
+  private isFresh<T>(e: Fresh<T> | undefined): boolean {
+    const now = this.now();
+    const interval = this.options.refreshIntervalMs ?? Number.POSITIVE_INFINITY;
+    return (
+      e !== undefined &&
+      e.running === undefined &&
+      e.failedUntil === undefined &&
+      now - e.refreshedAt < interval &&
+      now < e.validUntil()
+    );
   }
 
   /** updaterFor returns the refreshed client of a TUF source (one per URL and trusted root). */
   private async updaterFor(source: TufSource): Promise<Updater> {
     const root = await this.file(source.root, 'trusted root');
     // the trust source is the repository and the root trusted for it, as the cache folder is
-    const id = `${source.metadataUrl}\n${sha256Hex(root)}`;
+    const id = tufId(source, root);
     return this.fresh(this.updaters, id, source.metadataUrl, async (previous) => {
       const updater =
         (await previous?.catch(() => undefined)) ?? (await this.newUpdater(source, id, root));
@@ -431,8 +589,7 @@ export class ImageVerifier {
     const rootCa = await text(source.rootCa, 'root CA');
     const serverCa = await text(source.serverCa, 'server CA');
     // the trust source is the server, the GUN and how its root is trusted, as the cache folder is
-    const trust = `${source.server}\n${gun}\n${source.rootKeys.join(',')}\n${rootCa ?? ''}\n${source.tofu}`;
-    const id = `${trust}\n${serverCa ?? ''}`;
+    const { trust, id } = notaryId(source, gun, rootCa, serverCa);
     const collection = this.fresh(this.notary, id, `${source.server} ${gun}`, async () => {
       const cacheDir = join(this.options.cacheDir, 'notary', sha256Hex(trust).slice(0, 32));
       const client = new NotaryClient({
@@ -499,9 +656,11 @@ export class ImageVerifier {
       const hit = this.manifests.get(digest);
       if (hit !== undefined) return hit;
       try {
+        const signal = currentSignal.getStore();
+        // the request itself ends when the verification is aborted, not just the wait for it
         const m = await abortable(
-          this.registry.getManifest(ref, digest, length),
-          currentSignal.getStore(),
+          this.registry.getManifest(ref, digest, length, signal === undefined ? {} : { signal }),
+          signal,
           `${ref.name}@${digest}`,
         );
         this.remember(digest, {

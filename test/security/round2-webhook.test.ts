@@ -158,6 +158,43 @@ async function silentServer(t: CaseContext): Promise<{ host: string; open: () =>
   };
 }
 
+/** raw sends one HTTP request over TLS and resolves with the status line (or what happened). */
+function raw(
+  port: number,
+  tls: TlsFiles,
+  request: string,
+  timeoutMs = 10_000,
+  localAddress?: string,
+): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({
+      host: '127.0.0.1',
+      port,
+      ca: tls.ca,
+      servername: 'localhost',
+      ...(localAddress === undefined ? {} : { localAddress }),
+    });
+    let got = '';
+    const done = (v: string) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(`timeout: ${got.split('\r\n')[0]}`), timeoutMs);
+    s.on('error', (e) => done(`error: ${e.message}`));
+    s.on('close', () => done(got.split('\r\n')[0] || 'closed'));
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.includes('\r\n\r\n')) done(got.split('\r\n')[0] as string);
+    });
+    s.write(request);
+  });
+}
+
+function post(path: string, body: string): string {
+  return `POST ${path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // a verifier whose images sit in an OCI layout, against the repository simulator
 
@@ -289,8 +326,8 @@ const cases: SecurityCase[] = [
         'connections to the notary server still open after the deadline',
       );
 
-      // the failures are remembered a short while: a review of images whose trust refresh
-      // failed (the first ones started) is denied at once, with that failure
+      // a refresh stopped because its reviews' deadline passed is not remembered as a failure
+      // of the trust source (that would deny good images of later reviews): asked again
       const again = await hook.client.post(
         '/validate',
         review(
@@ -301,10 +338,94 @@ const cases: SecurityCase[] = [
       );
       const c = JSON.parse(again.text) as Answer;
       assert.equal(c.response.allowed, false);
-      assert.doesNotMatch(c.response.status?.message ?? '', /DEADLINE_EXCEEDED/);
-      assert.ok(again.ms < 1500, `the second review took ${again.ms} ms`);
+      assert.match(c.response.status?.message ?? '', /DEADLINE_EXCEEDED/);
+      assert.doesNotMatch(c.response.status?.message ?? '', /aborted/);
       const growth = maxRss - before;
       assert.ok(growth < 100 * MiB, `the webhook grew by ${Math.round(growth / MiB)} MiB`);
+
+      // a registry that never answers a manifest request: the requests end with their review
+      const reg = await silentServer(t);
+      const n = 16;
+      const ms = Array.from({ length: n }, (_, i) => manifestBytes(`img${i}`));
+      const w = await simWorld(t, (_repo, add) => {
+        for (let i = 0; i < n; i++) add(`${reg.host}/app${i}:1.0`, ms[i] as Uint8Array);
+      });
+      const dir = t.tmp();
+      writeFileSync(join(dir, 'root.json'), w.repo.rootBytes(1));
+      const v = verifier(
+        t,
+        w,
+        [{ match: `${reg.host}/**`, tuf: { metadataUrl: METADATA_URL, root: 'root.json' } }],
+        () => NOW,
+        dir,
+      );
+      const slowRegistry = new AdmissionController({
+        verifier: v,
+        deadlineMs: 300,
+        maxConcurrent: 4,
+      });
+      for (let r = 0; r < 4; r++) {
+        const p = {
+          spec: {
+            containers: [0, 1, 2, 3].map((j) => ({
+              name: `c${j}`,
+              image: `${reg.host}/app${r * 4 + j}:1.0`,
+            })),
+          },
+        };
+        const out = await slowRegistry.review(review(p), 'validate');
+        assert.equal(out.allowed, false);
+        t.refusedBy('DEADLINE_EXCEEDED');
+      }
+      for (let i = 0; i < 40 && reg.open() > 0; i++) await sleep(50);
+      assert.equal(reg.open(), 0, 'manifest requests still open after their reviews were denied');
+
+      // two reviews of 64 slow images each cannot starve a review of a signed image (fair share)
+      const slowVerifier = {
+        async verify(input: string) {
+          const image = input.replace(/^docker:\/\//, '');
+          if (image.startsWith('registry.example/slow')) {
+            await sleep(1_500);
+            throw new ImageVerificationError('UNSIGNED_IMAGE', `${image}: not signed`);
+          }
+          return { reference: Reference.parse(image), digest: `sha256:${'a'.repeat(64)}` };
+        },
+      } as unknown as ImageVerifier;
+      const shared = new AdmissionController({ verifier: slowVerifier, deadlineMs: 2_500 });
+      const slowPod = (r: number) => ({
+        spec: {
+          containers: Array.from({ length: 64 }, (_, i) => ({
+            name: `c${i}`,
+            image: `registry.example/slow${r}-${i}:1.0`,
+          })),
+        },
+      });
+      const attack = [0, 1].map((r) =>
+        shared.review(review(slowPod(r), 'Pod', `a${r}`), 'validate'),
+      );
+      await sleep(50);
+      const legit = await shared.review(
+        review({ spec: { containers: [{ name: 'c', image: 'registry.example/good:1.0' }] } }),
+        'validate',
+      );
+      await Promise.all(attack);
+      assert.equal(legit.allowed, true, `starved: ${JSON.stringify(legit.verdicts)}`);
+      // an image whose trust data is fresh in memory needs no slot at all
+      const oneSlot = new AdmissionController({
+        verifier: Object.assign(slowVerifier, {
+          hasFreshTrust: (input: string) => input.includes('/good:'),
+        }),
+        deadlineMs: 1_000,
+        maxConcurrent: 1,
+      });
+      const hog = oneSlot.review(review(slowPod(2), 'Pod', 'hog'), 'validate');
+      await sleep(50);
+      const fast = await oneSlot.review(
+        review({ spec: { containers: [{ name: 'c', image: 'registry.example/good:1.0' }] } }),
+        'validate',
+      );
+      await hog;
+      assert.equal(fast.allowed, true, `queued: ${JSON.stringify(fast.verdicts)}`);
     },
   },
   {
@@ -313,7 +434,7 @@ const cases: SecurityCase[] = [
     attack:
       'A Pod (or Deployment, CronJob, …) mounts an unsigned image as a volume (spec.volumes[].image.reference), which the kubelet pulls',
     source: 'Outside review, round 2 (issue 12 item 8); Kubernetes image volumes (KEP-4639)',
-    expect: 'UNSIGNED_IMAGE',
+    expect: 'UNSIGNED_IMAGE | UNPINNED_IMAGE',
     async run(t) {
       const signed = 'registry.example/app:1.0';
       const controller = new AdmissionController({
@@ -376,6 +497,34 @@ const cases: SecurityCase[] = [
         'validate',
       );
       assert.equal(unreadable.allowed, false);
+
+      // a Pod UPDATE is not pinned by the mutating webhook: a changed image must name its digest
+      const pinned = `${signed}@sha256:${'a'.repeat(64)}`;
+      const update = (image: string, old: string) => ({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'u',
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          operation: 'UPDATE',
+          namespace: 'default',
+          name: 'x',
+          object: { spec: { containers: [{ name: 'c', image }] } },
+          oldObject: { spec: { containers: [{ name: 'c', image: old }] } },
+        },
+      });
+      const toTag = await controller.review(update(signed, pinned), 'validate');
+      assert.equal(toTag.allowed, false, 'a Pod UPDATE to an unpinned tag was admitted');
+      assert.match(
+        (toTag.body as Answer).response.status?.message ?? '',
+        /UNPINNED_IMAGE.*pin it by digest/,
+      );
+      t.refusedBy('UNPINNED_IMAGE');
+      // a pinned change goes on to verification (the stub knows only the tag): not UNPINNED
+      const toPinned = await controller.review(update(pinned, signed), 'validate');
+      assert.doesNotMatch((toPinned.body as Answer).response.status?.message ?? '', /UNPINNED/);
+      // an image the update leaves as it was is not asked to change
+      assert.equal((await controller.review(update(signed, signed), 'validate')).allowed, true);
     },
   },
   {
@@ -420,6 +569,43 @@ const cases: SecurityCase[] = [
       await v2.verify(`oci:${images}:registry.example/top:1.0`);
       now = NOW + 2 * HOUR;
       await t.refuses(v2.verify(`oci:${images}:registry.example/team/app:1.0`), 'EXPIRED');
+
+      // 3. a shared refresh is not cut by the deadline of the review that started it: the
+      // reviews that joined it still get its answer, and the abort is not cached as a failure
+      const dir3 = t.tmp();
+      writeFileSync(join(dir3, 'root.json'), w.repo.rootBytes(1));
+      const slow = {
+        async fetch(url: string, maxLength: number) {
+          await sleep(100);
+          return w.sim.fetch(url, maxLength);
+        },
+      } as typeof w.sim;
+      const v3 = new Verifier({
+        policy: TrustPolicy.fromJSON({ rules }, dir3),
+        cacheDir: join(dir3, 'cache'),
+        fetcher: slow,
+        now: () => NOW,
+        refreshIntervalMs: 60_000,
+        failureCacheMs: 5_000,
+      });
+      t.defer(() => v3.close());
+      const top = `oci:${images}:registry.example/top:1.0`;
+      const outcome = (p: Promise<unknown>) =>
+        p.then(
+          () => 'verified',
+          (e: Error) => e.message,
+        );
+      const first = outcome(v3.verify(top, { signal: AbortSignal.timeout(50) }));
+      await sleep(10);
+      const joined = outcome(v3.verify(top, { signal: AbortSignal.timeout(10_000) }));
+      assert.match(await first, /aborted/);
+      assert.equal(await joined, 'verified', "denied by another review's deadline");
+      assert.equal(
+        await outcome(v3.verify(top, { signal: AbortSignal.timeout(10_000) })),
+        'verified',
+      );
+      assert.equal(v3.hasFreshTrust('docker://registry.example/top:1.0'), true);
+      assert.equal(v3.hasFreshTrust('docker://other.example/top:1.0'), false);
     },
   },
   {
@@ -464,16 +650,44 @@ const cases: SecurityCase[] = [
           else await t.refuses(attempt, 'THRESHOLD_NOT_MET');
         }
       }
+
+      // the trust sources kept are bounded: invented names do not pile up entries for ever
+      const dir = t.tmp();
+      const invented = new Verifier({
+        policy: TrustPolicy.fromJSON(
+          {
+            rules: [
+              {
+                match: 'registry.example/**',
+                notary: { server: 'https://notary.example', rootKeys: ['0'.repeat(64)] },
+              },
+            ],
+          },
+          dir,
+        ),
+        cacheDir: join(dir, 'cache'),
+        fetcher: w.sim, // knows no Notary collection: every refresh fails
+        now: () => NOW,
+        refreshIntervalMs: 60_000,
+        failureCacheMs: 5_000,
+        maxSources: 32,
+      });
+      t.defer(() => invented.close());
+      for (let i = 0; i < 200; i++) {
+        await invented.verify(`docker://registry.example/x${i}:1.0`).catch(() => undefined);
+      }
+      const kept = (invented as unknown as { notary: Map<string, unknown> }).notary.size;
+      assert.ok(kept <= 32, `${kept} Notary collections kept for 200 invented names`);
     },
   },
   {
     id: 'R2B-06',
     title: 'held request bodies cannot exhaust the webhook',
     attack:
-      '150 TLS connections each send the headers of a 4 MiB review and most of its body, then hold; clients without the API server certificate send reviews',
+      '150 TLS connections each send the headers of a 3 MiB review and most of its body, then hold; clients without the API server certificate send reviews; idle keep-alive connections fill the cap; deeply nested bodies; paced parsed reviews pending on a silent trust server',
     source: 'Outside review, round 2b (issue 13 item 6): 150 connections, 696 MiB RSS',
     expect:
-      'safe: buffered bytes are capped in total (503 beyond), connections are capped, a held request is cut at about the review deadline, and with --client-ca a review needs the client certificate',
+      'safe: buffered bytes are capped in total (503 beyond), parsed reviews count until answered (503 beyond), connections are capped in total and per address, idle keep-alive connections close soon, nesting is capped before parsing, a held request is cut at about the review deadline, and with --client-ca a review needs the client certificate',
     timeout: 90_000,
     async run(t) {
       const tmp = t.tmp();
@@ -489,7 +703,7 @@ const cases: SecurityCase[] = [
       const hook = await serve(t, tls, policy, ['--deadline', '2']);
       const port = Number(new URL(hook.url).port);
       const before = hook.rss();
-      const body = Buffer.alloc(4 * MiB - 4096, 0x20);
+      const body = Buffer.alloc(3 * MiB - 4096, 0x20);
       const sockets: ReturnType<typeof connect>[] = [];
       const answers: string[] = [];
       let closed = 0;
@@ -501,7 +715,7 @@ const cases: SecurityCase[] = [
           closed++;
         });
         s.write(
-          `POST /validate HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${4 * MiB}\r\n\r\n`,
+          `POST /validate HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${3 * MiB}\r\n\r\n`,
         );
         s.write(body);
         sockets.push(s);
@@ -547,6 +761,108 @@ const cases: SecurityCase[] = [
       });
       for (let i = 0; i < 80 && idleClosed < idle.length; i++) await sleep(50);
       assert.equal(idleClosed, idle.length, 'idle connections still open 4 s after the deadline');
+
+      // keep-alive connections left idle after a probe are closed soon, and one client address
+      // holds at most its share of --max-connections: the API server still gets in
+      const capped = await serve(t, tls, policy, [
+        '--deadline',
+        '1',
+        '--max-connections',
+        '8',
+        '--max-connections-per-ip',
+        '4',
+      ]);
+      const cport = Number(new URL(capped.url).port);
+      const held: ReturnType<typeof connect>[] = [];
+      t.defer(() => {
+        for (const s of held) s.destroy();
+      });
+      for (let i = 0; i < 8; i++) {
+        const s = connect({ host: '127.0.0.1', port: cport, ca: tls.ca, servername: 'localhost' });
+        s.on('error', () => undefined);
+        await new Promise<void>((ok) => {
+          s.once('data', () => ok());
+          s.once('close', () => ok());
+          s.write('GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n');
+        });
+        held.push(s);
+      }
+      const podText = JSON.stringify(
+        review({ spec: { containers: [{ name: 'c', image: 'registry.example/app:1.0' }] } }),
+      );
+      // another address (the whole 127/8 is loopback) while 127.0.0.1 holds its share
+      assert.match(await raw(cport, tls, post('/validate', podText), 10_000, '127.0.0.2'), / 200 /);
+      await sleep(2_500); // past the keep-alive timeout (the 1 s deadline)
+      assert.ok(
+        held.every((s) => s.destroyed || s.readyState !== 'open'),
+        'idle keep-alive connections still open',
+      );
+      assert.match(await raw(cport, tls, post('/validate', podText)), / 200 /);
+
+      // a deeply nested body is refused before parsing: the event loop does not stall
+      const depth = Math.floor((3 * MiB - 4096) / 2);
+      const nested = `${'['.repeat(depth)}${']'.repeat(depth)}`;
+      const attackers = Array.from({ length: 3 }, () =>
+        raw(port, tls, post('/validate', nested), 30_000),
+      );
+      await sleep(300);
+      const started = Date.now();
+      assert.match(
+        await raw(port, tls, 'GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n'),
+        / 200 /,
+      );
+      const probeMs = Date.now() - started;
+      for (const a of await Promise.all(attackers)) assert.match(a, / (400|503) /);
+      assert.ok(probeMs < 1_000, `/healthz took ${probeMs} ms during nested bodies`);
+      // larger than the API server ever sends: 413
+      // (refused at its content-length: the server may close before the body is written)
+      assert.match(
+        await raw(port, tls, post('/validate', ' '.repeat(3 * MiB + 1))),
+        / 413 |EPIPE|ECONNRESET/,
+      );
+
+      // parsed reviews count against memory until answered: complete 3 MiB reviews of small
+      // objects, each pending on a trust server that never answers, stay bounded
+      const hole = await silentServer(t);
+      const pending = await serve(
+        t,
+        tls,
+        {
+          rules: [
+            {
+              match: 'registry.example/**',
+              notary: { server: `http://${hole.host}`, rootKeys: ['0'.repeat(64)] },
+            },
+          ],
+        },
+        ['--deadline', '6'],
+      );
+      const pport = Number(new URL(pending.url).port);
+      const base = pending.rss();
+      const junk = `[${new Array(Math.floor((3 * MiB - 1024) / 3)).fill('{}').join(',')}]`;
+      const bodyOf = (k: number) => {
+        const head = JSON.stringify(
+          review({ spec: { containers: [{ name: 'c', image: `registry.example/r${k}:1.0` }] } }),
+        );
+        return `${head.slice(0, -2)},"junk":${junk}}}`;
+      };
+      let peak = base;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, pending.rss());
+      }, 50);
+      t.defer(() => clearInterval(sampler));
+      const sent: Array<Promise<string>> = [];
+      for (let k = 0; k < 24; k++) {
+        sent.push(raw(pport, tls, post('/validate', bodyOf(k)), 60_000));
+        await sleep(150);
+      }
+      const statuses = await Promise.all(sent);
+      clearInterval(sampler);
+      assert.ok(
+        statuses.some((x) => / 503 /.test(x)),
+        `no review refused: ${statuses.join(', ')}`,
+      );
+      assert.ok(peak - base < 400 * MiB, `grew by ${Math.round((peak - base) / MiB)} MiB`);
 
       // --client-ca: a review needs a client certificate from that CA; probes do not
       const ca = tls.caFile;

@@ -21,6 +21,7 @@ interface ServeFlags extends RegistryFlags {
   maxVerifications: string;
   failureCache: string;
   maxConnections: string;
+  maxConnectionsPerIp?: string;
   maxBuffered: string;
   clientCa?: string;
 }
@@ -70,6 +71,10 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       .option('--failure-cache <seconds>', 'answer a failed trust refresh this long', '5')
       .option('--max-connections <n>', 'connections open at once', '128')
       .option(
+        '--max-connections-per-ip <n>',
+        'connections open at once from one client address (default: max(4, max-connections / 4))',
+      )
+      .option(
         '--max-buffered <MiB>',
         'review bytes held in memory, all requests (503 beyond)',
         '32',
@@ -103,6 +108,9 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       port: positive(o.port, '--port'),
       log,
       maxConnections: whole(o.maxConnections, '--max-connections'),
+      ...(o.maxConnectionsPerIp === undefined
+        ? {}
+        : { maxConnectionsPerIp: whole(o.maxConnectionsPerIp, '--max-connections-per-ip') }),
       maxBufferedBytes: positive(o.maxBuffered, '--max-buffered') * 1024 * 1024,
       // the API server sends a review at once: one that takes longer to arrive is cut
       requestTimeoutMs: deadlineMs,
