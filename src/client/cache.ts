@@ -39,8 +39,12 @@ export class MetadataCache {
     return removeStaleTempFiles(this.dir);
   }
 
-  read(role: string): Promise<Uint8Array | undefined> {
-    return readIfExists(this.fileOf(role));
+  /**
+   * read returns a role's cached bytes (undefined when not cached). Only a regular file is read,
+   * not through a symlink, never blocking (a FIFO is refused), and at most `maxLength` bytes.
+   */
+  read(role: string, maxLength?: number): Promise<Uint8Array | undefined> {
+    return readIfExists(this.fileOf(role), { maxLength, noFollow: true });
   }
 
   write(role: string, bytes: Uint8Array): Promise<void> {

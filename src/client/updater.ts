@@ -5,13 +5,16 @@
  * - The reference time is read once per refresh (TUF 5.1) and passed to the core.
  * - Cached metadata is only ever a starting point: every cached file is verified again before
  *   use. A cached timestamp or snapshot is deleted only when it fails verification itself under
- *   the current root's keys (TUF 5.3.11: rotated keys); a refresh refused for another reason (an
- *   expired root, a frozen timestamp) deletes nothing, so the rollback reference survives it.
+ *   the current root's keys, or when the (unexpired) new root rotates the timestamp or snapshot
+ *   keys (TUF 5.3.11: then both go); a refresh refused for another reason (an expired root, a
+ *   frozen timestamp) deletes nothing, so the rollback reference survives it.
+ * - The target folder is apart from the metadata folder (neither inside the other).
  * - Bytes are cached exactly as received, atomically, and only after they verified.
  * - Delegated roles are fetched only when the target search visits them (pre-order DFS).
  * - Target files are written to the target folder only after their length and hashes matched.
  */
-import { join } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import {
   type CryptoBackend,
   checkLengthAndHashes,
@@ -25,6 +28,7 @@ import {
   MisuseError,
   nodeBackend,
   RepositoryError,
+  type Root,
   type TargetFile,
   type Targets,
   TrustedMetadataSet,
@@ -76,6 +80,8 @@ export class Updater {
   private readonly ownsFetcher: boolean;
   private readonly backend: CryptoBackend;
   private set?: TrustedMetadataSet;
+  /** The check that targetDir is apart from metadataDir (made at the first target access). */
+  private targetDirChecked?: Promise<void>;
 
   constructor(private readonly options: UpdaterOptions) {
     if (!options.offline && options.metadataBaseUrl === undefined) {
@@ -133,7 +139,7 @@ export class Updater {
       await this.cache.removeLeftovers();
       // TUF 5.1: fixed update start time
       const now = (this.options.now ?? Date.now)();
-      const rootBytes = await this.cache.read('root');
+      const rootBytes = await this.cache.read('root', this.config.rootMaxLength);
       if (rootBytes === undefined) {
         throw new MisuseError(
           `${this.cache.fileOf('root')} is missing: initialise the metadata folder with a trusted root`,
@@ -144,9 +150,22 @@ export class Updater {
         backend: this.backend,
         allowExpiredMetadata: this.options.allowExpiredMetadata === true,
       });
+      const trustedRoot = set.root.signed;
       if (!this.options.offline) await this.updateRootChain(set);
-      // TUF 5.3.11 (fast-forward recovery) is in loadTimestamp/loadSnapshot: a cached copy the
-      // rotated keys do not sign is not trusted, and deleted
+      // TUF 5.3.11 (fast-forward recovery): when the timestamp or snapshot keys rotated, both
+      // cached files stop being rollback references; so does, in loadTimestamp/loadSnapshot, a
+      // cached copy the current keys do not sign. Only under an unexpired root (an expired one
+      // fails the refresh below, and must delete nothing).
+      const final = set.root.signed;
+      if (
+        !final.isExpired(now) &&
+        (['timestamp', 'snapshot'] as const).some(
+          (r) => rolePinOf(trustedRoot, r) !== rolePinOf(final, r),
+        )
+      ) {
+        await this.cache.remove('timestamp');
+        await this.cache.remove('snapshot');
+      }
       await this.loadTimestamp(set);
       await this.loadSnapshot(set);
       await this.loadTargets(set, 'targets', 'root');
@@ -174,7 +193,7 @@ export class Updater {
   }
 
   private async loadTimestamp(set: TrustedMetadataSet): Promise<void> {
-    const local = await this.cache.read('timestamp');
+    const local = await this.cache.read('timestamp', this.config.timestampMaxLength);
     if (local !== undefined) {
       try {
         set.updateTimestamp(local);
@@ -206,7 +225,7 @@ export class Updater {
   }
 
   private async loadSnapshot(set: TrustedMetadataSet): Promise<void> {
-    const local = await this.cache.read('snapshot');
+    const local = await this.cache.read('snapshot', this.config.snapshotMaxLength);
     if (local !== undefined) {
       try {
         set.updateSnapshot(local, !this.options.offline);
@@ -246,7 +265,7 @@ export class Updater {
     } else if (set.targets !== undefined) {
       return set.targets;
     }
-    const local = await this.cache.read(role);
+    const local = await this.cache.read(role, this.config.targetsMaxLength);
     if (local !== undefined) {
       try {
         return set.updateDelegatedTargets(local, role, delegator);
@@ -299,11 +318,41 @@ export class Updater {
   }
 
   /**
+   * checkTargetPlace refuses a target file in the metadata folder: a signed target named
+   * `timestamp.json` would overwrite the rollback reference, and the cache's temp-file clean-up
+   * would delete targets. The target folder (by real path) must neither be the metadata folder,
+   * nor lie inside it, nor contain it; a file given by the caller must not lie inside it.
+   */
+  private async checkTargetPlace(file: string, filePath: string | undefined): Promise<void> {
+    const md = await realpathOrPlanned(this.options.metadataDir);
+    const inside = (a: string, b: string) => a === b || a.startsWith(b.endsWith(sep) ? b : b + sep);
+    if (filePath !== undefined) {
+      const dir = await realpathOrPlanned(dirname(resolve(file)));
+      if (inside(dir, md))
+        throw new MisuseError(`${file} is in the metadata folder ${this.options.metadataDir}`);
+      return;
+    }
+    this.targetDirChecked ??= (async () => {
+      const td = await realpathOrPlanned(this.options.targetDir as string);
+      if (inside(td, md) || inside(md, td))
+        throw new MisuseError(
+          `targetDir ${this.options.targetDir} must be apart from metadataDir ${this.options.metadataDir} (neither inside the other)`,
+        );
+    })();
+    // a refusal is not cached: the folders may change
+    await this.targetDirChecked.catch((e: unknown) => {
+      this.targetDirChecked = undefined;
+      throw e;
+    });
+  }
+
+  /**
    * findCachedTarget returns the local file of a target if it is there and matches the signed
    * length and hashes (no refetch needed), else undefined.
    */
   async findCachedTarget(target: TargetFile, filePath?: string): Promise<string | undefined> {
     const file = this.targetFile(target, filePath);
+    await this.checkTargetPlace(file, filePath);
     const bytes = await readIfExists(file);
     if (bytes === undefined) return undefined;
     try {
@@ -328,6 +377,7 @@ export class Updater {
     if (base === undefined) throw new MisuseError('targetBaseUrl is required');
     if (this.options.offline) throw new DownloadError(`offline: cannot download ${target.path}`);
     const file = this.targetFile(target, filePath);
+    await this.checkTargetPlace(file, filePath);
     let name = target.path;
     if (this.consistent(this.trusted) && this.config.prefixTargetsWithHash) {
       // TUF 5.7.3: consistent snapshots: <dir>/<hash>.<basename>, with the first listed hash
@@ -339,6 +389,28 @@ export class Updater {
     await writeFileAtomic(file, bytes);
     return file;
   }
+}
+
+/**
+ * realpathOrPlanned is the real path of `p`, or, for a path not made yet, the real path of its
+ * nearest existing ancestor joined with the rest.
+ */
+async function realpathOrPlanned(p: string): Promise<string> {
+  const abs = resolve(p);
+  try {
+    return await realpath(abs);
+  } catch (e) {
+    const parent = dirname(abs);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || parent === abs) return abs;
+    return join(await realpathOrPlanned(parent), basename(abs));
+  }
+}
+
+/** rolePinOf is what a root says signs `role`: its threshold and each key ID with its key. */
+function rolePinOf(root: Root, role: 'timestamp' | 'snapshot'): string {
+  const r = root.roles.get(role);
+  const keyids = [...(r?.keyids ?? [])].sort();
+  return JSON.stringify([r?.threshold, keyids.map((id) => [id, root.keys.get(id)?.toJSON()])]);
 }
 
 /**

@@ -1,17 +1,21 @@
 /** Atomic file writes and a cross-process lock, for the metadata cache and target folder. */
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import {
+  type FileHandle,
   link,
+  lstat,
+  lutimes,
   mkdir,
   open,
   readdir,
   readFile,
   readlink,
+  realpath,
   rename,
   rm,
   stat,
   unlink,
-  utimes,
   writeFile,
 } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -62,14 +66,68 @@ export async function removeStaleTempFiles(dir: string, olderThanMs = 60_000): P
   }
 }
 
-/** readIfExists returns a file's bytes, or undefined when it does not exist. */
-export async function readIfExists(path: string): Promise<Uint8Array | undefined> {
+/** Open flags that never block (a FIFO) and never follow a symlink in the last component. */
+const NO_WAIT = (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0);
+
+/**
+ * readIfExists returns a file's bytes, or undefined when it does not exist. Only a regular file
+ * is read: a FIFO, device or directory is refused at once (opened without blocking), and so is
+ * a symlink with `noFollow`. With `maxLength`, a longer file is refused instead of read.
+ */
+export async function readIfExists(
+  path: string,
+  options: { maxLength?: number; noFollow?: boolean } = {},
+): Promise<Uint8Array | undefined> {
+  const flags =
+    constants.O_RDONLY |
+    (constants.O_NONBLOCK ?? 0) |
+    (options.noFollow ? (constants.O_NOFOLLOW ?? 0) : 0);
+  let fh: FileHandle;
   try {
-    return new Uint8Array(await readFile(path));
+    fh = await open(path, flags);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new CacheError(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new CacheError(`cannot read ${path}: not a regular file`);
+    const max = options.maxLength ?? Number.MAX_SAFE_INTEGER;
+    if (st.size > max) throw new CacheError(`cannot read ${path}: longer than ${max} bytes`);
+    return await readAtMost(fh, max, st.size, path);
+  } catch (e) {
+    if (e instanceof CacheError) throw e;
+    throw new CacheError(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await fh.close();
+  }
+}
+
+/** readAtMost reads an open file to its end, refusing more than `max` bytes (it may grow). */
+async function readAtMost(
+  fh: FileHandle,
+  max: number,
+  sizeHint: number,
+  path: string,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const want = total === 0 ? sizeHint + 1 : 1 << 16;
+    const buf = new Uint8Array(Math.min(want, max - total + 1));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+    if (total > max) throw new CacheError(`cannot read ${path}: longer than ${max} bytes`);
+    chunks.push(buf.subarray(0, bytesRead));
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 function alive(pid: number): boolean {
@@ -96,6 +154,8 @@ interface LockOwner {
   readonly pidns?: string;
   /** The host name (the portable fallback where /proc is missing). */
   readonly host?: string;
+  /** Random, one per acquisition: a holder removes only the lock it made. */
+  readonly nonce?: string;
 }
 
 /** startTimeOf reads a process's start time from /proc (undefined without /proc or process). */
@@ -161,10 +221,14 @@ async function holderAlive(h: LockOwner, me: LockOwner): Promise<boolean | undef
       return h.boot !== undefined && me.boot !== undefined ? false : undefined;
     if (h.pidns !== me.pidns) return undefined;
   }
-  // Our own pid: this process waits for the lock, it does not hold it (callers in one process
-  // queue in memory, see withLock); so the holder was an earlier process with our pid (PID 1 of
-  // a restarted container, a reused pid).
-  if (h.pid === me.pid) return false;
+  // Our own pid: with our start time, another thread (worker) or module copy of this very
+  // process holds it: alive while it touches the lock (a terminated worker stops doing so).
+  // Otherwise an earlier process had our pid (PID 1 of a restarted container, a reused pid).
+  if (h.pid === me.pid) {
+    return h.start !== undefined && me.start !== undefined && h.start === me.start
+      ? undefined
+      : false;
+  }
   if (!alive(h.pid)) return false;
   if (h.start === undefined) return true;
   // the pid runs, but is it the same process? (a reused pid starts at another time)
@@ -183,9 +247,16 @@ export interface LockOptions {
 /** How often a holder touches its lock (ms), and after how long without it the lock is dead. */
 const HEARTBEAT_MS = 1_000;
 const SILENT_MS = 15_000;
+/** A lock file longer than this is not ours (ours is one short JSON object). */
+const LOCK_MAX_BYTES = 4096;
+/** The break guard is held for a few file operations; one older than this was abandoned. */
+const GUARD_STALE_MS = 5_000;
+/** An mtime further ahead of our clock than this is not our clock's: its age is unknown. */
+const CLOCK_SLACK_MS = 1_000;
 
-// One queue per lock file for the whole process (also across copies of this module), so a lock
-// naming our own pid is never one we hold.
+// One queue per lock file per thread (also across copies of this module), keyed by the real
+// path of its folder: callers of one thread wait in memory instead of polling the file. Other
+// threads of this process meet at the file (the lock names our pid and start time).
 const QUEUES = Symbol.for('tufa.lockQueues');
 const registry = globalThis as unknown as Record<symbol, Map<string, Promise<void>> | undefined>;
 registry[QUEUES] ??= new Map<string, Promise<void>>();
@@ -194,18 +265,22 @@ const queues = registry[QUEUES];
 /**
  * withLock runs `fn` while holding `lockPath`: the lock file appears (exclusively, by `link()`)
  * with its holder's identity in it: pid, process start time, boot id, pid namespace, host (see
- * {@link LockOwner}). A waiter breaks the lock at once when that process is gone (a kill, a
- * reboot, a pid now used by another process or by the waiter itself); when the holder cannot be
- * checked from here (another pid namespace or machine), when it stopped touching the lock (the
- * holder does so every second) for 15 s. Any lock untouched for `staleMs` is broken. Callers in
- * the same process queue in order in memory instead of polling the file.
+ * {@link LockOwner}) and a nonce of this acquisition. A waiter breaks the lock at once when that
+ * process is gone (a kill, a reboot, a pid now used by another process or, with another start
+ * time, by the waiter itself); when the holder cannot be checked from here (another pid
+ * namespace or machine, or another thread of this process), when it stopped touching the lock
+ * (the holder does so every second) for 15 s. Any lock untouched for `staleMs` is broken. A
+ * lock is broken only under the break guard (`<lock>.break`), after judging it again there and
+ * checking it is still the same file. A lock name that is not a regular file (a FIFO, a symlink)
+ * is never opened blocking nor followed: it is broken; a directory there is refused. Callers in
+ * the same thread queue in order in memory instead of polling the file.
  */
 export async function withLock<T>(
   lockPath: string,
   fn: () => Promise<T>,
   options: LockOptions = {},
 ): Promise<T> {
-  const key = resolve(lockPath);
+  const key = await lockKey(lockPath);
   const previous = queues.get(key) ?? Promise.resolve();
   let release = () => {};
   const mine = new Promise<void>((r) => {
@@ -222,9 +297,123 @@ export async function withLock<T>(
   }
 }
 
-async function readText(path: string): Promise<string | undefined> {
-  const b = await readIfExists(path);
-  return b === undefined ? undefined : new TextDecoder().decode(b);
+/** lockKey names a lock file by the real path of its folder (a symlinked folder is one lock). */
+async function lockKey(lockPath: string): Promise<string> {
+  const dir = dirname(resolve(lockPath));
+  try {
+    await mkdir(dir, { recursive: true });
+    return join(await realpath(dir), basename(lockPath));
+  } catch (e) {
+    throw new CacheError(`cannot create lock ${lockPath}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** What is at a lock's name: nothing, something that is not a lock file, or a lock file. */
+type LockState =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'other'; readonly dev: number; readonly ino: number; readonly dir: boolean }
+  | {
+      readonly kind: 'file';
+      readonly dev: number;
+      readonly ino: number;
+      readonly mtimeMs: number;
+      /** The text, or undefined when longer than {@link LOCK_MAX_BYTES}. */
+      readonly text: string | undefined;
+    };
+
+/**
+ * readLock looks at a lock's name without ever blocking or following it: lstat first, then a
+ * regular file is opened non-blocking without following, checked to be the same file, and read
+ * up to {@link LOCK_MAX_BYTES}.
+ */
+async function readLock(lockPath: string): Promise<LockState> {
+  const missing = { kind: 'missing' } as const;
+  const ls = await lstat(lockPath).catch(() => undefined);
+  if (ls === undefined) return missing;
+  if (!ls.isFile()) return { kind: 'other', dev: ls.dev, ino: ls.ino, dir: ls.isDirectory() };
+  let fh: FileHandle;
+  try {
+    fh = await open(lockPath, constants.O_RDONLY | NO_WAIT);
+  } catch {
+    // gone, or replaced by a symlink (ELOOP) or socket since the lstat: look again
+    return missing;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.dev !== ls.dev || st.ino !== ls.ino) return missing;
+    const buf = new Uint8Array(LOCK_MAX_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+      n += bytesRead;
+      if (bytesRead === 0 || n === buf.length) break;
+    }
+    const text = n > LOCK_MAX_BYTES ? undefined : new TextDecoder().decode(buf.subarray(0, n));
+    return { kind: 'file', dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, text };
+  } catch {
+    return missing;
+  } finally {
+    await fh.close();
+  }
+}
+
+const sameFile = (a: LockState, b: LockState): boolean =>
+  a.kind !== 'missing' && b.kind === a.kind && a.dev === b.dev && a.ino === b.ino;
+
+/**
+ * underBreakGuard runs `fn` holding `<lock>.break`, the guard of breaking or removing the lock
+ * (so two waiters never both break one dead lock, the second removing the first's new lock).
+ * The guard is created exclusively and held for a few file operations; one left by a killed
+ * process is broken by age. Returns false, without running `fn`, when the guard is busy.
+ */
+async function underBreakGuard(lockPath: string, fn: () => Promise<void>): Promise<boolean> {
+  const guard = `${lockPath}.break`;
+  let ino: number;
+  try {
+    const fh = await open(
+      guard,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NO_WAIT,
+      0o644,
+    );
+    try {
+      ino = (await fh.stat()).ino;
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      const st = await lstat(guard).catch(() => undefined);
+      if (st !== undefined && (!st.isFile() || Math.abs(Date.now() - st.mtimeMs) > GUARD_STALE_MS))
+        await unlink(guard).catch(() => undefined);
+    }
+    return false;
+  }
+  try {
+    await fn();
+    return true;
+  } finally {
+    const st = await lstat(guard).catch(() => undefined);
+    if (st?.ino === ino) await unlink(guard).catch(() => undefined);
+  }
+}
+
+/**
+ * removeLock removes the lock `judged` under the break guard, if the lock is still that very
+ * file and `still` holds for it when read again there. Returns false when the guard was busy.
+ */
+async function removeLock(
+  lockPath: string,
+  judged: LockState,
+  still: (now: LockState) => Promise<boolean> | boolean,
+): Promise<boolean> {
+  return underBreakGuard(lockPath, async () => {
+    const now = await readLock(lockPath);
+    if (!sameFile(judged, now) || !(await still(now))) return;
+    if (now.kind === 'other' && now.dir) {
+      throw new CacheError(`${lockPath} is a directory, not a lock file: remove it`);
+    }
+    await unlink(lockPath).catch(() => undefined);
+  });
 }
 
 /** createLock makes `lockPath` appear with `text` in it, or throws (EEXIST when held). */
@@ -249,6 +438,40 @@ async function createLock(lockPath: string, text: string): Promise<void> {
   }
 }
 
+/** What a waiter saw of the lock, and since when (performance.now()). */
+interface Seen {
+  readonly text: string | undefined;
+  readonly mtimeMs: number;
+  readonly since: number;
+}
+
+/**
+ * isDead judges a lock file: its holder is gone (checked by pid), or it is silent (not touched
+ * for 15 s by a holder we cannot check), or untouched for `staleMs`. An mtime ahead of our clock
+ * says nothing: then the time `seen` unchanged counts.
+ */
+async function isDead(
+  st: LockState & { kind: 'file' },
+  seen: Seen,
+  me: LockOwner,
+  staleMs: number,
+): Promise<boolean> {
+  const unchanged =
+    st.text === seen.text && st.mtimeMs === seen.mtimeMs ? performance.now() - seen.since : 0;
+  const age = Date.now() - st.mtimeMs;
+  const ageKnown = age >= -CLOCK_SLACK_MS;
+  if ((ageKnown ? age : unchanged) > staleMs) return true;
+  const owner = st.text === undefined ? undefined : parseOwner(st.text);
+  // empty, too long or unreadable (a kill mid-write without hard links, or not ours)
+  if (owner === undefined) return (ageKnown ? age : unchanged) > 5_000;
+  const alive = await holderAlive(owner, me);
+  if (alive !== undefined) return !alive;
+  // A holder we cannot check is alive while it touches the lock. On this boot its clock is
+  // ours; else count how long we have seen the lock unchanged.
+  const sameClock = owner.boot !== undefined && owner.boot === me.boot && ageKnown;
+  return (sameClock ? age : unchanged) > SILENT_MS;
+}
+
 async function withFileLock<T>(
   lockPath: string,
   fn: () => Promise<T>,
@@ -257,10 +480,9 @@ async function withFileLock<T>(
   const waitMs = options.waitMs ?? 60_000;
   const staleMs = options.staleMs ?? 600_000;
   const me = await ownerOfSelf();
-  const text = JSON.stringify(me);
+  const text = JSON.stringify({ ...me, nonce: randomBytes(12).toString('hex') });
   const deadline = performance.now() + waitMs;
-  // what we saw of the lock, and since when (a holder we cannot check must keep touching it)
-  let seen = { text: '', mtimeMs: -1, since: 0 };
+  let seen: Seen = { text: '', mtimeMs: -1, since: 0 };
   for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
     try {
       await mkdir(dirname(lockPath), { recursive: true });
@@ -275,35 +497,27 @@ async function withFileLock<T>(
         });
       }
     }
-    const held = (await readText(lockPath)) ?? '';
-    const st = await stat(lockPath).catch(() => undefined);
-    const owner = parseOwner(held);
-    // (a lock released meanwhile: try again after the pause)
-    if (st !== undefined) {
-      const age = Date.now() - st.mtimeMs;
-      if (held !== seen.text || st.mtimeMs !== seen.mtimeMs) {
-        seen = { text: held, mtimeMs: st.mtimeMs, since: performance.now() };
+    const held = await readLock(lockPath);
+    let owner: LockOwner | undefined;
+    let broke = false;
+    if (held.kind === 'other') {
+      // not a lock file (a FIFO, a symlink, a socket): never ours, broken; a directory refused
+      broke = await removeLock(lockPath, held, () => true);
+    } else if (held.kind === 'file') {
+      if (held.text !== seen.text || held.mtimeMs !== seen.mtimeMs) {
+        seen = { text: held.text, mtimeMs: held.mtimeMs, since: performance.now() };
       }
-      let dead: boolean;
-      if (owner === undefined) {
-        // empty or unreadable (a kill mid-write without hard links, or not ours)
-        dead = age > 5_000;
-      } else {
-        const alive = await holderAlive(owner, me);
-        // A holder we cannot check is alive while it touches the lock. On this boot its clock
-        // is ours; else count how long we have seen the lock unchanged.
-        const silent =
-          owner.boot !== undefined && owner.boot === me.boot
-            ? age > SILENT_MS
-            : performance.now() - seen.since > SILENT_MS;
-        dead = alive === false || (alive === undefined && silent);
-      }
-      if (dead || age > staleMs) {
-        // break it only if it is still the lock we judged (not one another waiter just took)
-        if ((await readText(lockPath)) === held) await unlink(lockPath).catch(() => undefined);
-        continue;
+      owner = held.text === undefined ? undefined : parseOwner(held.text);
+      if (await isDead(held, seen, me, staleMs)) {
+        // judged again under the guard: still the same file, still dead
+        const judged = seen;
+        broke = await removeLock(lockPath, held, (now) =>
+          now.kind === 'file' ? isDead(now, judged, me, staleMs) : false,
+        );
       }
     }
+    // after a break, try again at once; a lock released meanwhile, after the pause
+    if (broke && performance.now() <= deadline) continue;
     if (performance.now() > deadline) {
       const who = owner === undefined ? 'another process' : `process ${owner.pid}`;
       const where = owner?.host ? ` on ${owner.host}` : '';
@@ -314,17 +528,30 @@ async function withFileLock<T>(
     await new Promise((r) => setTimeout(r, delay));
   }
   // keep the lock fresh while holding it, so a waiter that cannot check our pid sees us alive
+  // (lutimes: a lock replaced by a symlink never has its target touched)
   const beat = setInterval(() => {
     const now = new Date();
-    utimes(lockPath, now, now).catch(() => undefined);
+    lutimes(lockPath, now, now).catch(() => undefined);
   }, HEARTBEAT_MS);
   beat.unref();
   try {
     return await fn();
   } finally {
     clearInterval(beat);
-    // remove our own lock only (had it been broken, it may be another process's by now)
-    if ((await readText(lockPath).catch(() => undefined)) === text)
-      await unlink(lockPath).catch(() => undefined);
+    await releaseLock(lockPath, text);
   }
+}
+
+/** releaseLock removes our own lock only (had it been broken, it may be another's by now). */
+async function releaseLock(lockPath: string, text: string): Promise<void> {
+  const ours = (st: LockState) => st.kind === 'file' && st.text === text;
+  const until = performance.now() + 2 * GUARD_STALE_MS;
+  while (performance.now() < until) {
+    const st = await readLock(lockPath);
+    if (!ours(st)) return;
+    if (await removeLock(lockPath, st, ours)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // the guard stayed busy: the nonce in `text` still makes the lock ours alone
+  if (ours(await readLock(lockPath))) await unlink(lockPath).catch(() => undefined);
 }

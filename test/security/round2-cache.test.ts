@@ -5,20 +5,25 @@
  * cache at once all succeed (R2-12). Each case failed on d132131.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
+  mkdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   statSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { withLock } from '../../src/client/index.js';
+import type { TargetFile } from '../../src/core/index.js';
 import { formatExpires } from '../../src/core/metadata/fields.js';
-import { expiresIn, NOW, type SimRepo } from '../support/tuf-builder.js';
+import { expiresIn, NOW, type SimRepo, TestKey } from '../support/tuf-builder.js';
 import {
   type CaseContext,
   defineCases,
@@ -121,6 +126,93 @@ function sleeper(t: CaseContext): ChildProcess {
   return child;
 }
 
+/** The module under test, compiled (for worker threads and child processes). */
+const LIB = new URL('../../src/client/index.js', import.meta.url).href;
+
+/** threadsAtOnce runs two worker threads taking `lock` three times each; the most inside at once. */
+async function threadsAtOnce(lock: string): Promise<number> {
+  const sab = new SharedArrayBuffer(8);
+  const code = `const { workerData, parentPort } = require('node:worker_threads');
+import(${JSON.stringify(LIB)}).then(async ({ withLock }) => {
+  const c = new Int32Array(workerData.sab);
+  const body = async () => {
+    const n = Atomics.add(c, 0, 1) + 1;
+    if (n > Atomics.load(c, 1)) Atomics.store(c, 1, n);
+    await new Promise((r) => setTimeout(r, 150));
+    Atomics.sub(c, 0, 1);
+  };
+  for (let i = 0; i < 3; i++) await withLock(workerData.lock, body, { waitMs: 30000 });
+  parentPort.postMessage('done');
+}).catch((e) => parentPort.postMessage(String(e)));`;
+  const run = () =>
+    new Promise<string>((ok, fail) => {
+      const w = new Worker(code, { eval: true, workerData: { sab, lock } });
+      w.once('message', (m: string) => {
+        void w.terminate();
+        ok(m);
+      });
+      w.once('error', fail);
+    });
+  assert.deepEqual(await Promise.all([run(), run()]), ['done', 'done']);
+  return Atomics.load(new Int32Array(sab), 1);
+}
+
+/** atOnce takes each of `locks` at the same time in this thread; the most inside at once. */
+async function atOnce(locks: string[]): Promise<number> {
+  let inside = 0;
+  let most = 0;
+  const body = async () => {
+    most = Math.max(most, ++inside);
+    await sleep(150);
+    inside--;
+  };
+  await Promise.all(locks.map((l) => withLock(l, body, { waitMs: 10_000 })));
+  return most;
+}
+
+/**
+ * breakRace has `waiters` processes find one dead lock (a bare pid of an exited process) at
+ * once; each marks its critical section with an exclusive mkdir. Returns the overlaps seen.
+ */
+async function breakRace(t: CaseContext, waiters: number): Promise<number> {
+  const dir = t.tmp();
+  const lock = join(dir, '.tufa.lock');
+  const marker = join(dir, 'inside');
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  writeFileSync(lock, gone.stdout);
+  const code = `const { mkdirSync, rmdirSync } = require('node:fs');
+import(${JSON.stringify(LIB)}).then(async ({ withLock }) => {
+  await new Promise((r) => process.stdin.once('data', r));
+  let overlap = false;
+  await withLock(${JSON.stringify(lock)}, async () => {
+    try { mkdirSync(${JSON.stringify(marker)}); } catch { overlap = true; return; }
+    await new Promise((r) => setTimeout(r, 30));
+    rmdirSync(${JSON.stringify(marker)});
+  }, { waitMs: 30000 });
+  process.stdout.write(overlap ? 'OVERLAP' : 'ok', () => process.exit(0));
+});`;
+  const kids = Array.from({ length: waiters }, () =>
+    spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'pipe', 'inherit'] }),
+  );
+  for (const k of kids) t.defer(() => k.kill('SIGKILL'));
+  await sleep(800); // all loaded the module
+  for (const k of kids) k.stdin?.write('go\n');
+  const outs = await Promise.all(
+    kids.map(
+      (k) =>
+        new Promise<string>((ok) => {
+          let o = '';
+          k.stdout?.on('data', (d) => {
+            o += d;
+          });
+          k.on('exit', () => ok(o));
+        }),
+    ),
+  );
+  assert.equal(outs.filter((o) => o === 'ok' || o === 'OVERLAP').length, waiters, outs.join());
+  return outs.filter((o) => o === 'OVERLAP').length;
+}
+
 const cases: SecurityCase[] = [
   {
     id: 'R2-02',
@@ -129,7 +221,7 @@ const cases: SecurityCase[] = [
       'The trusted root expires (or a mirror freezes the timestamp); the failing refresh deleted the cached timestamp.json (or snapshot.json), so the next refresh, after the root was renewed, accepted an older timestamp',
     source:
       'TUF specification 1.0.34, client workflow 5.3.10, 5.3.11, 5.4.3; tuf-conformance test_expiration.py test_root_expired, test_timestamp_expired',
-    expect: 'EXPIRED | ROLLBACK',
+    expect: 'EXPIRED | ROLLBACK | MISUSE',
     timeout: 60_000,
     async run(t) {
       // a client trusting timestamp v3
@@ -207,6 +299,45 @@ const cases: SecurityCase[] = [
       assert.equal(r.status, 1, show(r));
       assert.match(r.stderr, /timestamp\.json v1 expired/);
       assertKept(z.md, before, TOP, 'CLI, frozen timestamp');
+
+      // a fast-forward of the snapshot (v99999, named by the honest timestamp key), recovered by
+      // rotating the snapshot keys only (TUF 5.3.11): the cached timestamp naming v99999 is
+      // dropped with the snapshot, not kept as rollback reference for ever
+      const ff = await simWorld(t);
+      await ff.refresh();
+      ff.repo.snapshot.version = 99_999;
+      ff.repo.bump('timestamp');
+      publishEncoded(ff.sim);
+      await ff.refresh();
+      const oldRoot = ff.repo.rootKeys;
+      ff.repo.snapshotKeys = [new TestKey()];
+      ff.repo.setRootKeys();
+      ff.repo.publishRoot(oldRoot);
+      ff.repo.snapshot.version = 2;
+      release(ff);
+      await ff.refresh();
+      assert.equal(versionOf(ff.md, 'snapshot'), 3);
+
+      // the target folder is the metadata folder (or inside it, or holds it): refused, so a
+      // signed target named timestamp.json never overwrites the rollback reference
+      const te = new TextEncoder();
+      const tw = await simWorld(t, (repo, add) => {
+        repo.delegate('targets', 'team', { paths: ['*'] });
+        add('timestamp.json', te.encode('{"not":"metadata"}'), 'team');
+      });
+      await tw.refresh();
+      before = cached(tw.md);
+      for (const targetDir of [tw.md, join(tw.md, 'targets'), join(tw.md, '..')]) {
+        const u = await tw.refresh({ targetDir });
+        const info = await u.getTargetInfo('timestamp.json');
+        assert.ok(info !== undefined);
+        await t.refuses(u.downloadTarget(info), 'MISUSE', /metadataDir/);
+        await t.refuses(u.findCachedTarget(info), 'MISUSE', /metadataDir/);
+        await t.refuses(u.downloadTarget(info, join(tw.md, 'timestamp.json')), 'MISUSE');
+      }
+      assertKept(tw.md, before, TOP, 'targets refused in the metadata folder');
+      const ok = await tw.refresh({ targetDir: join(t.tmp(), 'targets') });
+      await ok.downloadTarget((await ok.getTargetInfo('timestamp.json')) as TargetFile);
     },
   },
   {
@@ -316,6 +447,57 @@ const cases: SecurityCase[] = [
         );
         assert.equal(r.status, 0, show(r));
       }
+      if (id !== undefined) {
+        // two worker threads of this process (no shared in-memory queue): one holder at a time
+        const dir = t.tmp();
+        assert.equal(await threadsAtOnce(join(dir, '.tufa.lock')), 1, 'two threads held the lock');
+      }
+      // one folder reached through a symlink: one lock
+      const real = t.tmp();
+      const alias = join(t.tmp(), 'alias');
+      symlinkSync(real, alias);
+      assert.equal(
+        await atOnce([join(real, '.tufa.lock'), join(alias, '.tufa.lock')]),
+        1,
+        'the folder and its symlink were locked at once',
+      );
+      // planted lock names: never blocking, never followed, bounded
+      const planted = async (what: string, plant: (lock: string) => void, ms = 10_000) => {
+        const lock = join(t.tmp(), '.tufa.lock');
+        plant(lock);
+        return quick(
+          withLock(lock, async () => 'got', { waitMs: ms }),
+          ms + 2_000,
+          what,
+        );
+      };
+      if (spawnSync('mkfifo', ['--help'], { stdio: 'ignore' }).status === 0) {
+        assert.equal(await planted('a FIFO', (l) => spawnSync('mkfifo', [l])), 'got');
+        // a cached metadata file that is a FIFO: refused at once, not read for ever
+        const f = await simWorld(t);
+        await f.refresh();
+        rmSync(join(f.md, 'timestamp.json'));
+        spawnSync('mkfifo', [join(f.md, 'timestamp.json')]);
+        await t.refuses(quick(f.refresh(), 5_000, 'a FIFO timestamp.json'), 'CACHE', /regular/);
+      }
+      assert.equal(await planted('a dangling symlink', (l) => symlinkSync(`${l}.x`, l)), 'got');
+      const victim = join(t.tmp(), 'victim');
+      writeFileSync(victim, 'kept');
+      utimesSync(victim, 1_000, 1_000);
+      assert.equal(await planted('a symlink to a file', (l) => symlinkSync(victim, l)), 'got');
+      assert.equal(readFileSync(victim, 'utf8'), 'kept');
+      assert.equal(statSync(victim).mtimeMs, 1_000_000, 'the symlink target was touched');
+      const future = Date.UTC(2099, 0, 1) / 1000;
+      const garbage = (l: string) => {
+        writeFileSync(l, 'x');
+        utimesSync(l, future, future);
+      };
+      assert.equal(await planted('garbage with an mtime in 2099', garbage, 20_000), 'got');
+      await t.refuses(
+        planted('a directory', (l) => mkdirSync(l)),
+        'CACHE',
+        /directory/,
+      );
       assert.ok(!existsSync(join(w.md, '.tufa.lock')), 'the lock is released');
     },
   },
@@ -344,6 +526,10 @@ const cases: SecurityCase[] = [
       );
       assert.equal(versionOf(h.md, 'timestamp'), h.repo.timestamp.version);
       assert.ok(!existsSync(join(h.md, '.tufa.lock')), 'no lock is left');
+      // twelve waiters find one dead lock at once: one breaks it, one holder at a time
+      for (let trial = 0; trial < 5; trial++) {
+        assert.equal(await breakRace(t, 12), 0, `trial ${trial}: two holders at once`);
+      }
     },
   },
 ];

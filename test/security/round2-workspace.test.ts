@@ -7,9 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { Key } from '../../src/core/index.js';
 import {
   generateKey,
@@ -555,6 +563,46 @@ process.stdout.write(sign(null, Buffer.concat(chunks), key).toString('hex'));
         const winner = repo.signer[won === 0 ? 'root' : 'targets'] as KeyObjectSigner;
         assert.deepEqual(Object.keys(root.signed.keys), [winner.keyid]);
       }
+
+      // one holder of the workspace lock at a time: two worker threads of one process (no shared
+      // in-memory queue), and two handles on one folder, one through a symlink
+      const url = new URL('../../src/repository/index.js', import.meta.url).href;
+      const sab = new SharedArrayBuffer(8);
+      const code = `const { workerData, parentPort } = require('node:worker_threads');
+import(${JSON.stringify(url)}).then(async ({ Workspace }) => {
+  const c = new Int32Array(workerData.sab);
+  const w = await Workspace.open(workerData.ws, Date.now());
+  await w.update(async () => {
+    const n = Atomics.add(c, 0, 1) + 1;
+    if (n > Atomics.load(c, 1)) Atomics.store(c, 1, n);
+    await new Promise((r) => setTimeout(r, 400));
+    Atomics.sub(c, 0, 1);
+  });
+  parentPort.postMessage('done');
+}).catch((e) => parentPort.postMessage(String(e)));`;
+      const thread = () =>
+        new Promise<string>((ok, fail) => {
+          const wk = new Worker(code, { eval: true, workerData: { sab, ws } });
+          wk.once('message', (m: string) => {
+            void wk.terminate();
+            ok(m);
+          });
+          wk.once('error', fail);
+        });
+      assert.deepEqual(await Promise.all([thread(), thread()]), ['done', 'done']);
+      assert.equal(Atomics.load(new Int32Array(sab), 1), 1, 'two threads were inside update()');
+      const link = join(repo.dir, 'ws-link');
+      symlinkSync(ws, link);
+      let inside = 0;
+      let most = 0;
+      const body = async () => {
+        most = Math.max(most, ++inside);
+        await sleep(300);
+        inside--;
+      };
+      const [a, b] = [await Workspace.open(ws, Date.now()), await Workspace.open(link, Date.now())];
+      await Promise.all([a.update(body), b.update(body)]);
+      assert.equal(most, 1, 'the workspace and its symlink were inside update() at once');
     },
   },
   {
