@@ -1,5 +1,5 @@
 /** Where the CLI writes: stdout for results, stderr for diagnostics. */
-import { redactJson, redactText } from '../internal/index.js';
+import { redactJson, redactText } from '../transport/index.js';
 
 export interface Output {
   line(text: string): void;

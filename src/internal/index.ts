@@ -1,16 +1,5 @@
 /** Helpers shared by the I/O modules (client, repository, …); not part of the public API. */
 
-export {
-  CROSS_ORIGIN_HEADERS,
-  headersForHop,
-  isLoopbackHost,
-  mayAnswerChallenge,
-  originOf,
-  realmProblem,
-  redact,
-  redactJson,
-  redactText,
-} from '../transport/index.js';
 export { childEnvironment, NEVER_CHILD_ENV } from './child-env.js';
 export {
   type LockOptions,

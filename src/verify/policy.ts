@@ -21,8 +21,8 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MisuseError } from '../core/index.js';
-import { redact } from '../internal/index.js';
 import { normalizeRegistry } from '../oci/index.js';
+import { redact } from '../transport/index.js';
 
 export interface TufSource {
   readonly kind: 'tuf';
@@ -132,52 +132,59 @@ function compile(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-/** globsMeet tells whether two one-segment globs (`*` = any run of characters) share a match. */
-function globsMeet(a: string, b: string): boolean {
-  // Reachability in the product of the two patterns' automata: state (i, j).
+/**
+ * reaches tells whether the product of two patterns' automata, started at state (0, 0), can
+ * reach (lengthA, lengthB); `moves` gives the states one step from (i, j).
+ */
+function reaches(
+  lengthA: number,
+  lengthB: number,
+  moves: (i: number, j: number) => Array<[number, number]>,
+): boolean {
   const seen = new Set<number>();
   const stack: Array<[number, number]> = [[0, 0]];
   while (stack.length > 0) {
     const [i, j] = stack.pop() as [number, number];
-    const key = i * (b.length + 1) + j;
+    const key = i * (lengthB + 1) + j;
     if (seen.has(key)) continue;
     seen.add(key);
-    if (i === a.length && j === b.length) return true;
-    const ca = a[i];
-    const cb = b[j];
-    if (ca === '*') stack.push([i + 1, j]);
-    if (cb === '*') stack.push([i, j + 1]);
-    if (ca !== undefined && cb !== undefined) {
-      if (ca === '*' && cb !== '*') stack.push([i, j + 1]);
-      else if (cb === '*' && ca !== '*') stack.push([i + 1, j]);
-      else if (ca === cb) stack.push([i + 1, j + 1]);
-    }
+    if (i === lengthA && j === lengthB) return true;
+    stack.push(...moves(i, j));
   }
   return false;
+}
+
+/** globsMeet tells whether two one-segment globs (`*` = any run of characters) share a match. */
+function globsMeet(a: string, b: string): boolean {
+  return reaches(a.length, b.length, (i, j) => {
+    const ca = a[i];
+    const cb = b[j];
+    const next: Array<[number, number]> = [];
+    if (ca === '*') next.push([i + 1, j]);
+    if (cb === '*') next.push([i, j + 1]);
+    if (ca !== undefined && cb !== undefined) {
+      if (ca === '*' && cb !== '*') next.push([i, j + 1]);
+      else if (cb === '*' && ca !== '*') next.push([i + 1, j]);
+      else if (ca === cb) next.push([i + 1, j + 1]);
+    }
+    return next;
+  });
 }
 
 /** patternsMeet tells whether some name matches both patterns (`**` = one or more segments). */
 function patternsMeet(p: string, q: string): boolean {
   const a = p.split('/');
   const b = q.split('/');
-  const seen = new Set<number>();
-  const stack: Array<[number, number]> = [[0, 0]];
-  while (stack.length > 0) {
-    const [i, j] = stack.pop() as [number, number];
-    const key = i * (b.length + 1) + j;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    if (i === a.length && j === b.length) return true;
+  return reaches(a.length, b.length, (i, j) => {
     const sa = a[i];
     const sb = b[j];
-    if (sa === undefined || sb === undefined) continue;
+    if (sa === undefined || sb === undefined) return [];
     // one segment consumed by both; `**` may also stay to consume more
-    if (sa !== '**' && sb !== '**' && !globsMeet(sa, sb)) continue;
+    if (sa !== '**' && sb !== '**' && !globsMeet(sa, sb)) return [];
     const nextA = sa === '**' ? [i, i + 1] : [i + 1];
     const nextB = sb === '**' ? [j, j + 1] : [j + 1];
-    for (const x of nextA) for (const y of nextB) stack.push([x, y]);
-  }
-  return false;
+    return nextA.flatMap((x) => nextB.map((y): [number, number] => [x, y]));
+  });
 }
 
 function describeSource(s: TufSource | NotarySource): string {

@@ -20,7 +20,6 @@ import {
   MisuseError,
   nodeBackend,
 } from '../core/index.js';
-import { redact } from '../internal/index.js';
 import { lookupTag, NotaryClient, type NotaryCollection } from '../notary/index.js';
 import {
   extractArchive,
@@ -37,6 +36,7 @@ import {
   readLayout,
   selectPlatform,
 } from '../oci/index.js';
+import { redact } from '../transport/index.js';
 import { ImageVerificationError } from './errors.js';
 import type { NotarySource, TrustPolicy, TufSource } from './policy.js';
 

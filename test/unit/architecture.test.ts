@@ -29,15 +29,25 @@ const ALLOWED: Record<Module, readonly Module[]> = {
   core: [],
   // the one HTTP transport: knows nothing of TUF, OCI or Notary
   transport: [],
-  internal: ['core', 'transport'],
+  internal: ['core'],
   client: ['core', 'internal', 'transport'],
   repository: ['core', 'internal'],
   oci: ['internal', 'transport'],
   // verify also joins notary: trust policies may name a Notary server (DCT)
-  verify: ['core', 'internal', 'client', 'oci', 'notary'],
+  verify: ['core', 'internal', 'transport', 'client', 'oci', 'notary'],
   notary: ['core', 'internal', 'client', 'oci', 'transport'],
-  admission: ['core', 'internal', 'client', 'oci', 'verify', 'notary'],
-  cli: ['core', 'internal', 'client', 'repository', 'oci', 'verify', 'notary', 'admission'],
+  admission: ['core', 'internal', 'transport', 'client', 'oci', 'verify', 'notary'],
+  cli: [
+    'core',
+    'internal',
+    'transport',
+    'client',
+    'repository',
+    'oci',
+    'verify',
+    'notary',
+    'admission',
+  ],
 };
 
 function walk(dir: string): string[] {
