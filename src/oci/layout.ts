@@ -25,7 +25,7 @@ import {
   stat,
   writeFile,
 } from 'node:fs/promises';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, posix as posixPath, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { OciError } from './errors.js';
@@ -485,20 +485,37 @@ function paxRecords(body: Buffer): Map<string, string> {
   return out;
 }
 
+/** Entry types that carry `size` bytes of data: regular files (and contiguous files). */
+const DATA_TYPES = new Set(['0', '7']);
+/** Entry types without data that an archive may hold: folders, links, devices, FIFOs. */
+const HEADER_ONLY_TYPES = new Set(['1', '2', '3', '4', '5', '6']);
+/** pax keys whose values decide what an entry is; an empty value is refused for these. */
+const PAX_NAMING = ['path', 'linkpath', 'size'];
+
 /**
  * tarEntries lists the entries of a tar file by reading its headers only (data is never read
- * here: skipping an entry costs nothing). It understands ustar (name prefix), pax (`path`,
- * `size`, `linkpath`, global headers) and GNU long names, and stops at the end-of-archive
- * marker (a zero block) or at the end of the file.
+ * here: skipping an entry costs nothing), and stops at the end-of-archive marker (a zero block)
+ * or at the end of the file.
+ *
+ * It reads a strict subset on purpose: whatever two tar readers (this one, Go's archive/tar in
+ * skopeo and containerd, GNU tar) could read differently is refused, so the image verified here
+ * is the image any other tool loads from the same file. Refused: global pax headers (`g`);
+ * pax records with an empty path, linkpath or size, or a size that is not plain decimal; an
+ * entry named both by a pax path and a GNU long name; GNU sparse entries and sparse pax keys;
+ * headers that are neither POSIX ustar (`ustar\0` `00`) nor GNU (`ustar ` ` \0`), or that carry
+ * star's trailer; links, devices and FIFOs with a non-zero size; any name given twice.
  */
 async function tarEntries(fh: FileHandle, fileSize: number, file: string): Promise<TarEntry[]> {
   const entries: TarEntry[] = [];
   const header = Buffer.alloc(BLOCK);
+  const seen = new Set<string>();
   let offset = 0;
-  let global = new Map<string, string>();
   let pax: Map<string, string> | undefined;
   let longName: string | undefined;
   let headers = 0;
+  const refuse = (why: string): never => {
+    throw new OciError('LAYOUT_INVALID', `${file}: ${why} (tar header at byte ${offset})`);
+  };
   while (offset + BLOCK <= fileSize) {
     if (++headers > 3 * MAX_ARCHIVE_ENTRIES) {
       throw new OciError('TOO_LARGE', `${file}: more than ${3 * MAX_ARCHIVE_ENTRIES} tar headers`);
@@ -508,43 +525,71 @@ async function tarEntries(fh: FileHandle, fileSize: number, file: string): Promi
     let sum = 0;
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (header[i] as number);
     if (sum !== tarNumber(header, 148, 8)) throw new Error(`invalid tar header at ${offset}`);
+    const magic = header.toString('latin1', 257, 265);
+    const posix = magic === 'ustar\x0000';
+    if (!posix && magic !== 'ustar  \0') refuse('neither a POSIX ustar nor a GNU tar header');
+    if (header.toString('latin1', 508, 512) === 'tar\0') refuse('a star header');
     const type = header[156] === 0 ? '0' : String.fromCharCode(header[156] as number);
     let size = tarNumber(header, 124, 12);
     const data = offset + BLOCK;
-    if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
+    if (type === 'x' || type === 'L' || type === 'K') {
       if (!(size >= 0) || size > MAX_LONG_HEADER || data + size > fileSize) {
         throw new Error(`invalid tar long header at ${offset}`);
+      }
+      if ((type === 'x' && pax !== undefined) || (type === 'L' && longName !== undefined)) {
+        refuse('two extended headers for one entry');
       }
       const body = Buffer.alloc(size);
       await readExactlyAt(fh, body, data);
       if (type === 'x') pax = paxRecords(body);
-      else if (type === 'g') global = new Map([...global, ...paxRecords(body)]);
       else if (type === 'L') longName = tarText(body, 0, body.length);
       offset = data + Math.ceil(size / BLOCK) * BLOCK;
       continue;
     }
-    const records = new Map([...global, ...(pax ?? [])]);
+    if (type === 'g') refuse('a global pax header (readers disagree on what it applies to)');
+    if (!DATA_TYPES.has(type) && !HEADER_ONLY_TYPES.has(type)) {
+      refuse(`an entry of type ${JSON.stringify(type)} (GNU sparse or unknown)`);
+    }
+    for (const key of pax?.keys() ?? []) {
+      if (key.startsWith('GNU.sparse')) refuse('a sparse pax entry');
+    }
+    for (const key of PAX_NAMING) {
+      if (pax?.get(key) === '') refuse(`an empty pax ${key}`);
+    }
+    if (pax?.has('path') && longName !== undefined) refuse('both a pax path and a GNU long name');
     let name = tarText(header, 0, 100);
-    const magic = header.toString('latin1', 257, 263);
-    if (magic === 'ustar\0') {
+    if (posix) {
       const prefix = tarText(header, 345, 155);
       if (prefix !== '') name = `${prefix}/${name}`;
     }
-    name = records.get('path') ?? longName ?? name;
-    if (records.has('size')) size = Number(records.get('size'));
+    name = pax?.get('path') ?? longName ?? name;
+    const paxSize = pax?.get('size');
+    if (paxSize !== undefined) {
+      if (!/^[0-9]{1,15}$/.test(paxSize)) refuse('a pax size that is not a plain number');
+      size = Number(paxSize);
+    }
     pax = undefined;
     longName = undefined;
     if (!Number.isSafeInteger(size) || size < 0 || data + size > fileSize) {
       throw new Error(`invalid tar entry size at ${offset}`);
     }
+    // readers differ on whether a link or a device has data: one without is the same to all
+    if (HEADER_ONLY_TYPES.has(type) && size !== 0) refuse(`a type ${type} entry with data`);
+    const key = posixNormalize(name);
+    if (seen.has(key)) refuse(`${JSON.stringify(name)} given twice`);
+    seen.add(key);
     if (entries.length >= MAX_ARCHIVE_ENTRIES) {
       throw new OciError('TOO_LARGE', `${file}: more than ${MAX_ARCHIVE_ENTRIES} entries`);
     }
     entries.push({ name, type, offset: data, size });
-    // as tar-stream does: every entry but a folder is followed by `size` bytes
-    offset = data + (type === '5' ? 0 : Math.ceil(size / BLOCK) * BLOCK);
+    offset = data + Math.ceil(size / BLOCK) * BLOCK;
   }
   return entries;
+}
+
+/** posixNormalize is an entry name as a file system would resolve it (`./a//b/` → `a/b`). */
+function posixNormalize(name: string): string {
+  return posixPath.normalize(`/${name}`).replace(/^\/+|\/+$/g, '');
 }
 
 /** readExactlyAt fills `buf` from `fh` at `position`; a shorter file is an error. */
