@@ -103,7 +103,8 @@ const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
  * a string reference, is refused: an image we cannot read is not an image we verified.
  */
 export function imagesOf(kind: string, object: unknown): ImageRef[] {
-  const path = POD_SPEC[kind];
+  // own keys only: a kind named like an Object.prototype member (`constructor`) is no workload
+  const path = Object.hasOwn(POD_SPEC, kind) ? POD_SPEC[kind] : undefined;
   if (path === undefined) return [];
   let spec: unknown = object;
   for (const seg of path) {

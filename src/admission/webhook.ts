@@ -308,7 +308,7 @@ export class AdmissionController {
       mode === 'validate' &&
       req.operation === 'UPDATE' &&
       req.kind === 'Pod' &&
-      req.subResource === undefined
+      req.subResource !== 'ephemeralcontainers'
     ) {
       const unpinned = [
         ...new Set(

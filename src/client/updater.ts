@@ -81,7 +81,6 @@ export class Updater {
   private readonly backend: CryptoBackend;
   private set?: TrustedMetadataSet;
   /** The check that targetDir is apart from metadataDir (made at the first target access). */
-  private targetDirChecked?: Promise<void>;
 
   constructor(private readonly options: UpdaterOptions) {
     if (!options.offline && options.metadataBaseUrl === undefined) {
@@ -332,18 +331,12 @@ export class Updater {
         throw new MisuseError(`${file} is in the metadata folder ${this.options.metadataDir}`);
       return;
     }
-    this.targetDirChecked ??= (async () => {
-      const td = await realpathOrPlanned(this.options.targetDir as string);
-      if (inside(td, md) || inside(md, td))
-        throw new MisuseError(
-          `targetDir ${this.options.targetDir} must be apart from metadataDir ${this.options.metadataDir} (neither inside the other)`,
-        );
-    })();
-    // a refusal is not cached: the folders may change
-    await this.targetDirChecked.catch((e: unknown) => {
-      this.targetDirChecked = undefined;
-      throw e;
-    });
+    // checked on every use, not once: the folder may be replaced by a symlink meanwhile
+    const td = await realpathOrPlanned(this.options.targetDir as string);
+    if (inside(td, md) || inside(md, td))
+      throw new MisuseError(
+        `targetDir ${this.options.targetDir} must be apart from metadataDir ${this.options.metadataDir} (neither inside the other)`,
+      );
   }
 
   /**
@@ -353,9 +346,10 @@ export class Updater {
   async findCachedTarget(target: TargetFile, filePath?: string): Promise<string | undefined> {
     const file = this.targetFile(target, filePath);
     await this.checkTargetPlace(file, filePath);
-    const bytes = await readIfExists(file);
-    if (bytes === undefined) return undefined;
     try {
+      // never more than the signed length, never through a symlink: else it is not cached
+      const bytes = await readIfExists(file, { maxLength: target.length, noFollow: true });
+      if (bytes === undefined) return undefined;
       checkLengthAndHashes(bytes, target, target.path, this.backend);
       return file;
     } catch {
@@ -386,6 +380,7 @@ export class Updater {
     this.log(name);
     const bytes = await this.fetcher.fetch(`${base}${name}`, target.length);
     checkLengthAndHashes(bytes, target, target.path, this.backend);
+    await this.checkTargetPlace(file, filePath); // again: the download took time
     await writeFileAtomic(file, bytes);
     return file;
   }

@@ -62,7 +62,8 @@ export async function removeStaleTempFiles(dir: string, olderThanMs = 60_000): P
     if (!ATOMIC_TEMP.test(n)) continue;
     const file = join(dir, n);
     const st = await stat(file).catch(() => undefined);
-    if (st?.isFile() && Date.now() - st.mtimeMs > olderThanMs) await rm(file, { force: true });
+    if (st?.isFile() && (olderThanMs <= 0 || Date.now() - st.mtimeMs > olderThanMs))
+      await rm(file, { force: true });
   }
 }
 
@@ -466,10 +467,14 @@ async function isDead(
   if (owner === undefined) return (ageKnown ? age : unchanged) > 5_000;
   const alive = await holderAlive(owner, me);
   if (alive !== undefined) return !alive;
-  // A holder we cannot check is alive while it touches the lock. On this boot its clock is
-  // ours; else count how long we have seen the lock unchanged.
+  // A holder we cannot check is alive while it touches the lock (every HEARTBEAT_MS). On this
+  // boot its mtime is on our clock: silent for SILENT_MS by that clock, and seen unchanged by
+  // this waiter for longer than a heartbeat (so a wall clock stepped forward by NTP or a VM
+  // resume cannot make a holder that still beats look silent). Else count only how long this
+  // waiter has seen it unchanged (a monotonic clock).
   const sameClock = owner.boot !== undefined && owner.boot === me.boot && ageKnown;
-  return (sameClock ? age : unchanged) > SILENT_MS;
+  if (sameClock) return age > SILENT_MS && unchanged > HEARTBEAT_MS * 1.5;
+  return unchanged > SILENT_MS;
 }
 
 async function withFileLock<T>(

@@ -11,13 +11,16 @@
  * A journal only names temp files beside files of `metadata/` or `targets/` of the workspace.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { MisuseError } from '../core/index.js';
 import { readIfExists, removeStaleTempFiles, writeFileAtomic } from '../internal/index.js';
 
 /** The journal of a commit in progress, in the workspace folder. */
 export const COMMIT_JOURNAL = '.tufa.commit';
+
+/** The largest journal read back (bytes). */
+const MAX_JOURNAL = 1024 * 1024;
 
 /** The folders of a workspace a commit writes in. */
 const FOLDERS = ['metadata', 'targets'] as const;
@@ -93,11 +96,20 @@ export async function exists(path: string): Promise<boolean> {
  * already gone was applied by an earlier run. A refused create (the file exists) undoes the
  * creations of this commit and drops it.
  */
-async function applySteps(dir: string, steps: readonly Step[]): Promise<void> {
+async function applySteps(dir: string, steps: readonly Step[], recovering: boolean): Promise<void> {
   const linked: string[] = [];
   for (const s of steps) {
     const tmp = join(dir, s.tmp);
-    if (!(await exists(tmp))) continue;
+    const st = await lstat(tmp).catch(() => undefined);
+    if (st === undefined) {
+      // recovery: this step was done before the kill; a live commit: someone took our temp
+      if (recovering) continue;
+      throw new MisuseError(`${tmp}: the change's temp file disappeared; nothing more written`);
+    }
+    // a journal names only regular files we wrote (never a symlink planted in their place)
+    if (!st.isFile() || st.nlink > (s.create ? 2 : 1)) {
+      throw new MisuseError(`${tmp}: not a temp file of this workspace (refusing to use it)`);
+    }
     if (!s.create) {
       await rename(tmp, join(dir, s.to));
       continue;
@@ -114,6 +126,13 @@ async function applySteps(dir: string, steps: readonly Step[]): Promise<void> {
       await rm(tmp, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // killed between link and unlink: the file is our own temp's inode, the step is done
+      const there = await lstat(join(dir, s.to)).catch(() => undefined);
+      if (there !== undefined && there.ino === st.ino && there.dev === st.dev) {
+        linked.push(join(dir, s.to));
+        await rm(tmp, { force: true });
+        continue;
+      }
       // created meanwhile by someone else: undo this commit's creations, leave theirs
       for (const f of linked) await rm(f, { force: true });
       for (const t of steps) await rm(join(dir, t.tmp), { force: true });
@@ -157,7 +176,7 @@ export async function commitFiles(dir: string, files: readonly CommitFile[]): Pr
     for (const s of steps) await rm(join(dir, s.tmp), { force: true });
     throw e;
   }
-  await applySteps(dir, steps);
+  await applySteps(dir, steps, false);
   await rm(join(dir, COMMIT_JOURNAL), { force: true });
 }
 
@@ -168,7 +187,14 @@ export async function commitFiles(dir: string, files: readonly CommitFile[]): Pr
  */
 export async function recoverCommit(dir: string): Promise<boolean> {
   const journal = join(dir, COMMIT_JOURNAL);
-  const bytes = await readIfExists(journal);
+  // a journal is a few hundred bytes a file: anything larger is not one of ours
+  const bytes = await readIfExists(journal, { maxLength: MAX_JOURNAL, noFollow: true }).catch(
+    (e: unknown) => {
+      throw new MisuseError(
+        `${journal}: not a journal of this workspace (${(e as Error).message})`,
+      );
+    },
+  );
   if (bytes === undefined) {
     await removeTempFiles(dir);
     return false;
@@ -183,7 +209,7 @@ export async function recoverCommit(dir: string): Promise<boolean> {
       `${journal}: an interrupted change cannot be completed (${(e as Error).message}); inspect and remove it`,
     );
   }
-  await applySteps(dir, steps);
+  await applySteps(dir, steps, true);
   await rm(journal, { force: true });
   await removeTempFiles(dir);
   return true;
