@@ -153,9 +153,16 @@ function hasDigest(image: string): boolean {
 export class AdmissionController {
   /** Shared by every review this controller answers (one per process). */
   private readonly limiter: Limiter;
+  /**
+   * Images whose trust data is fresh in memory: they wait for no slow image, but their manifest
+   * requests are bounded too (4 × the verifications), so many reviews of them cannot open
+   * thousands of registry requests at once.
+   */
+  private readonly freshLimiter: Limiter;
 
   constructor(private readonly o: ControllerOptions) {
     this.limiter = new Limiter(o.maxConcurrent ?? 16);
+    this.freshLimiter = new Limiter(4 * (o.maxConcurrent ?? 16));
   }
 
   /** verifyImage checks one image; registry images only (`docker://`), never local transports. */
@@ -163,10 +170,10 @@ export class AdmissionController {
     try {
       const input = `docker://${ref.image}`;
       const verify = () => this.o.verifier.verify(input, { signal });
-      // an image whose trust data is fresh in memory waits for no slot: reviews of slow images
-      // cannot hold it up
+      // an image whose trust data is fresh in memory waits for no slow image: reviews of slow
+      // images cannot hold it up (it has a limiter of its own)
       const v = this.o.verifier.hasFreshTrust?.(input)
-        ? await verify()
+        ? await this.freshLimiter.run(signal, verify)
         : await this.limiter.run(signal, verify);
       const r = Reference.parse(ref.image);
       const tag = r.tag ?? v.reference.tag;

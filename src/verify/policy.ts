@@ -66,6 +66,12 @@ function normalizePattern(pattern: string): string {
     if (port === null) return pattern;
     // the port alone, checked on a stand-in host
     const normalized = normalizeRegistry(`registry.invalid:${port[1]}`);
+    if (normalized === 'registry.invalid') {
+      // `*:443` would become `*`, which also matches `host:5000`: a wider rule than written
+      throw new Error(
+        `:${port[1]} is the default port, which references drop; a wildcard host with it would match every port (write the host without the port)`,
+      );
+    }
     return `${first.slice(0, port.index)}${normalized.slice('registry.invalid'.length)}${rest}`;
   } catch (e) {
     throw new MisuseError(`policy: pattern ${JSON.stringify(pattern)}: ${(e as Error).message}`);

@@ -103,4 +103,44 @@ describe('admission limits', () => {
     );
     assert.ok(!message.includes('a.a.a.a.'), message);
   });
+
+  it('bounds images with fresh trust data too (4 × the verifications), without the slow queue', async () => {
+    let running = 0;
+    let peak = 0;
+    const verifier = {
+      hasFreshTrust: () => true,
+      verify: async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 20));
+        running--;
+        return { digest: `sha256:${'a'.repeat(64)}`, reference: { tag: '1' } };
+      },
+    } as unknown as ImageVerifier;
+    const c = new AdmissionController({ verifier, deadlineMs: 5_000, maxConcurrent: 2 });
+    const reviews = Array.from({ length: 4 }, (_, r) =>
+      c.review(
+        {
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: {
+            uid: `u${r}`,
+            kind: { kind: 'Pod' },
+            operation: 'CREATE',
+            object: {
+              spec: {
+                containers: Array.from({ length: 16 }, (_, i) => ({
+                  image: `ok.example/app${r}x${i}:1`,
+                })),
+              },
+            },
+          },
+        },
+        'validate',
+      ),
+    );
+    for (const out of await Promise.all(reviews)) assert.equal(out.allowed, true);
+    assert.ok(peak <= 8, `${peak} fresh verifications at once (limit 8)`);
+    assert.ok(peak >= 2, 'they do run side by side');
+  });
 });

@@ -473,6 +473,14 @@ describe('TrustPolicy', () => {
       });
     }
 
+    it('a wildcard host with a default port (*:443 would match every port) is refused', () => {
+      for (const pattern of ['*:443/**', '*.example:80/app', 'reg*:443/*']) {
+        misuse(() => TrustPolicy.fromJSON({ rules: [ok, tufRule(pattern)] }, BASE), /default port/);
+      }
+      // a wildcard host with another port keeps it
+      assert.equal(matchOf(policyOf('*:5000/**', '**'), 'registry.example:5000/app'), '*:5000/**');
+    });
+
     // The structural errors say "<file>: rules[i]…"; the pattern check runs later, in the
     // TrustPolicy constructor, and says only "policy: pattern …": neither the rule nor the file.
     it('an invalid pattern is refused naming the rule (rules[1]) and the policy source', () => {
