@@ -19,8 +19,11 @@ import { readIfExists, removeStaleTempFiles, writeFileAtomic } from '../internal
 /** The journal of a commit in progress, in the workspace folder. */
 export const COMMIT_JOURNAL = '.tufa.commit';
 
-/** The largest journal read back (bytes). */
-const MAX_JOURNAL = 1024 * 1024;
+/**
+ * The largest journal read back (bytes): about 150 bytes a file, so room for a commit of some
+ * 400,000 files (a million targets in 16,384 bins touches far fewer); a larger one is not ours.
+ */
+const MAX_JOURNAL = 64 * 1024 * 1024;
 
 /** The folders of a workspace a commit writes in. */
 const FOLDERS = ['metadata', 'targets'] as const;
@@ -187,7 +190,7 @@ export async function commitFiles(dir: string, files: readonly CommitFile[]): Pr
  */
 export async function recoverCommit(dir: string): Promise<boolean> {
   const journal = join(dir, COMMIT_JOURNAL);
-  // a journal is a few hundred bytes a file: anything larger is not one of ours
+  // bounded: a planted sparse file of gigabytes must not be read whole
   const bytes = await readIfExists(journal, { maxLength: MAX_JOURNAL, noFollow: true }).catch(
     (e: unknown) => {
       throw new MisuseError(
