@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DockerConfigCredentials, type RegistryClientOptions } from '../oci/index.js';
+import { isLoopbackHost } from '../transport/index.js';
 
 export interface RegistryFlags {
   plainHttp: string[];
@@ -34,9 +35,7 @@ export async function registryOptions(o: RegistryFlags): Promise<RegistryClientO
   const plain = new Set(o.plainHttp);
   return {
     credentials: new DockerConfigCredentials(dockerConfig, 30_000, process.env),
-    plainHttp: (r) =>
-      plain.has(r) ||
-      (o.ca === undefined && /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(r)),
+    plainHttp: (r) => plain.has(r) || (o.ca === undefined && isLoopbackHost(r)),
     ...(o.ca === undefined ? {} : { ca: await readFile(o.ca, 'utf8') }),
   };
 }
