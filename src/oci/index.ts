@@ -28,4 +28,12 @@ export {
   type RegistryClientOptions,
   type RepositoryRef,
 } from './registry.js';
+export {
+  LayoutSource,
+  type ManifestSource,
+  type OpenedImage,
+  openImage,
+  RegistrySource,
+  type SourceRequest,
+} from './source.js';
 export { formatLocation, type ImageLocation, parseLocation } from './transport.js';

@@ -1,9 +1,5 @@
+export { checkManifest, type SignedManifest } from './check-manifest.js';
 export { ImageVerificationError } from './errors.js';
 export { type NotarySource, type PolicyRule, TrustPolicy, type TufSource } from './policy.js';
 export { type PullOptions, type PullResult, pullImage } from './pull.js';
-export {
-  ImageVerifier,
-  type VerifiedImage,
-  type VerifierOptions,
-  withLayout,
-} from './verify-image.js';
+export { ImageVerifier, type VerifiedImage, type VerifierOptions } from './verify-image.js';

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AdmissionController, startAdmissionServer } from '../../admission/index.js';
+import { RegistryClient } from '../../oci/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
@@ -90,12 +91,13 @@ export function addAdmissionCommands(program: Command, out: Output): void {
     const verifier = new ImageVerifier({
       policy,
       cacheDir: o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa'),
-      registryOptions: await registryOptions(o),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
     });
+    const registry = new RegistryClient(await registryOptions(o));
     const controller = new AdmissionController({
       verifier,
+      registry,
       deadlineMs,
       maxImages: whole(o.maxImages, '--max-images'),
       maxConcurrent: whole(o.maxVerifications, '--max-verifications'),
@@ -125,5 +127,6 @@ export function addAdmissionCommands(program: Command, out: Output): void {
     log({ level: 'info', msg: 'shutting down' });
     await server.close();
     await verifier.close();
+    await registry.close();
   });
 }

@@ -3,8 +3,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type Platform, parsePlatform } from '../../oci/index.js';
-import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
+import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { EXIT, errorCode, exitCodeFor } from '../exit.js';
+import { ImageArgs } from '../images.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
 
@@ -29,12 +30,12 @@ function withCommonOptions(cmd: Command): Command {
     .option('--json', 'machine-readable output', false);
 }
 
-async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageVerifier> {
+async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageArgs> {
   const policy = await TrustPolicy.load(o.policy);
   for (const w of policy.warnings) out.error(`warning: ${w}`);
   const cacheDir =
     o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
-  return new ImageVerifier({ policy, cacheDir, registryOptions: await registryOptions(o) });
+  return new ImageArgs(new ImageVerifier({ policy, cacheDir }), await registryOptions(o));
 }
 
 /**
@@ -43,7 +44,7 @@ async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageVerifie
  * an outage), else 3 or 2.
  */
 export async function verifyAll(
-  verifier: ImageVerifier,
+  verifier: ImageArgs,
   images: readonly string[],
   json: boolean,
   out: Output,
@@ -118,7 +119,7 @@ export function addImageCommands(
     const tty = process.stderr.isTTY === true && !o.json;
     let last = -1;
     try {
-      const r = await pullImage(verifier, image, o.output, {
+      const r = await verifier.pull(image, o.output, {
         ...(o.platform === undefined ? {} : { platform: parsePlatform(o.platform) }),
         onProgress: (done, total) => {
           if (!tty) return;

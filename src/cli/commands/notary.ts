@@ -12,6 +12,7 @@ import { NotaryClient, signedTags } from '../../notary/index.js';
 import { Reference } from '../../oci/index.js';
 import { Workspace } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
+import { ImageArgs } from '../images.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
 import { verifyAll } from './image.js';
@@ -96,11 +97,10 @@ export function addNotaryCommands(
       process.cwd(),
       'notary flags',
     );
-    const verifier = new ImageVerifier({
-      policy,
-      cacheDir: cacheDirOf(o),
-      registryOptions: await registryOptions(o),
-    });
+    const verifier = new ImageArgs(
+      new ImageVerifier({ policy, cacheDir: cacheDirOf(o) }),
+      await registryOptions(o),
+    );
     setCode(await verifyAll(verifier, images, o.json, out));
   });
 
