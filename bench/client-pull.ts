@@ -112,12 +112,18 @@ async function plainPull(
   }
 }
 
-type VerifyModule = typeof import('../src/verify/index.js') &
-  typeof import('../src/oci/index.js');
+type VerifyModule = typeof import('../src/verify/index.js') & typeof import('../src/oci/index.js');
 
 async function tufaPull(
   job: PullJob,
-  { ImageVerifier, pullImage, TrustPolicy, Reference, RegistryClient, RegistrySource }: VerifyModule,
+  {
+    ImageVerifier,
+    pullImage,
+    TrustPolicy,
+    Reference,
+    RegistryClient,
+    RegistrySource,
+  }: VerifyModule,
   started: number,
 ): Promise<{ bytes: number; blobs: number; firstBlobMs?: number }> {
   let firstBlobMs: number | undefined;

@@ -3,7 +3,7 @@
  * A target *is* the image manifest: its length is the manifest's byte length and its sha256 the
  * manifest digest, so TUF's own target checks apply to the bytes as they are.
  */
-import { type HashEncoding, nodeBackend, checkLengthAndHashes } from '../core/index.js';
+import { checkLengthAndHashes, type HashEncoding, nodeBackend } from '../core/index.js';
 import {
   digestOf,
   type ImageIndex,

@@ -88,7 +88,13 @@ export async function pullImage(
     }
     writer.addManifest(manifestDesc, out.refName ?? verified.reference.tag);
     await writer.commit();
-    return { verified, manifestDigest: manifestDesc.digest, blobs: blobs.length, bytes: total, output };
+    return {
+      verified,
+      manifestDigest: manifestDesc.digest,
+      blobs: blobs.length,
+      bytes: total,
+      output,
+    };
   } catch (e) {
     await writer.abort();
     throw e;

@@ -91,6 +91,11 @@ export class RefreshCache<T> {
 
   constructor(private readonly o: RefreshOptions) {}
 
+  /** How many trust sources are held. */
+  get size(): number {
+    return this.map.size;
+  }
+
   /** values are the values held (settled or not), for closing them. */
   values(): Array<Promise<T>> {
     return [...this.map.values()].map((e) => e.value);
