@@ -18,7 +18,7 @@
  * Prints one JSON line: bytes of blobs written and the time of the pull (ms, in process).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 
@@ -138,7 +138,11 @@ async function tufaPull(
     },
     job.work,
   );
-  const verifier = new ImageVerifier({ policy, cacheDir: join(job.work, 'cache') });
+  const verifier = new ImageVerifier({
+    policy,
+    files: (p: string) => readFile(p),
+    cacheDir: join(job.work, 'cache'),
+  });
   const registry = new RegistryClient({ timeoutMs: 60_000 });
   const reference = Reference.parse(`${job.registry}/${job.repository}:${job.tag}`);
   try {

@@ -10,8 +10,8 @@
 //   UPSTREAM=registry.example METADATA_URL=https://tuf.example/metadata/ ROOT=root.json \
 //     node examples/registry-handler.mjs
 // It prints `listening on http://127.0.0.1:<port>`; PORT picks the port (default: any free one).
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { dirname, resolve } from 'node:path';
 import { Reference, RegistryClient, RegistrySource } from 'tufa/oci';
 import { ImageVerifier, TrustPolicy } from 'tufa/verify';
 
@@ -23,10 +23,11 @@ if (!upstream || !metadataUrl || !root) {
   process.exit(2);
 }
 
-// One rule: every image of the upstream registry is governed by the TUF repository.
+// One rule: every image of the upstream registry is governed by the TUF repository, whose
+// trusted root is given as bytes (the library reads no file of its own).
 const policy = TrustPolicy.fromJSON(
-  { rules: [{ match: `${upstream}/**`, tuf: { metadataUrl, root: resolve(root) } }] },
-  dirname(resolve(root)),
+  { rules: [{ match: `${upstream}/**`, tuf: { metadataUrl, root: await readFile(root) } }] },
+  process.cwd(),
 );
 // Trust data is refreshed at most once a minute, shared by every request.
 const verifier = new ImageVerifier({ policy, refreshIntervalMs: 60_000 });

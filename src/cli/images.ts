@@ -3,6 +3,7 @@
  * bare reference), `oci:DIR:REF`, `oci-archive:FILE:REF`. The library takes a parsed reference
  * and a source; this opens one from an argument.
  */
+import { readFile } from 'node:fs/promises';
 import {
   openImage,
   type Platform,
@@ -16,6 +17,11 @@ import {
   pullImage,
   type VerifiedImage,
 } from '../verify/index.js';
+
+/** readTrustFile reads a file a trust policy names (a trusted root, CA certificates). */
+export async function readTrustFile(path: string): Promise<Uint8Array> {
+  return new Uint8Array(await readFile(path));
+}
 
 /** ImageArgs verifies and pulls images named by CLI arguments; one registry client for all. */
 export class ImageArgs {

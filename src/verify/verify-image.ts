@@ -27,7 +27,7 @@ import {
 import { redact } from '../transport/index.js';
 import { checkManifest, checkPinnedDigest, type SignedManifest } from './check-manifest.js';
 import { ImageVerificationError } from './errors.js';
-import type { NotarySource, PolicyRule, TrustPolicy, TufSource } from './policy.js';
+import type { NotarySource, PolicyRule, TrustAnchor, TrustPolicy, TufSource } from './policy.js';
 import { abortable, currentSignal, RefreshCache, SignalFetcher } from './refresh-cache.js';
 
 export interface VerifierOptions {
@@ -39,6 +39,12 @@ export interface VerifierOptions {
   cacheDir?: string;
   /** Metadata fetcher for TUF repositories (default: HTTP). */
   fetcher?: Fetcher;
+  /**
+   * Reads the files a policy names instead of giving bytes (trusted roots, CA certificates),
+   * once each for the verifier's lifetime; the CLI passes a file reader. Without it, a rule
+   * naming a file is refused (`MISUSE`).
+   */
+  files?: (path: string) => Promise<Uint8Array>;
   /** The clock (epoch ms). */
   now?: () => number;
   /**
@@ -200,11 +206,19 @@ export class ImageVerifier {
     return h.fetcher;
   }
 
-  /** file reads a policy file (a trusted root, a CA) once for the verifier's lifetime. */
-  private file(path: string, what: string): Promise<Uint8Array> {
+  /** anchor returns a rule's trusted root or CA bytes: as given, or read once from its file. */
+  private anchor(value: TrustAnchor, what: string): Promise<Uint8Array> {
+    if (typeof value !== 'string') return Promise.resolve(value);
+    const path = value;
+    const read = this.options.files;
+    if (read === undefined) {
+      return Promise.reject(
+        new MisuseError(`${what} ${path}: a file, and this verifier reads none (give the bytes)`),
+      );
+    }
     let p = this.files.get(path);
     if (p === undefined) {
-      p = readFile(path).then(
+      p = read(path).then(
         (b) => {
           const bytes = new Uint8Array(b);
           this.read.set(path, bytes);
@@ -232,13 +246,14 @@ export class ImageVerifier {
   hasFreshTrust(reference: Reference): boolean {
     const source = this.options.policy.match(reference.name)?.source;
     if (source === undefined) return false;
+    const bytes = (a: TrustAnchor) => (typeof a === 'string' ? this.read.get(a) : a);
     if (source.kind === 'tuf') {
-      const root = this.read.get(source.root);
+      const root = bytes(source.root);
       return root !== undefined && this.updaters.isFresh(tufId(source, root));
     }
-    const text = (path: string | undefined): string | undefined | null => {
-      if (path === undefined) return undefined;
-      const b = this.read.get(path);
+    const text = (a: TrustAnchor | undefined): string | undefined | null => {
+      if (a === undefined) return undefined;
+      const b = bytes(a);
       return b === undefined ? null : new TextDecoder().decode(b);
     };
     const rootCa = text(source.rootCa);
@@ -249,7 +264,7 @@ export class ImageVerifier {
 
   /** updaterFor returns the refreshed client of a TUF source (one per URL and trusted root). */
   private async updaterFor(source: TufSource): Promise<Updater> {
-    const root = await this.file(source.root, 'trusted root');
+    const root = await this.anchor(source.root, 'trusted root');
     // the trust source is the repository and the root trusted for it, as the cache folder is
     const id = tufId(source, root);
     return this.updaters.get(id, source.metadataUrl, async (previous) => {
@@ -400,8 +415,8 @@ export class ImageVerifier {
     targetPath: string,
   ): Promise<SignedManifest> {
     const gun = reference.name;
-    const text = async (path: string | undefined, what: string) =>
-      path === undefined ? undefined : new TextDecoder().decode(await this.file(path, what));
+    const text = async (a: TrustAnchor | undefined, what: string) =>
+      a === undefined ? undefined : new TextDecoder().decode(await this.anchor(a, what));
     const rootCa = await text(source.rootCa, 'root CA');
     const serverCa = await text(source.serverCa, 'server CA');
     // the trust source is the server, the GUN and how its root is trusted, as the cache folder is

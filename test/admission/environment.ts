@@ -14,12 +14,14 @@
  * Saved AdmissionReviews (`test/admission/reviews/`) name images `REGISTRY/demo/…`;
  * {@link AdmissionWorld.reviewText} puts the live registry's host:port in their place.
  */
+
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readTrustFile } from '../../src/cli/images.js';
 import { RegistryClient } from '../../src/oci/index.js';
 import { buildRepository, KeyObjectSigner } from '../../src/repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../src/verify/index.js';
@@ -340,6 +342,7 @@ export class AdmissionWorld {
   verifier(o: { refreshIntervalMs?: number } = {}): ImageVerifier {
     return new ImageVerifier({
       policy: this.policy,
+      files: readTrustFile,
       cacheDir: mkdtempSync(join(this.tmp, 'cache-')),
       refreshIntervalMs: o.refreshIntervalMs ?? 60_000,
     });

@@ -18,7 +18,7 @@ import {
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImageArgs } from '../../src/cli/images.js';
+import { ImageArgs, readTrustFile } from '../../src/cli/images.js';
 import {
   type Descriptor,
   digestOf,
@@ -410,7 +410,7 @@ describe('OCI registry client against distribution 2.8 (integration)', function 
           work,
         );
         const verifier = new ImageArgs(
-          new ImageVerifier({ policy, cacheDir: join(work, 'cache') }),
+          new ImageVerifier({ policy, files: readTrustFile, cacheDir: join(work, 'cache') }),
           reg.clientOptions(),
         );
         const out = join(work, 'out');

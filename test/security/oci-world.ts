@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImageArgs } from '../../src/cli/images.js';
+import { ImageArgs, readTrustFile } from '../../src/cli/images.js';
 import { StaticCredentials } from '../../src/oci/credentials.js';
 import { digestOf } from '../../src/oci/manifest.js';
 import { TrustPolicy } from '../../src/verify/policy.js';
@@ -203,10 +203,13 @@ export async function startOciWorld(options: { layerBytes?: number } = {}): Prom
       big,
       image: at,
       verifier(t, timeoutMs = 15_000) {
-        const v = new ImageArgs(new ImageVerifier({ policy, cacheDir: join(t.tmp(), 'cache') }), {
-          timeoutMs,
-          credentials: new StaticCredentials(new Map([[proxy.host, CREDS]])),
-        });
+        const v = new ImageArgs(
+          new ImageVerifier({ policy, files: readTrustFile, cacheDir: join(t.tmp(), 'cache') }),
+          {
+            timeoutMs,
+            credentials: new StaticCredentials(new Map([[proxy.host, CREDS]])),
+          },
+        );
         t.defer(() => v.close());
         return v;
       },

@@ -21,7 +21,7 @@ import {
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { AdmissionController, startAdmissionServer } from '../../src/admission/index.js';
-import { ImageArgs } from '../../src/cli/images.js';
+import { ImageArgs, readTrustFile } from '../../src/cli/images.js';
 import { HttpFetcher } from '../../src/client/http-fetcher.js';
 import { NotaryClient } from '../../src/notary/client.js';
 import { type BuiltImage, buildImage, writeLayoutImages } from '../../src/oci/build.js';
@@ -214,10 +214,13 @@ async function signedWorld(
 }
 
 function verifier(t: CaseContext, policy: TrustPolicy, registryHost: string): ImageArgs {
-  const v = new ImageArgs(new ImageVerifier({ policy, cacheDir: join(t.tmp(), 'cache') }), {
-    timeoutMs: 5_000,
-    credentials: new StaticCredentials(new Map([[registryHost, CREDS]])),
-  });
+  const v = new ImageArgs(
+    new ImageVerifier({ policy, files: readTrustFile, cacheDir: join(t.tmp(), 'cache') }),
+    {
+      timeoutMs: 5_000,
+      credentials: new StaticCredentials(new Map([[registryHost, CREDS]])),
+    },
+  );
   t.defer(() => v.close());
   return v;
 }
@@ -482,7 +485,9 @@ const cases: SecurityCase[] = [
       }
       // the library's own message
       const policy = TrustPolicy.fromJSON(policyJson, dir);
-      const v = new ImageArgs(new ImageVerifier({ policy, cacheDir: join(t.tmp(), 'cache') }));
+      const v = new ImageArgs(
+        new ImageVerifier({ policy, files: readTrustFile, cacheDir: join(t.tmp(), 'cache') }),
+      );
       const registry = new RegistryClient();
       t.defer(() => registry.close());
       t.defer(() => v.close());

@@ -11,7 +11,7 @@ import { type AddressInfo, createServer, type Socket, connect as tcpConnect } fr
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { AdmissionController } from '../../src/admission/index.js';
-import { ImageArgs } from '../../src/cli/images.js';
+import { ImageArgs, readTrustFile } from '../../src/cli/images.js';
 import { formatExpires } from '../../src/core/metadata/fields.js';
 import { MEDIA_TYPES, Reference, RegistryClient } from '../../src/oci/index.js';
 import { LayoutWriter } from '../../src/oci/layout.js';
@@ -225,6 +225,7 @@ function verifier(
   const v = new ImageArgs(
     new Verifier({
       policy: TrustPolicy.fromJSON({ rules }, dir),
+      files: readTrustFile,
       cacheDir: join(dir, 'cache'),
       fetcher: w.sim,
       now: clock,
@@ -600,6 +601,7 @@ const cases: SecurityCase[] = [
       const v3 = new ImageArgs(
         new Verifier({
           policy: TrustPolicy.fromJSON({ rules }, dir3),
+          files: readTrustFile,
           cacheDir: join(dir3, 'cache'),
           fetcher: slow,
           now: () => NOW,
@@ -685,6 +687,7 @@ const cases: SecurityCase[] = [
             },
             dir,
           ),
+          files: readTrustFile,
           cacheDir: join(dir, 'cache'),
           fetcher: w.sim, // knows no Notary collection: every refresh fails
           now: () => NOW,

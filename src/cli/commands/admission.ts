@@ -1,4 +1,5 @@
 /** `tufa admission serve`: the Kubernetes admission webhook (validating and mutating). */
+
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import type { Command } from 'commander';
 import { AdmissionController, startAdmissionServer } from '../../admission/index.js';
 import { RegistryClient } from '../../oci/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
+import { readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
 
@@ -90,6 +92,7 @@ export function addAdmissionCommands(program: Command, out: Output): void {
     for (const w of policy.warnings) out.error(`warning: ${w}`);
     const verifier = new ImageVerifier({
       policy,
+      files: readTrustFile,
       cacheDir: o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa'),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,

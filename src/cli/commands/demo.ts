@@ -19,7 +19,7 @@ import {
 import { type BuiltImage, buildImage, OciError, writeLayoutImages } from '../../oci/index.js';
 import { buildRepository, KeyObjectSigner, writeTree } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
-import { ImageArgs } from '../images.js';
+import { ImageArgs, readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 
 const KEYS_DIR = fileURLToPath(new URL('../../../../keys-example/', import.meta.url));
@@ -170,6 +170,7 @@ export async function runDemo(
     new ImageArgs(
       new ImageVerifier({
         policy: TrustPolicy.fromJSON(policy, dir),
+        files: readTrustFile,
         cacheDir: join(dir, 'cache'),
         now: () => now,
       }),

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { type Platform, parsePlatform } from '../../oci/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { EXIT, errorCode, exitCodeFor } from '../exit.js';
-import { ImageArgs } from '../images.js';
+import { ImageArgs, readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
 
@@ -35,7 +35,10 @@ async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageArgs> {
   for (const w of policy.warnings) out.error(`warning: ${w}`);
   const cacheDir =
     o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
-  return new ImageArgs(new ImageVerifier({ policy, cacheDir }), await registryOptions(o));
+  return new ImageArgs(
+    new ImageVerifier({ policy, files: readTrustFile, cacheDir }),
+    await registryOptions(o),
+  );
 }
 
 /**

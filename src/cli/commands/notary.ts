@@ -12,7 +12,7 @@ import { NotaryClient, signedTags } from '../../notary/index.js';
 import { Reference } from '../../oci/index.js';
 import { Workspace } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
-import { ImageArgs } from '../images.js';
+import { ImageArgs, readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
 import { verifyAll } from './image.js';
@@ -98,7 +98,7 @@ export function addNotaryCommands(
       'notary flags',
     );
     const verifier = new ImageArgs(
-      new ImageVerifier({ policy, cacheDir: cacheDirOf(o) }),
+      new ImageVerifier({ policy, files: readTrustFile, cacheDir: cacheDirOf(o) }),
       await registryOptions(o),
     );
     setCode(await verifyAll(verifier, images, o.json, out));

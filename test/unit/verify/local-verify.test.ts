@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { ImageArgs } from '../../../src/cli/images.js';
+import { ImageArgs, readTrustFile } from '../../../src/cli/images.js';
 import { MisuseError, TufaError } from '../../../src/core/errors.js';
 import { OciError } from '../../../src/oci/errors.js';
 import { extractArchive, LayoutWriter, readLayout } from '../../../src/oci/layout.js';
@@ -179,7 +179,9 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
   const MULTI = 'registry.example/multi:1.0';
 
   const verifier = (): ImageArgs => {
-    const v = new ImageArgs(new ImageVerifier({ policy, cacheDir: join(tmp, 'cache') }));
+    const v = new ImageArgs(
+      new ImageVerifier({ policy, files: readTrustFile, cacheDir: join(tmp, 'cache') }),
+    );
     verifiers.push(v);
     return v;
   };
@@ -254,6 +256,26 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
   });
 
   describe('ImageVerifier.verify', () => {
+    it('a policy built in code with the trusted root as bytes needs no file reader', async () => {
+      const rules = [
+        {
+          match: 'registry.example/**',
+          tuf: { metadataUrl: server.url(''), root: readFileSync(join(tmp, 'root.json')) },
+        },
+      ];
+      const v = new ImageArgs(
+        new ImageVerifier({ policy: TrustPolicy.fromJSON({ rules }, tmp) }), // no files, no cacheDir
+      );
+      verifiers.push(v);
+      assert.equal((await v.verify(`oci:${layout}:${APP}`)).digest, app.manifest.desc.digest);
+    });
+
+    it('a rule naming a file, with no file reader: MISUSE, nothing read', async () => {
+      const v = new ImageArgs(new ImageVerifier({ policy, cacheDir: join(tmp, 'cache') }));
+      verifiers.push(v);
+      await rejectsWith(v.verify(`oci:${layout}:${APP}`), 'MISUSE', MisuseError, /reads none/);
+    });
+
     it('a signed image in an oci: layout: the pinned reference, from metadata alone', async () => {
       server.take();
       const v = await verifier().verify(`oci:${layout}:${APP}`);
