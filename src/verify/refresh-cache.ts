@@ -6,6 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Fetcher } from '../client/index.js';
 import { DownloadError } from '../core/index.js';
 import { redact } from '../transport/index.js';
+import type { VerifierOptions } from './verify-image.js';
 
 /**
  * The abort signal of the verification running in this async context: every request a
@@ -67,18 +68,11 @@ const MAX_SOURCES = 1024;
 /** How long a shared refresh may run, ms, whoever waits for it (default). */
 const REFRESH_TIMEOUT_MS = 30_000;
 
-export interface RefreshOptions {
-  /** The clock (epoch ms). */
-  now: () => number;
-  /** How long a refreshed value is reused, ms (default: forever, within its expiry). */
-  refreshIntervalMs?: number;
-  /** How long a failed refresh is answered from memory, ms (default 0). */
-  failureCacheMs?: number;
-  /** How long one refresh may take, ms (default 30 s). */
-  refreshTimeoutMs?: number;
-  /** Values kept at once (default 1,024; least recently used go). */
-  maxSources?: number;
-}
+/** The verifier's refresh settings (see {@link VerifierOptions}), with its clock. */
+export type RefreshOptions = Pick<
+  VerifierOptions,
+  'refreshIntervalMs' | 'failureCacheMs' | 'refreshTimeoutMs' | 'maxSources'
+> & { now: () => number };
 
 /** A refresh: the value and the earliest expiry of what it holds. */
 export type Refresh<T> = (
