@@ -326,8 +326,11 @@ export class ImageVerifier {
     const signed = await this.signedFor(rule, reference, targetPath);
     const digest = signed.digest;
     checkPinnedDigest(reference, digest);
-    const { bytes, mediaType } = await this.fetchManifest(source, digest, signed.length);
+    const fetched = await this.fetchManifest(source, digest, signed.length);
+    const { bytes, mediaType } = fetched;
     const parsed = checkManifest(signed, bytes, reference, mediaType);
+    // kept only once checked: a source that answers with other bytes poisons nothing
+    this.remember(digest, fetched);
     const platformDigest = platformDigestOf(parsed, platform, targetPath);
     return {
       reference,
@@ -469,7 +472,7 @@ export class ImageVerifier {
 
   private remember(digest: string, m: FetchedManifest): void {
     const max = this.options.manifestCacheSize ?? 256;
-    if (max <= 0) return;
+    if (max <= 0 || this.manifests.has(digest)) return;
     if (this.manifests.size >= max)
       this.manifests.delete(this.manifests.keys().next().value as string);
     this.manifests.set(digest, m);
@@ -499,13 +502,11 @@ export class ImageVerifier {
     if (hit !== undefined) return hit;
     try {
       // the request itself ends when the verification is aborted, not just the wait for it
-      const m = await abortable(
+      return await abortable(
         source.manifest(digest, length, request),
         signal,
         `${source.name}@${digest}`,
       );
-      this.remember(digest, m);
-      return m;
     } catch (e) {
       if (e instanceof OciError && e.code === 'NOT_FOUND') {
         throw new ImageVerificationError(

@@ -25,6 +25,8 @@ import { MisuseError, TufaError } from '../../../src/core/errors.js';
 import { OciError } from '../../../src/oci/errors.js';
 import { extractArchive, LayoutWriter, readLayout } from '../../../src/oci/layout.js';
 import { type Descriptor, digestOf, MEDIA_TYPES } from '../../../src/oci/manifest.js';
+import { Reference } from '../../../src/oci/reference.js';
+import { LayoutSource, type ManifestSource } from '../../../src/oci/source.js';
 import { buildRepository, KeyObjectSigner } from '../../../src/repository/index.js';
 import { ImageVerificationError } from '../../../src/verify/errors.js';
 import { TrustPolicy } from '../../../src/verify/policy.js';
@@ -153,6 +155,7 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
   let archive: string;
   let n = 0;
   const verifiers: ImageArgs[] = [];
+  const closing: ImageVerifier[] = [];
 
   // app:1.0 is signed; other is a different valid image; multi:1.0 is a signed index
   const app = makeImage('amd64', 3000);
@@ -248,6 +251,7 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
 
   afterEach(async () => {
     for (const v of verifiers.splice(0)) await v.close();
+    for (const v of closing.splice(0)) await v.close();
   });
 
   after(async () => {
@@ -268,6 +272,21 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
       );
       verifiers.push(v);
       assert.equal((await v.verify(`oci:${layout}:${APP}`)).digest, app.manifest.desc.digest);
+    });
+
+    it('a source answering the signed digest with other bytes is refused, and poisons no later verification', async () => {
+      const v = new ImageVerifier({ policy, files: readTrustFile });
+      closing.push(v);
+      const reference = Reference.parse(APP);
+      const lying: ManifestSource = {
+        name: 'lying.example/app',
+        manifest: async (digest) => ({ bytes: other.manifest.bytes, digest, mediaType: undefined }),
+        copyBlob: async () => assert.fail('no blob is read'),
+        close: async () => undefined,
+      };
+      await rejectsWith(v.verify(reference, lying), 'LENGTH_OR_HASH_MISMATCH');
+      const honest = new LayoutSource({ transport: 'oci', path: layout, refName: APP });
+      assert.equal((await v.verify(reference, honest)).digest, app.manifest.desc.digest);
     });
 
     it('a rule naming a file, with no file reader: MISUSE, nothing read', async () => {
