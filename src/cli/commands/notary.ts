@@ -163,9 +163,10 @@ export function addNotaryCommands(
       await client.close();
     }
     const report = await ws.update(() => importTags(ws, gun, signedTags(collection)));
-    for (const s of collection.skipped) report.refused.push({ role: s.role, reason: s.reason });
+    // a skipped delegation holds no tag DCT resolves (targets/releases skipped fails signedTags)
+    const skipped = collection.skipped;
     if (o.json) {
-      out.json({ gun, ...report }, 2);
+      out.json({ gun, ...report, skipped }, 2);
     } else {
       for (const [mark, list] of [
         ['+', report.added],
@@ -177,8 +178,8 @@ export function addNotaryCommands(
             `${mark} ${c.target} → ${c.digest}${'into' in c ? ` (from ${c.from}, in ${c.into})` : ''}`,
           );
       }
-      for (const r of report.refused)
-        out.line(`✘ ${r.tag ?? r.role}: not carried over: ${r.reason}`);
+      for (const r of skipped) out.line(`· ${r.role}: skipped: ${r.reason}`);
+      for (const r of report.refused) out.line(`✘ ${r.tag}: not carried over: ${r.reason}`);
       out.line(
         `${report.added.length} added, ${report.changed.length} changed, ${report.removed.length} removed, ${report.unchanged.length} unchanged, ${report.refused.length} refused; now sign with the repository's keys (tufa repo sign …)`,
       );
@@ -201,7 +202,7 @@ interface ImportReport {
   changed: Array<Carried & { was: string }>;
   removed: Array<{ tag: string; target: string; digest: string; from: string }>;
   unchanged: Carried[];
-  refused: Array<{ tag?: string; role?: string; reason: string }>;
+  refused: Array<{ tag: string; role: string; reason: string }>;
 }
 
 const isObject = (v: unknown): v is JsonObject =>
