@@ -83,22 +83,29 @@ class CliCredentials implements CredentialProvider {
 }
 
 /**
- * registryOptions builds client options: credentials from `$DOCKER_CONFIG/config.json` (or
- * `~/.docker/config.json`), and a command line login for its one server; plain HTTP for the
- * registries named, and for loopback ones unless a CA is given (then loopback registries are
- * spoken to over TLS, as a test or mirror may be).
+ * cliCredentials gives credentials by host: from `$DOCKER_CONFIG/config.json` (or
+ * `~/.docker/config.json`), and a command line login for its one server.
+ */
+export function cliCredentials(given?: {
+  host: string;
+  credentials: Credentials;
+}): CredentialProvider {
+  const dockerConfig = join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
+  return new CliCredentials(new DockerConfigCredentials(dockerConfig, 30_000, process.env), given);
+}
+
+/**
+ * registryOptions builds client options: {@link cliCredentials}; plain HTTP for the registries
+ * named, and for loopback ones unless a CA is given (then loopback registries are spoken to over
+ * TLS, as a test or mirror may be).
  */
 export async function registryOptions(
   o: RegistryFlags,
   given?: { host: string; credentials: Credentials },
 ): Promise<RegistryClientOptions> {
-  const dockerConfig = join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
   const plain = new Set(o.plainHttp);
   return {
-    credentials: new CliCredentials(
-      new DockerConfigCredentials(dockerConfig, 30_000, process.env),
-      given,
-    ),
+    credentials: cliCredentials(given),
     plainHttp: (r) => plain.has(r) || (o.ca === undefined && isLoopbackHost(r)),
     ...(o.ca === undefined ? {} : { ca: await readFile(o.ca, 'utf8') }),
   };

@@ -15,6 +15,7 @@ import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { EXIT } from '../exit.js';
 import type { Output } from '../output.js';
 import {
+  cliCredentials,
   type LoginFlags,
   login,
   type RegistryFlags,
@@ -133,11 +134,8 @@ export function addNotaryCommands(
     const ref = Reference.parse(`${gun}:latest`);
     if (ref.name !== gun)
       throw new RangeError(`${gun}: give the GUN fully qualified, as ${ref.name}`);
-    const given = await login(o, o.server);
-    const host = new URL(o.server).host;
-    const credentials =
-      given?.credentials ??
-      (await (await registryOptions({ plainHttp: [] })).credentials?.get(host));
+    // the login given, else the Docker config's for the notary host
+    const credentials = await cliCredentials(await login(o, o.server)).get(new URL(o.server).host);
     const ws = await Workspace.open(o.into, Date.now());
     const rootCa = o.rootCa ? await readFile(o.rootCa, 'utf8') : undefined;
     const client = new NotaryClient({
