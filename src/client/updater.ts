@@ -167,7 +167,7 @@ export class Updater {
     const rootBytes = cached ?? this.options.trustedRoot;
     if (rootBytes === undefined) {
       throw new MisuseError(
-        `${this.store.dir ?? 'the metadata store'} holds no trusted root.json: give trustedRoot, or initialise the metadata folder with a trusted root`,
+        `${this.store.dir ?? 'the metadata store'} holds no trusted root.json: initialise it with a trusted root, or give the Updater trustedRoot`,
       );
     }
     // TUF 5.2: the trusted root must verify against itself before any request
