@@ -95,6 +95,12 @@ for (const kind of ['filesystem', 'memory'] as const) {
         }).refresh(),
         'MISUSE',
       );
+      for (const both of [{}, { store: memory, metadataDir: md }]) {
+        assert.throws(
+          () => new Updater({ ...both, metadataBaseUrl: METADATA_URL }),
+          (e: TufaError) => e.code === 'MISUSE' && /metadataDir or store/.test(e.message),
+        );
+      }
       await refresh();
       assert.deepEqual(await store().read('root'), repo.rootBytes(1));
       assert.equal(await versionOf('snapshot'), 1);
