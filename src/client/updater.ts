@@ -265,10 +265,10 @@ export class Updater {
 
   /** snapshotRotatedOut tells whether the current root's snapshot keys do not sign the cached one. */
   private async snapshotRotatedOut(set: TrustedMetadataSet): Promise<boolean> {
-    const local = await this.store.read('snapshot', this.config.snapshotMaxLength);
-    if (local === undefined) return false;
     const root = set.root.signed;
     try {
+      const local = await this.store.read('snapshot', this.config.snapshotMaxLength);
+      if (local === undefined) return false;
       const md = Metadata.fromBytes(local, 'snapshot', 'cached snapshot.json');
       verifyThreshold(
         'cached snapshot.json',
