@@ -4,7 +4,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { base64ToBytes, bytesToHex, MisuseError } from '../../core/index.js';
@@ -13,7 +12,12 @@ import { Reference } from '../../oci/index.js';
 import { Workspace } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import type { Output } from '../output.js';
-import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
+import {
+  cacheDirOf,
+  type RegistryFlags,
+  registryOptions,
+  withRegistryFlags,
+} from '../registry-options.js';
 import { verifyAll } from './image.js';
 
 interface TrustFlags {
@@ -51,10 +55,6 @@ function withTrustFlags(cmd: Command): Command {
       '--cache-dir <dir>',
       'where trusted roots are kept (default: $XDG_CACHE_HOME/tufa or ~/.cache/tufa)',
     );
-}
-
-function cacheDirOf(o: TrustFlags): string {
-  return o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
 }
 
 function hex(b64: string | undefined): string | undefined {
