@@ -18,6 +18,11 @@ export interface RegistryFlags {
 
 const collect = (v: string, acc: string[]) => [...acc, v];
 
+/** cacheDirOf is `--cache-dir`, else the default: `$XDG_CACHE_HOME/tufa` or `~/.cache/tufa`. */
+export function cacheDirOf(o: { cacheDir?: string }): string {
+  return o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
+}
+
 /** withRegistryFlags adds --plain-http and --ca. */
 export function withRegistryFlags(cmd: Command): Command {
   return cmd

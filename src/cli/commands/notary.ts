@@ -4,7 +4,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { base64ToBytes, bytesToHex, type JsonObject, MisuseError } from '../../core/index.js';
@@ -15,6 +14,7 @@ import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { EXIT } from '../exit.js';
 import type { Output } from '../output.js';
 import {
+  cacheDirOf,
   cliCredentials,
   type LoginFlags,
   login,
@@ -60,10 +60,6 @@ function withTrustFlags(cmd: Command): Command {
       '--cache-dir <dir>',
       'where trusted roots are kept (default: $XDG_CACHE_HOME/tufa or ~/.cache/tufa)',
     );
-}
-
-function cacheDirOf(o: TrustFlags): string {
-  return o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
 }
 
 function hex(b64: string | undefined): string | undefined {
