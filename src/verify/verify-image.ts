@@ -8,13 +8,14 @@
  * ({@link checkManifest}).
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DefaultFetcher, type Fetcher, initMetadataDir, Updater } from '../client/index.js';
-import { ExpiredMetadataError, MisuseError, nodeBackend } from '../core/index.js';
+import { DefaultFetcher, type Fetcher, MemoryMetadataStore, Updater } from '../client/index.js';
+import { ExpiredMetadataError, MisuseError } from '../core/index.js';
 import { lookupTag, NotaryClient, type NotaryCollection } from '../notary/index.js';
 import {
+  type CredentialProvider,
   type FetchedManifest,
   type ImageIndex,
   type ImageManifest,
@@ -33,12 +34,17 @@ import { abortable, currentSignal, RefreshCache, SignalFetcher } from './refresh
 export interface VerifierOptions {
   policy: TrustPolicy;
   /**
-   * Where TUF metadata is cached, one folder per trust source (default: a temp folder of the
-   * verifier's own, removed by {@link ImageVerifier.close}).
+   * Where trust data is cached, one folder per trust source (default: TUF data in memory, Notary
+   * collections in a temp folder of the verifier's own, removed by {@link ImageVerifier.close}).
    */
   cacheDir?: string;
   /** Metadata fetcher for TUF repositories (default: HTTP). */
   fetcher?: Fetcher;
+  /**
+   * Credentials of the Notary servers in the policy, by host: each server's own challenges
+   * are answered with its host's (never another origin's).
+   */
+  credentials?: CredentialProvider;
   /**
    * Reads the files a policy names instead of giving bytes (trusted roots, CA certificates),
    * once each for the verifier's lifetime; the CLI passes a file reader. Without it, a rule
@@ -160,6 +166,8 @@ export class ImageVerifier {
   private readonly manifests = new Map<string, FetchedManifest>();
   /** HTTP fetchers by extra CA (`''`: none): one connection pool per origin for the process. */
   private readonly http = new Map<string, { fetcher: Fetcher; close?: () => Promise<void> }>();
+  /** The origins of the notary servers in use: they get their hosts' credentials. */
+  private readonly notaryOrigins = new Set<string>();
   /** Trusted roots and CA files as first read, by path. */
   private readonly files = new Map<string, Promise<Uint8Array>>();
   /** The same files once read, for the synchronous {@link hasFreshTrust}. */
@@ -180,8 +188,8 @@ export class ImageVerifier {
     if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
   }
 
-  /** cacheDir is the folder of a trust source's cache: under `cacheDir`, or the temp folder. */
-  private async cacheDir(kind: 'tuf' | 'notary', id: string): Promise<string> {
+  /** cacheDir is the folder of a Notary collection's cache: under `cacheDir`, or the temp folder. */
+  private async cacheDir(kind: 'notary', id: string): Promise<string> {
     let root = this.options.cacheDir;
     if (root === undefined) {
       this.tempDir ??= mkdtemp(join(tmpdir(), 'tufa-verify-'));
@@ -198,7 +206,15 @@ export class ImageVerifier {
       if (this.options.fetcher !== undefined) {
         h = { fetcher: new SignalFetcher(this.options.fetcher) };
       } else {
-        const d = new DefaultFetcher(ca === undefined ? {} : { ca });
+        const d = new DefaultFetcher({
+          ...(ca === undefined ? {} : { ca }),
+          // a notary server's own challenges are answered with its host's credentials (the
+          // transport answers only the origin asked, and the realm its challenge names)
+          credentials: async (origin) =>
+            this.notaryOrigins.has(origin.origin)
+              ? this.options.credentials?.get(origin.host)
+              : undefined,
+        });
         h = { fetcher: new SignalFetcher(d), close: () => d.close() };
       }
       this.http.set(key, h);
@@ -268,8 +284,7 @@ export class ImageVerifier {
     // the trust source is the repository and the root trusted for it, as the cache folder is
     const id = tufId(source, root);
     return this.updaters.get(id, source.metadataUrl, async (previous) => {
-      const updater =
-        (await previous?.catch(() => undefined)) ?? (await this.newUpdater(source, id, root));
+      const updater = (await previous?.catch(() => undefined)) ?? this.newUpdater(source, id, root);
       await updater.refresh();
       const validUntil = () => {
         try {
@@ -282,14 +297,15 @@ export class ImageVerifier {
     });
   }
 
-  private async newUpdater(source: TufSource, id: string, root: Uint8Array): Promise<Updater> {
+  private newUpdater(source: TufSource, id: string, root: Uint8Array): Updater {
     // One cache per (repository, trusted root): changing the policy's root starts afresh.
-    const dir = await this.cacheDir('tuf', id);
-    if ((await readFile(join(dir, 'root.json')).catch(() => undefined)) === undefined) {
-      await initMetadataDir(dir, root, nodeBackend);
-    }
+    // Without a cache folder the trust data is kept in memory.
+    const dir = this.options.cacheDir;
     return new Updater({
-      metadataDir: dir,
+      ...(dir === undefined
+        ? { store: new MemoryMetadataStore() }
+        : { metadataDir: join(dir, 'tuf', sha256Hex(id).slice(0, 32)) }),
+      trustedRoot: root,
       metadataBaseUrl: source.metadataUrl,
       fetcher: this.fetcherFor(undefined),
       ...(this.options.now ? { now: this.options.now } : {}),
@@ -424,6 +440,7 @@ export class ImageVerifier {
     const serverCa = await text(source.serverCa, 'server CA');
     // the trust source is the server, the GUN and how its root is trusted, as the cache folder is
     const { trust, id } = notaryId(source, gun, rootCa, serverCa);
+    this.notaryOrigins.add(new URL(source.server).origin);
     const collection = this.notary.get(id, `${source.server} ${gun}`, async () => {
       const cacheDir = await this.cacheDir('notary', trust);
       const client = new NotaryClient({

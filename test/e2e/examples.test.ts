@@ -1,12 +1,12 @@
 /**
- * The examples in examples/ are real code: each runs as written, as its own process that
- * imports the package by name (`tufa/...`), against loopback servers, and what it does is
- * checked. One `it` per example file.
+ * The examples in examples/ are real code: each runs as a new Node process from the package
+ * root (so `import 'tufa/…'` resolves to this package's own entry points, built in dist/), and
+ * what it prints is checked. One `example(…)` per file; a file in examples/ without one fails.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,8 @@ import { buildRepository, KeyObjectSigner } from '../../src/repository/index.js'
 import { OciSim } from '../support/oci-sim.js';
 import { ROOT } from '../support/paths.js';
 import { StaticServer } from '../support/static-server.js';
+
+const tested: string[] = [];
 
 const signer = () => new KeyObjectSigner(generateKeyPairSync('ed25519').privateKey);
 
@@ -71,9 +73,36 @@ function start(
   });
 }
 
-describe('examples/', function () {
+/** example runs `examples/<file>` and hands what it printed to `check`. */
+function example(file: string, what: string, check: (stdout: string) => void): void {
+  tested.push(file);
+  it(`${file}: ${what}`, () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'examples', file)], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    check(r.stdout);
+  });
+}
+
+describe('examples', function () {
   this.timeout(60_000);
 
+  example(
+    'memory-store.mjs',
+    'the in-memory store and a fetcher over a Map refresh, fetch a verified target and refuse a tampered one',
+    (out) => {
+      assert.equal(
+        out,
+        'app/config.json: 16 bytes verified: {"replicas": 3}\n\n' +
+          'tampered copy refused: LENGTH_OR_HASH_MISMATCH\n',
+      );
+    },
+  );
+
+  tested.push('registry-handler.mjs');
   it('registry-handler.mjs: a node:http handler serves signed manifests only', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'tufa-example-'));
     const sim = await OciSim.start();
@@ -146,5 +175,9 @@ describe('examples/', function () {
       await sim.close();
       rmSync(tmp, { recursive: true, force: true });
     }
+  });
+
+  it('every file in examples/ is run above', () => {
+    assert.deepEqual(readdirSync(join(ROOT, 'examples')).sort(), [...tested].sort());
   });
 });

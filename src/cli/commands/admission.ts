@@ -1,15 +1,18 @@
 /** `tufa admission serve`: the Kubernetes admission webhook (validating and mutating). */
 
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AdmissionController, startAdmissionServer } from '../../admission/index.js';
 import { RegistryClient } from '../../oci/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
-import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
+import {
+  cacheDirOf,
+  type RegistryFlags,
+  registryOptions,
+  withRegistryFlags,
+} from '../registry-options.js';
 
 interface ServeFlags extends RegistryFlags {
   policy: string;
@@ -90,14 +93,16 @@ export function addAdmissionCommands(program: Command, out: Output): void {
     const deadlineMs = positive(o.deadline, '--deadline') * 1000;
     const policy = await TrustPolicy.load(o.policy);
     for (const w of policy.warnings) out.error(`warning: ${w}`);
+    const options = await registryOptions(o);
     const verifier = new ImageVerifier({
       policy,
       files: readTrustFile,
-      cacheDir: o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa'),
+      cacheDir: cacheDirOf(o),
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
     });
-    const registry = new RegistryClient(await registryOptions(o));
+    const registry = new RegistryClient(options);
     const controller = new AdmissionController({
       verifier,
       registry,

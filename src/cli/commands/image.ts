@@ -1,13 +1,16 @@
 /** `tufa verify` and `tufa pull`: verify before pull, under a trust policy. */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type Platform, parsePlatform } from '../../oci/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { EXIT, errorCode, exitCodeFor } from '../exit.js';
 import { ImageArgs, readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
-import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
+import {
+  cacheDirOf,
+  type RegistryFlags,
+  registryOptions,
+  withRegistryFlags,
+} from '../registry-options.js';
 
 interface CommonOptions extends RegistryFlags {
   policy: string;
@@ -33,11 +36,15 @@ function withCommonOptions(cmd: Command): Command {
 async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageArgs> {
   const policy = await TrustPolicy.load(o.policy);
   for (const w of policy.warnings) out.error(`warning: ${w}`);
-  const cacheDir =
-    o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
+  const options = await registryOptions(o);
   return new ImageArgs(
-    new ImageVerifier({ policy, files: readTrustFile, cacheDir }),
-    await registryOptions(o),
+    new ImageVerifier({
+      policy,
+      files: readTrustFile,
+      cacheDir: cacheDirOf(o),
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    }),
+    options,
   );
 }
 
