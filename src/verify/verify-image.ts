@@ -188,14 +188,14 @@ export class ImageVerifier {
     if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
   }
 
-  /** cacheDir is the folder of a Notary collection's cache: under `cacheDir`, or the temp folder. */
-  private async cacheDir(kind: 'notary', id: string): Promise<string> {
+  /** notaryDir is the cache folder of a Notary collection: under `cacheDir`, or the temp folder. */
+  private async notaryDir(id: string): Promise<string> {
     let root = this.options.cacheDir;
     if (root === undefined) {
       this.tempDir ??= mkdtemp(join(tmpdir(), 'tufa-verify-'));
       root = await this.tempDir;
     }
-    return join(root, kind, sha256Hex(id).slice(0, 32));
+    return join(root, 'notary', sha256Hex(id).slice(0, 32));
   }
 
   /** fetcherFor returns the shared fetcher for servers trusted with `ca` (PEM) besides the system's. */
@@ -442,7 +442,7 @@ export class ImageVerifier {
     const { trust, id } = notaryId(source, gun, rootCa, serverCa);
     this.notaryOrigins.add(new URL(source.server).origin);
     const collection = this.notary.get(id, `${source.server} ${gun}`, async () => {
-      const cacheDir = await this.cacheDir('notary', trust);
+      const cacheDir = await this.notaryDir(trust);
       const client = new NotaryClient({
         server: source.server,
         gun,
