@@ -1,7 +1,9 @@
 /**
  * The examples in examples/ are real code: each runs as a new Node process from the package
  * root (so `import 'tufa/…'` resolves to this package's own entry points, built in dist/), and
- * what it prints is checked. One `example(…)` per file; a file in examples/ without one fails.
+ * what it prints is checked. One `example(…)` per file (a server example starts, is asked over
+ * loopback and is stopped in an `it` of its own, listed in `tested`); a file in examples/ that
+ * no test runs fails.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
