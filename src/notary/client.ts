@@ -72,6 +72,9 @@ import {
   parseNotary,
 } from './model.js';
 
+/** A root key ID as `notary key list` prints it and root.json lists it: 64 hex digits. */
+export const ROOT_KEY_ID = /^[0-9a-fA-F]{64}$/;
+
 /** How the root of a GUN is trusted. */
 export interface NotaryTrust {
   /** Pinned root key IDs: certificate IDs as root.json lists them, or canonical key IDs. */
@@ -202,6 +205,13 @@ export class NotaryClient {
       throw new MisuseError(
         `${o.gun}: no root trust configured (pin root key IDs or a CA; trust on first use only when asked for)`,
       );
+    }
+    for (const [i, id] of (o.trust.rootKeyIds ?? []).entries()) {
+      // never echoed: a private key pasted here must not end up in logs
+      if (!ROOT_KEY_ID.test(id))
+        throw new MisuseError(
+          `${o.gun}: root key ID ${i + 1}: expected 64 hex digits (a certificate or canonical key ID), got ${id.length} characters`,
+        );
     }
     this.cas = o.trust.rootCa === undefined ? [] : this.loadCas(o.trust.rootCa);
     this.pinDigest = sha256Hex(
@@ -343,7 +353,7 @@ export class NotaryClient {
       if (pin) {
         // A first root: pinned IDs or a pinned CA decide; without pins only TOFU (which the
         // constructor requires to be asked for) lets it through.
-        const ids = this.o.trust.rootKeyIds ?? [];
+        const ids = (this.o.trust.rootKeyIds ?? []).map((k) => k.toLowerCase());
         const pinned = ids.length > 0 || this.o.trust.rootCa !== undefined;
         const byId = ids.includes(keyid) || ids.includes(canonicalKeyId(key) ?? '');
         // RFC 5280 6.1: every issuer valid now, a CA with keyCertSign, within its pathLen
@@ -424,12 +434,95 @@ export class NotaryClient {
     return undefined;
   }
 
+  /**
+   * anchor finds where the pin enters the chain of roots, for a client with no cached root.
+   *
+   * The rule: a pin anchors root version k (1 ≤ k ≤ N, N the served root.json) when version k
+   * is signed by a threshold of its own root keys that are certificates valid now for this GUN
+   * and pinned (by key ID, or chaining to a pinned CA). Trust then only flows forward: the
+   * caller accepts N only through k+1 … N, each signed by a threshold of its predecessor's root
+   * keys and of its own (TUF 5.3.4), and N must be byte-identical to the served root.json. So
+   * a pinned key vouches for nothing but the history its own version handed on: whoever lacks
+   * it cannot make version k, and whoever lacks k's successors' keys cannot extend the chain.
+   * Versions before k are read to find k and trust nothing. The served root.json is tried
+   * first (no walk), then the first of `<v>.root.json`, v = max(1, N - MAX_ROOT_ROTATIONS) …
+   * N - 1, that the pin admits. Trust on first use admits the served root.json only.
+   */
+  private async anchor(
+    current: NotaryDocument<NotaryRoot>,
+    currentBytes: Uint8Array,
+    now: number,
+    read: (v: number) => Promise<NotaryDocument<NotaryRoot>>,
+  ): Promise<{ doc: NotaryDocument<NotaryRoot>; bytes: Uint8Array }> {
+    const n = current.signed.version;
+    try {
+      this.verifyRoot(current, now, undefined, true);
+      return { doc: current, bytes: currentBytes };
+    } catch (e) {
+      if (!(e instanceof RepositoryError) || this.o.trust.tofu) throw e;
+      const first = Math.max(1, n - MAX_ROOT_ROTATIONS);
+      // the message names every version checked
+      const refuse = (last: number, why: string) =>
+        new UnsignedMetadataError(
+          `${this.o.gun}: the trust pin admits no root version: checked root.json (v${n})${last < first ? '' : ` and ${first}.root.json${last > first ? `…${last}.root.json` : ''}`} (${why}); ${e.message}`,
+        );
+      // up to N-1 (the walk ends with the served root.json); for N = 1, 1.root.json itself
+      const last = Math.max(first, n - 1);
+      for (let v = first; v <= last; v++) {
+        let doc: NotaryDocument<NotaryRoot>;
+        try {
+          doc = await read(v);
+        } catch (err) {
+          // without N.root.json the answer stays the trust refusal, not the 404
+          if (
+            err instanceof DownloadHttpError &&
+            (err.statusCode === 404 || err.statusCode === 403)
+          )
+            throw refuse(v - 1, `${v}.root.json is not served`);
+          throw err;
+        }
+        try {
+          this.verifyRoot(doc, now, undefined, true);
+          // n.root.json admitted where root.json was not: the byte check after the walk refuses
+          return { doc, bytes: doc.raw };
+        } catch (err) {
+          if (!(err instanceof RepositoryError)) throw err;
+        }
+      }
+      throw refuse(last, 'none is signed by pinned root keys valid for this GUN');
+    }
+  }
+
   private async updateRoot(
     now: number,
   ): Promise<{ doc: NotaryDocument<NotaryRoot>; bytes: Uint8Array }> {
     const cachedBytes = await this.trustedCache();
-    const currentBytes = await this.get('root.json', MAX_ROOT);
+    const currentBytes = await this.get('root.json', MAX_ROOT).catch((e: unknown) => {
+      // no trust data at all: the image is not signed with Docker Content Trust (a refusal,
+      // not an outage)
+      if (e instanceof DownloadHttpError && e.statusCode === 404)
+        throw new RepositoryError(
+          'UNSIGNED_IMAGE',
+          `${this.o.gun}: no trust data on ${this.o.server} (root.json: HTTP 404), not signed with Docker Content Trust`,
+          { cause: e },
+        );
+      throw e;
+    });
     const current = this.parse(currentBytes, 'Root', 'root.json');
+    // each N.root.json is fetched once per refresh
+    const versions = new Map<number, NotaryDocument<NotaryRoot>>();
+    const read = async (v: number): Promise<NotaryDocument<NotaryRoot>> => {
+      let doc = versions.get(v);
+      if (doc === undefined) {
+        doc = this.parse(await this.get(`${v}.root.json`, MAX_ROOT), 'Root', `${v}.root.json`);
+        if (doc.signed.version !== v)
+          throw new BadVersionNumberError(
+            `${this.o.gun} ${v}.root.json: version ${doc.signed.version}`,
+          );
+        versions.set(v, doc);
+      }
+      return doc;
+    };
     // trusted and trustedBytes always go together: bytes that verified under the pin, or
     // under a chain of roots from such bytes (never merely the bytes served)
     let trusted: NotaryDocument<NotaryRoot>;
@@ -443,30 +536,7 @@ export class NotaryClient {
       this.verifyRoot(trusted, now, undefined, false, false);
       trustedBytes = cachedBytes;
     } else {
-      try {
-        this.verifyRoot(current, now, undefined, true);
-        trusted = current;
-        trustedBytes = currentBytes;
-      } catch (e) {
-        if (!(e instanceof RepositoryError) || this.o.trust.tofu) throw e;
-        // The pin may name an earlier root key: start from version 1 and walk forward. Without
-        // a 1.root.json, the answer stays the trust refusal, not the 404.
-        const first = await this.get('1.root.json', MAX_ROOT).catch((err: unknown) => {
-          if (
-            err instanceof DownloadHttpError &&
-            (err.statusCode === 404 || err.statusCode === 403)
-          )
-            throw e;
-          throw err;
-        });
-        trusted = this.parse(first, 'Root', '1.root.json');
-        if (trusted.signed.version !== 1)
-          throw new BadVersionNumberError(
-            `${this.o.gun} 1.root.json: version ${trusted.signed.version}`,
-          );
-        this.verifyRoot(trusted, now, undefined, true);
-        trustedBytes = first;
-      }
+      ({ doc: trusted, bytes: trustedBytes } = await this.anchor(current, currentBytes, now, read));
     }
     const target = current.signed.version;
     // TUF 5.3.5: a root older than the trusted one is a rollback
@@ -483,16 +553,11 @@ export class NotaryClient {
       );
     }
     for (let v = trusted.signed.version + 1; v <= target; v++) {
-      const bytes = v === target ? currentBytes : await this.get(`${v}.root.json`, MAX_ROOT);
-      const next = this.parse(bytes, 'Root', `${v}.root.json`);
-      if (next.signed.version !== v)
-        throw new BadVersionNumberError(
-          `${this.o.gun} ${v}.root.json: version ${next.signed.version}`,
-        );
+      const next = v === target ? current : await read(v);
       // TUF 5.3.4: signed by the previous root's threshold and its own
       this.verifyRoot(next, now, trusted.signed, false);
       trusted = next;
-      trustedBytes = bytes;
+      trustedBytes = next.raw;
     }
     // TUF 5.3.5: the served root.json has the trusted version now; other bytes of that version
     // (an unverified root beside a genuine N.root.json) are refused, never cached
