@@ -46,6 +46,7 @@ import {
   RepositoryError,
   UnsignedMetadataError,
   verificationResult,
+  verifyThreshold,
 } from '../core/index.js';
 import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
 import type { Credentials } from '../transport/index.js';
@@ -297,18 +298,14 @@ export class NotaryClient {
     return parseNotary(raw, type, `${this.o.gun} ${source}`);
   }
 
+  /** threshold: TUF 5.4.2 / 5.5.3 / 5.6.3 in Notary's dialect (base64 r‖s signatures). */
   private threshold(
     what: string,
     doc: NotaryDocument<unknown>,
     role: NotaryRole,
     ring: NotaryKeyRing,
   ): void {
-    const r = verificationResult(doc, role, ring, base64Signature);
-    if (!r.verified) {
-      throw new UnsignedMetadataError(
-        `${this.o.gun} ${what}: signed by ${r.signed.length} of the required ${role.threshold} distinct keys`,
-      );
-    }
+    verifyThreshold(`${this.o.gun} ${what}`, doc, role, ring, base64Signature);
   }
 
   private expired(
@@ -419,18 +416,7 @@ export class NotaryClient {
       new TextDecoder().decode(pin) === this.pinDigest
     )
       return cached;
-    if (cached !== undefined || pin !== undefined) {
-      try {
-        for (const f of CACHE_FILES) await rm(join(dir, f), { force: true });
-      } catch (e) {
-        throw new CacheError(
-          `${this.o.gun}: cannot drop the cache made under other trust settings in ${dir}`,
-          {
-            cause: e,
-          },
-        );
-      }
-    }
+    if (cached !== undefined || pin !== undefined) await this.drop(CACHE_FILES);
     return undefined;
   }
 
@@ -633,30 +619,34 @@ export class NotaryClient {
   }
 
   /**
-   * cachedFloor returns the version of the cached timestamp or snapshot, the rollback floor,
-   * when the current root's keys for that role still verify it (its expiry does not matter).
-   * One they do not verify was signed by keys since rotated away: it is dropped. The targets
-   * roles' floors (`versions.json`) stay: their versions come from documents the targets and
-   * delegation keys signed, not the snapshot key (TUF 5.3.11 is about timestamp and snapshot).
+   * notBelowCached refuses a timestamp or snapshot older than the cached one, which is the
+   * rollback floor while the current root's keys for that role still verify it (its expiry
+   * does not matter). One they do not verify was signed by keys since rotated away: it is
+   * dropped. The targets roles' floors (`versions.json`) stay: their versions come from
+   * documents the targets and delegation keys signed, not the snapshot key (TUF 5.3.11 is about
+   * timestamp and snapshot).
    */
-  private async cachedFloor(
-    name: 'timestamp' | 'snapshot',
-    type: 'Timestamp' | 'Snapshot',
+  private async notBelowCached(
+    doc: NotaryDocument<NotaryTimestamp | NotarySnapshot>,
     root: NotaryRoot,
     ring: NotaryKeyRing,
-  ): Promise<number | undefined> {
+  ): Promise<void> {
+    const name = doc.signed.type === 'Timestamp' ? 'timestamp' : 'snapshot';
     const b = await readIfExists(join(this.o.cacheDir, `${name}.json`));
-    if (b === undefined) return undefined;
+    if (b === undefined) return;
+    let floor: number;
     try {
-      const doc = this.parse(b, type, `cached ${name}.json`);
+      const cached = this.parse(b, doc.signed.type, `cached ${name}.json`);
       // TUF 5.3.11: fast-forward recovery, a floor set by keys the root no longer trusts goes
-      this.threshold(`cached ${name}.json`, doc, root.roles.get(name) as NotaryRole, ring);
-      return doc.signed.version;
+      this.threshold(`cached ${name}.json`, cached, root.roles.get(name) as NotaryRole, ring);
+      floor = cached.signed.version;
     } catch (e) {
       if (!(e instanceof RepositoryError)) throw e;
       await this.drop([`${name}.json`]);
-      return undefined;
+      return;
     }
+    // TUF 5.4.3 / 5.5.5: rollback
+    this.rolledBack(name, doc.signed.version, floor);
   }
 
   /** roleFloors reads the version floor of each targets role (empty when none is recorded). */
@@ -683,10 +673,9 @@ export class NotaryClient {
     return floors;
   }
 
-  /** rolledBack refuses a verified targets role older than its floor. */
-  private rolledBack(name: string, version: number, floors: ReadonlyMap<string, number>): void {
-    const floor = floors.get(name);
-    // TUF 5.5.5 / 5.6.3 in Notary's dialect: no versions in snapshot meta, a floor per role
+  /** rolledBack refuses a verified role older than its floor. */
+  private rolledBack(name: string, version: number, floor: number | undefined): void {
+    // TUF 5.4.3 / 5.5.5 / 5.6.3 in Notary's dialect: no versions in meta, a floor per role
     if (floor !== undefined && version < floor) {
       throw new BadVersionNumberError(
         `${this.o.gun} ${name}.json: version ${version} is lower than the trusted ${floor}`,
@@ -711,29 +700,20 @@ export class NotaryClient {
     const root = rootDoc.signed;
     const ring = new NotaryKeyRing(root.keys, this.backend);
 
-    const tsBytes = await this.get('timestamp.json', MAX_TIMESTAMP);
-    const ts = this.parse(tsBytes, 'Timestamp', 'timestamp.json');
+    const ts = this.parse(
+      await this.get('timestamp.json', MAX_TIMESTAMP),
+      'Timestamp',
+      'timestamp.json',
+    );
     // TUF 5.4.2, 5.4.3, 5.4.4
     this.threshold('timestamp.json', ts, root.roles.get('timestamp') as NotaryRole, ring);
-    const oldTs = await this.cachedFloor('timestamp', 'Timestamp', root, ring);
-    if (oldTs !== undefined && ts.signed.version < oldTs) {
-      throw new BadVersionNumberError(
-        `${this.o.gun} timestamp.json: version ${ts.signed.version} is lower than the trusted ${oldTs}`,
-        'ROLLBACK',
-      );
-    }
+    await this.notBelowCached(ts, root, ring);
     this.expired('timestamp.json', ts.signed, now);
 
     // TUF 5.5.2–5.5.6 (Notary lists no snapshot version: the hash pins it)
     const sn = await this.fetchByHash('snapshot', ts.signed.snapshot, 'Snapshot');
     this.threshold('snapshot.json', sn, root.roles.get('snapshot') as NotaryRole, ring);
-    const oldSn = await this.cachedFloor('snapshot', 'Snapshot', root, ring);
-    if (oldSn !== undefined && sn.signed.version < oldSn) {
-      throw new BadVersionNumberError(
-        `${this.o.gun} snapshot.json: version ${sn.signed.version} is lower than the trusted ${oldSn}`,
-        'ROLLBACK',
-      );
-    }
+    await this.notBelowCached(sn, root, ring);
     this.expired('snapshot.json', sn.signed, now);
     const floors = await this.roleFloors();
     const rootMeta = sn.signed.meta.get('root');
@@ -757,21 +737,36 @@ export class NotaryClient {
     const targets = await this.fetchByHash('targets', targetsMeta, 'Targets');
     // TUF 5.6.3–5.6.5: an under-signed or expired top-level targets is fatal
     this.threshold('targets.json', targets, root.roles.get('targets') as NotaryRole, ring);
-    this.rolledBack('targets', targets.signed.version, floors);
+    this.rolledBack('targets', targets.signed.version, floors.get('targets'));
     this.expired('targets.json', targets.signed, now);
+    const { roles, skipped } = await this.delegated(targets.signed, sn.signed, floors, now);
 
-    const roles = new Map<string, NotaryTargets>([['targets', targets.signed]]);
+    await writeFileAtomic(
+      join(this.o.cacheDir, VERSIONS_FILE),
+      canonicalize(Object.fromEntries(nextFloors(floors, roles))),
+    );
+    await writeFileAtomic(join(this.o.cacheDir, 'timestamp.json'), ts.raw);
+    await writeFileAtomic(join(this.o.cacheDir, 'snapshot.json'), sn.raw);
+    return { gun: this.o.gun, root, timestamp: ts.signed, snapshot: sn.signed, roles, skipped };
+  }
+
+  /**
+   * delegated reads the delegations below `targets` in pre-order: the verified roles (targets
+   * first) and those skipped, with why.
+   */
+  private async delegated(
+    targets: NotaryTargets,
+    sn: NotarySnapshot,
+    floors: ReadonlyMap<string, number>,
+    now: number,
+  ): Promise<{ roles: Map<string, NotaryTargets>; skipped: SkippedRole[] }> {
+    const roles = new Map<string, NotaryTargets>([['targets', targets]]);
     const skipped: SkippedRole[] = [];
-    // pre-order walk of the delegations
     const stack: Array<{ parent: NotaryTargets; parentName: string; index: number }> = [
-      { parent: targets.signed, parentName: 'targets', index: 0 },
+      { parent: targets, parentName: 'targets', index: 0 },
     ];
     while (stack.length > 0) {
-      const top = stack[stack.length - 1] as {
-        parent: NotaryTargets;
-        parentName: string;
-        index: number;
-      };
+      const top = stack[stack.length - 1] as (typeof stack)[number];
       const d = top.parent.delegations[top.index++];
       if (d === undefined) {
         stack.pop();
@@ -782,7 +777,7 @@ export class NotaryClient {
         skipped.push({ role: d.name, reason: `not a child of ${top.parentName}` });
         continue;
       }
-      const meta = sn.signed.meta.get(d.name);
+      const meta = sn.meta.get(d.name);
       if (meta === undefined && floors.has(d.name)) {
         // published before (a floor is kept) and still delegated: left out, DCT would fall back
         throw new BadVersionNumberError(
@@ -815,7 +810,7 @@ export class NotaryClient {
         });
         continue;
       }
-      this.rolledBack(d.name, doc.signed.version, floors);
+      this.rolledBack(d.name, doc.signed.version, floors.get(d.name));
       if (now >= doc.signed.expiresAt) {
         skipped.push({ role: d.name, reason: `expired at ${doc.signed.expires}` });
         continue;
@@ -829,14 +824,7 @@ export class NotaryClient {
       roles.set(d.name, verified);
       stack.push({ parent: verified, parentName: d.name, index: 0 });
     }
-
-    await writeFileAtomic(
-      join(this.o.cacheDir, VERSIONS_FILE),
-      canonicalize(Object.fromEntries(nextFloors(floors, roles))),
-    );
-    await writeFileAtomic(join(this.o.cacheDir, 'timestamp.json'), tsBytes);
-    await writeFileAtomic(join(this.o.cacheDir, 'snapshot.json'), sn.raw);
-    return { gun: this.o.gun, root, timestamp: ts.signed, snapshot: sn.signed, roles, skipped };
+    return { roles, skipped };
   }
 }
 
