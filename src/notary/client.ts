@@ -436,14 +436,13 @@ export class NotaryClient {
    */
   private async anchor(
     current: NotaryDocument<NotaryRoot>,
-    currentBytes: Uint8Array,
     now: number,
     read: (v: number) => Promise<NotaryDocument<NotaryRoot>>,
-  ): Promise<{ doc: NotaryDocument<NotaryRoot>; bytes: Uint8Array }> {
+  ): Promise<NotaryDocument<NotaryRoot>> {
     const n = current.signed.version;
     try {
       this.verifyRoot(current, now, undefined, true);
-      return { doc: current, bytes: currentBytes };
+      return current;
     } catch (e) {
       if (!(e instanceof RepositoryError) || this.o.trust.tofu) throw e;
       const first = Math.max(1, n - MAX_ROOT_ROTATIONS);
@@ -470,7 +469,7 @@ export class NotaryClient {
         try {
           this.verifyRoot(doc, now, undefined, true);
           // n.root.json admitted where root.json was not: the byte check after the walk refuses
-          return { doc, bytes: doc.raw };
+          return doc;
         } catch (err) {
           if (!(err instanceof RepositoryError)) throw err;
         }
@@ -479,9 +478,7 @@ export class NotaryClient {
     }
   }
 
-  private async updateRoot(
-    now: number,
-  ): Promise<{ doc: NotaryDocument<NotaryRoot>; bytes: Uint8Array }> {
+  private async updateRoot(now: number): Promise<NotaryDocument<NotaryRoot>> {
     const cachedBytes = await this.trustedCache();
     const currentBytes = await this.get('root.json', MAX_ROOT).catch((e: unknown) => {
       // no trust data at all: the image is not signed with Docker Content Trust (a refusal,
@@ -509,10 +506,9 @@ export class NotaryClient {
       }
       return doc;
     };
-    // trusted and trustedBytes always go together: bytes that verified under the pin, or
-    // under a chain of roots from such bytes (never merely the bytes served)
+    // trusted.raw: bytes that verified under the pin, or under a chain of roots from such
+    // bytes (never merely the bytes served)
     let trusted: NotaryDocument<NotaryRoot>;
-    let trustedBytes: Uint8Array;
     if (cachedBytes !== undefined) {
       // made under this pin (trustedCache): its own keys still verify it. Its certificates
       // may have expired since (notary checks the trusted root's without the expiry test): it
@@ -520,9 +516,8 @@ export class NotaryClient {
       // expiry test below (TUF 5.3.10)
       trusted = this.parse(cachedBytes, 'Root', 'cached root.json');
       this.verifyRoot(trusted, now, undefined, false, false);
-      trustedBytes = cachedBytes;
     } else {
-      ({ doc: trusted, bytes: trustedBytes } = await this.anchor(current, currentBytes, now, read));
+      trusted = await this.anchor(current, now, read);
     }
     const target = current.signed.version;
     // TUF 5.3.5: a root older than the trusted one is a rollback
@@ -543,11 +538,10 @@ export class NotaryClient {
       // TUF 5.3.4: signed by the previous root's threshold and its own
       this.verifyRoot(next, now, trusted.signed, false);
       trusted = next;
-      trustedBytes = next.raw;
     }
     // TUF 5.3.5: the served root.json has the trusted version now; other bytes of that version
     // (an unverified root beside a genuine N.root.json) are refused, never cached
-    if (sha256Hex(trustedBytes) !== sha256Hex(currentBytes)) {
+    if (sha256Hex(trusted.raw) !== sha256Hex(currentBytes)) {
       throw new RepositoryError(
         'BAD_VERSION',
         `${this.o.gun} root.json: version ${target} differs from the trusted copy`,
@@ -555,17 +549,17 @@ export class NotaryClient {
     }
     // TUF 5.3.10: the final root must not be expired, nor its certificates (the cached root,
     // when no newer one replaced it, was verified without the expiry test)
-    if (trustedBytes === cachedBytes) this.verifyRoot(trusted, now, undefined, false);
+    if (trusted.raw === cachedBytes) this.verifyRoot(trusted, now, undefined, false);
     this.expired('root.json', trusted.signed, now);
     // TUF 5.3.5: never a root older than the cached one on disk (the refresh holds the cache
     // lock, so this is what trustedCache read; checked again before the write all the same)
     await this.refuseOlderCachedRoot(trusted.signed.version);
-    await writeFileAtomic(join(this.o.cacheDir, 'root.json'), trustedBytes);
+    await writeFileAtomic(join(this.o.cacheDir, 'root.json'), trusted.raw);
     await writeFileAtomic(
       join(this.o.cacheDir, PIN_FILE),
       new TextEncoder().encode(this.pinDigest),
     );
-    return { doc: trusted, bytes: trustedBytes };
+    return trusted;
   }
 
   /** refuseOlderCachedRoot throws when the cache holds a root newer than `version`. */
@@ -696,7 +690,7 @@ export class NotaryClient {
 
   private async refreshLocked(): Promise<NotaryCollection> {
     const now = (this.o.now ?? Date.now)();
-    const { doc: rootDoc, bytes: rootBytes } = await this.updateRoot(now);
+    const rootDoc = await this.updateRoot(now);
     const root = rootDoc.signed;
     const ring = new NotaryKeyRing(root.keys, this.backend);
 
@@ -720,7 +714,7 @@ export class NotaryClient {
     if (rootMeta !== undefined) {
       // mix-and-match: the snapshot must name the root we trust
       checkLengthAndHashes(
-        rootBytes,
+        rootDoc.raw,
         rootMeta,
         `${this.o.gun} root.json (as snapshot lists it)`,
         this.backend,
