@@ -215,19 +215,29 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
 
   /** notary runs the notary CLI with a trust dir of the temp folder. */
   function notary(trustDir: string, ...args: string[]): Promise<Buffer> {
-    return notaryAt(notaryUrl, notaryEnv, trustDir, ...args);
+    return notaryAt(notaryUrl, notaryEnv, undefined, trustDir, ...args);
+  }
+
+  /** notaryWith runs the notary CLI with `input` on stdin (answers to its prompts). */
+  function notaryWith(
+    input: string | undefined,
+    trustDir: string,
+    ...args: string[]
+  ): Promise<Buffer> {
+    return notaryAt(notaryUrl, notaryEnv, input, trustDir, ...args);
   }
 
   function notaryAt(
     url: string,
     e: NodeJS.ProcessEnv,
+    input: string | undefined,
     trustDir: string,
     ...args: string[]
   ): Promise<Buffer> {
     return runOk(
       'notary',
       ['-d', join(tmp, trustDir), '-s', url, '--tlscacert', join(tmp, 'tls', 'ca.crt'), ...args],
-      { env: e, cwd: tmp, timeoutMs: 60_000 },
+      { env: e, cwd: tmp, timeoutMs: 60_000, ...(input === undefined ? {} : { input }) },
     );
   }
 
@@ -432,6 +442,7 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
     await reg.push(a.ref, 'demo/app:1.0');
     await reg.push(b.ref, 'demo/app:2.0');
     await reg.push(a.ref, 'demo/ca:1.0');
+    await reg.push(a.ref, 'demo/rot:1.0');
     one = await served('demo/app:1.0');
     two = await served('demo/app:2.0');
     assert.equal(one.digest, a.digest);
@@ -677,7 +688,132 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
     assert.equal(other.status, 1, show(other));
     const none = await tufa(...verifyArgs('--cache-dir', join(tmp, 'c-none')), image('1.0'));
     assert.equal(none.status, 2, show(none));
-    assert.match(none.stderr, /rootKeys or rootCa/);
+    // the flags to give, not the policy file's fields (issue 16)
+    assert.match(none.stderr, /--root-key.*--root-ca.*--tofu/);
+    assert.doesNotMatch(none.stderr, /rootKeys/);
+  });
+
+  // issue 16: a malformed --root-key (here a private key pasted by mistake) is a usage error
+  // naming the flag, and the value is not echoed
+  it('a malformed --root-key is a usage error (exit 2) naming the flag, for verify and import', async () => {
+    const pem = readFileSync(join(tmp, 'releases', 'releases.key'), 'utf8');
+    for (const bad of [pem, 'abc123', 'ab'.repeat(31)]) {
+      for (const args of [
+        [...verifyArgs('--root-key', bad, '--cache-dir', join(tmp, 'c-bad')), image('1.0')],
+        [
+          'notary',
+          'import',
+          gun,
+          '--server',
+          notaryUrl,
+          '--root-key',
+          bad,
+          '--into',
+          join(tmp, 'nowhere'),
+        ],
+      ]) {
+        const r = await tufa(...args);
+        assert.equal(r.status, 2, show(r));
+        assert.match(r.stderr, /--root-key/);
+        assert.doesNotMatch(r.stderr, /PRIVATE KEY|MI[A-Za-z0-9+/]{20}/, 'the value is not echoed');
+      }
+    }
+  });
+
+  // issue 16: a GUN nobody signed has no trust data (notary-server answers 404 on root.json):
+  // the image is unsigned (exit 1), not an outage (exit 3, which CI jobs retry)
+  it('a GUN with no trust data is UNSIGNED_IMAGE (exit 1), not unavailable', async () => {
+    const r = await tufa(
+      ...verifyArgs('--root-key', rootKeyId, '--cache-dir', join(tmp, 'c-nodata'), '--json'),
+      `${reg?.host}/demo/nothing:1.0`,
+    );
+    assert.equal(r.status, 1, show(r));
+    const [res] = JSON.parse(r.stdout) as Array<{
+      verified: boolean;
+      error: { code: string; message: string };
+    }>;
+    assert.equal(res?.verified, false);
+    assert.equal(res?.error.code, 'UNSIGNED_IMAGE', show(r));
+    assert.match(res?.error.message ?? '', /no trust data/);
+  });
+
+  // issue 16: a pin of the root key of any version in the chain works for a new client; the
+  // refusal of a wrong pin names the versions it checked
+  it('pins across root rotations: the root key of v1, of a middle version and of the current one each verify from a fresh cache', async () => {
+    const host = (reg as RegistryServer).host;
+    const rotGun = `${host}/demo/rot`;
+    const rot = await served('demo/rot:1.0');
+    const rootJson = () =>
+      JSON.parse(
+        readFileSync(join(tmp, 'trust-rot', 'tuf', rotGun, 'metadata', 'root.json'), 'utf8'),
+      ) as { signed: { version: number; roles: { root: { keyids: string[] } } } };
+    const rootKeys = async () =>
+      new Set(
+        (await notary('trust-rot', 'key', 'list'))
+          .toString()
+          .split('\n')
+          .filter((l) => /^root\s/.test(l))
+          .map((l) => /\b[0-9a-f]{64}\b/.exec(l)?.[0] ?? ''),
+      );
+    await notary('trust-rot', 'init', rotGun, '-p');
+    await notary(
+      'trust-rot',
+      'addhash',
+      rotGun,
+      '1.0',
+      String(rot.bytes.length),
+      '--sha256',
+      rot.sha256,
+      '-p',
+    );
+    const canonical = [...(await rootKeys())];
+    assert.equal(canonical.length, 1);
+    const certIds = [rootJson().signed.roles.root.keyids[0] as string];
+    for (let i = 0; i < 2; i++) {
+      const before = await rootKeys();
+      // notary asks before rotating a root key
+      await notaryWith('yes\n', 'trust-rot', 'key', 'rotate', rotGun, 'root');
+      await notary('trust-rot', 'list', rotGun); // pulls the published root
+      const added = [...(await rootKeys())].filter((k) => !before.has(k));
+      assert.equal(
+        added.length,
+        1,
+        `one new root key per rotation\n${(await notary('trust-rot', 'key', 'list')).toString()}\n${JSON.stringify(rootJson())}`,
+      );
+      canonical.push(added[0] as string);
+      certIds.push(rootJson().signed.roles.root.keyids[0] as string);
+    }
+    const version = rootJson().signed.version;
+    assert.ok(version >= 3, `root version ${version} after two rotations`);
+    assert.equal(new Set(certIds).size, 3);
+    // canonical IDs of v1, the middle version and the current one; the middle one's cert ID
+    for (const [i, pin] of [...canonical, certIds[1] as string].entries()) {
+      const r = await tufa(
+        ...verifyArgs('--root-key', pin, '--cache-dir', join(tmp, `c-rot-${i}`)),
+        `${rotGun}:1.0`,
+      );
+      assert.equal(r.status, 0, `pin ${i}\n${show(r)}`);
+      assert.equal(r.stdout.trim(), `✔ ${rotGun}:1.0 → ${rotGun}@${rot.digest}`);
+    }
+    const wrong = await tufa(
+      ...verifyArgs(
+        '--root-key',
+        'ab'.repeat(32),
+        '--cache-dir',
+        join(tmp, 'c-rot-wrong'),
+        '--json',
+      ),
+      `${rotGun}:1.0`,
+    );
+    assert.equal(wrong.status, 1, show(wrong));
+    const [res] = JSON.parse(wrong.stdout) as Array<{ error: { code: string; message: string } }>;
+    assert.equal(res?.error.code, 'THRESHOLD_NOT_MET');
+    assert.match(
+      res?.error.message ?? '',
+      new RegExp(
+        `checked root\\.json \\(v${version}\\) and 1\\.root\\.json…${version - 1}\\.root\\.json`,
+      ),
+    );
   });
 
   it('the cache of a --tofu run does not let a later wrong pin through (tufa notary verify)', async () => {
@@ -1217,10 +1353,11 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
       privateOne = { bytes, sha256, digest: `sha256:${sha256}` };
       privateGun = `${privateReg.host}/private/app`;
       const authed = { ...notaryEnv, NOTARY_AUTH: basic(notaryAccount) };
-      await notaryAt(privateUrl, authed, 'trust-private', 'init', privateGun, '-p');
+      await notaryAt(privateUrl, authed, undefined, 'trust-private', 'init', privateGun, '-p');
       await notaryAt(
         privateUrl,
         authed,
+        undefined,
         'trust-private',
         'addhash',
         privateGun,
@@ -1231,7 +1368,7 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
         '-p',
       );
       const keyList = (
-        await notaryAt(privateUrl, authed, 'trust-private', 'key', 'list')
+        await notaryAt(privateUrl, authed, undefined, 'trust-private', 'key', 'list')
       ).toString();
       privateKeyId =
         /\b[0-9a-f]{64}\b/.exec(keyList.split('\n').find((l) => /^root\s/.test(l)) ?? '')?.[0] ??

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { base64ToBytes, bytesToHex, type JsonObject, MisuseError } from '../../core/index.js';
-import { NotaryClient, type SignedTag, signedTags } from '../../notary/index.js';
+import { NotaryClient, ROOT_KEY_ID, type SignedTag, signedTags } from '../../notary/index.js';
 import { Reference } from '../../oci/index.js';
 import { sameJson, type TargetEntry, Workspace } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
@@ -63,6 +63,21 @@ function withTrustFlags(cmd: Command): Command {
     );
 }
 
+/** checkTrustFlags refuses, as usage errors naming the flags, trust settings that cannot work. */
+function checkTrustFlags(o: TrustFlags): void {
+  for (const [i, k] of o.rootKey.entries()) {
+    // the value is not echoed: it may be a private key given by mistake
+    if (!ROOT_KEY_ID.test(k))
+      throw new MisuseError(
+        `--root-key (${i + 1}): expected a root key ID of 64 hex digits as \`notary key list\` prints it, got ${k.length} characters${k.includes('-----BEGIN') ? ' of PEM (give the key ID, not the key)' : ''}`,
+      );
+  }
+  if (o.rootKey.length === 0 && o.rootCa === undefined && !o.tofu)
+    throw new MisuseError(
+      'no root trust given: pin the root with --root-key <ID> (repeatable) or --root-ca <file>, or accept trust on first use with --tofu',
+    );
+}
+
 function hex(b64: string | undefined): string | undefined {
   const b = b64 === undefined ? undefined : base64ToBytes(b64);
   return b === undefined ? undefined : bytesToHex(b);
@@ -89,6 +104,7 @@ export function addNotaryCommands(
     ),
   ).action(
     async (images: string[], o: TrustFlags & RegistryFlags & LoginFlags & { json: boolean }) => {
+      checkTrustFlags(o);
       const policy = TrustPolicy.fromJSON(
         {
           rules: [
@@ -133,6 +149,7 @@ export function addNotaryCommands(
         .option('--json', 'machine-readable report', false),
     ),
   ).action(async (gun: string, o: TrustFlags & LoginFlags & { into: string; json: boolean }) => {
+    checkTrustFlags(o);
     const ref = Reference.parse(`${gun}:latest`);
     if (ref.name !== gun)
       throw new RangeError(`${gun}: give the GUN fully qualified, as ${ref.name}`);
