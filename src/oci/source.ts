@@ -103,20 +103,34 @@ export class LayoutSource implements ManifestSource {
     return this.image;
   }
 
-  async named(): Promise<Descriptor> {
-    return (await this.open()).descriptor;
+  /** own runs `f`; its errors name the archive given, never the folder it was unpacked into. */
+  private async own<T>(f: (image: LayoutImage) => Promise<T>): Promise<T> {
+    try {
+      return await f(await this.open());
+    } catch (e) {
+      const dir = await this.unpacked?.catch(() => undefined);
+      if (dir !== undefined && e instanceof Error) {
+        e.message = e.message.replaceAll(dir, this.location.path);
+      }
+      throw e;
+    }
   }
 
-  async manifest(digest: string, maxBytes: number): Promise<FetchedManifest> {
-    const image = await this.open();
-    const d = image.descriptor;
-    // the named manifest was read and checked against the index's digest and size
-    if (digest === d.digest) return { bytes: image.manifest, digest, mediaType: d.mediaType };
-    return { bytes: await image.readBlob(digest, maxBytes), digest, mediaType: undefined };
+  named(): Promise<Descriptor> {
+    return this.own(async (image) => image.descriptor);
   }
 
-  async copyBlob(desc: Descriptor, sink: (chunk: Uint8Array) => Promise<void> | void) {
-    return (await this.open()).copyBlob(desc, sink);
+  manifest(digest: string, maxBytes: number): Promise<FetchedManifest> {
+    return this.own(async (image) => {
+      const d = image.descriptor;
+      // the named manifest was read and checked against the index's digest and size
+      if (digest === d.digest) return { bytes: image.manifest, digest, mediaType: d.mediaType };
+      return { bytes: await image.readBlob(digest, maxBytes), digest, mediaType: undefined };
+    });
+  }
+
+  copyBlob(desc: Descriptor, sink: (chunk: Uint8Array) => Promise<void> | void): Promise<void> {
+    return this.own((image) => image.copyBlob(desc, sink));
   }
 
   async close(): Promise<void> {

@@ -103,6 +103,24 @@ describe('ManifestSource', () => {
     }
   });
 
+  it('errors of an archive source name the archive given, not the folder it was unpacked into', async () => {
+    const { source } = openImage(`oci-archive:${archive}:${NAME}`, noRegistry);
+    try {
+      const missing = { ...layer.desc, digest: `sha256:${'0'.repeat(64)}` };
+      await assert.rejects(
+        source.copyBlob(missing, () => undefined),
+        (e: unknown) => {
+          assert.ok(e instanceof OciError && e.code === 'NOT_FOUND', String(e));
+          assert.ok(e.message.includes(archive), e.message);
+          assert.ok(!e.message.includes('tufa-archive-'), e.message);
+          return true;
+        },
+      );
+    } finally {
+      await source.close();
+    }
+  });
+
   it('a layout source checks what it reads: a blob with other bytes is refused', async () => {
     const { source } = openImage(`oci-archive:${archive}:${NAME}`, noRegistry);
     try {
