@@ -12,6 +12,7 @@ import { runDemo } from './commands/demo.js';
 import { addImageCommands } from './commands/image.js';
 import { addKeyCommands } from './commands/key.js';
 import { addNotaryCommands } from './commands/notary.js';
+import { addPolicyCommands } from './commands/policy.js';
 import { addRepoCommands } from './commands/repo.js';
 import { runTufClient } from './commands/tuf.js';
 import { EXIT, errorCode, exitCodeFor } from './exit.js';
@@ -39,6 +40,7 @@ function build(out: Output, setCode: (n: number) => void): Command {
   addKeyCommands(program, out);
   addNotaryCommands(program, out, setCode);
   addRepoCommands(program, out);
+  addPolicyCommands(program, out, setCode);
   program
     .command('tuf')
     .description(
@@ -73,7 +75,10 @@ export async function main(argv: readonly string[], out: Output = processOutput)
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    out.error(`tufa: ${errorCode(e)}: ${(e as Error)?.message ?? String(e)}`);
+    const message = (e as Error)?.message ?? String(e);
+    // --json prints JSON on a failure too; the message also goes to stderr
+    if (argv.includes('--json')) out.json({ error: { code: errorCode(e), message } }, 2);
+    out.error(`tufa: ${errorCode(e)}: ${message}`);
     return exitCodeFor(e);
   }
 }

@@ -3,7 +3,6 @@
  * collection into a tufa repository for re-signing with the repository's own keys).
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -12,6 +11,7 @@ import { NotaryClient, signedTags } from '../../notary/index.js';
 import { Reference } from '../../oci/index.js';
 import { Workspace } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
+import { readFlagCertificates } from '../flags.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
 import { verifyAll } from './image.js';
@@ -118,12 +118,12 @@ export function addNotaryCommands(
     if (ref.name !== gun)
       throw new RangeError(`${gun}: give the GUN fully qualified, as ${ref.name}`);
     const ws = await Workspace.open(o.into, Date.now());
-    const rootCa = o.rootCa ? await readFile(o.rootCa, 'utf8') : undefined;
+    const rootCa = o.rootCa ? await readFlagCertificates('--root-ca', o.rootCa) : undefined;
     const client = new NotaryClient({
       server: o.server,
       gun,
       trust: { rootKeyIds: o.rootKey, ...(rootCa ? { rootCa } : {}), tofu: o.tofu },
-      ...(o.serverCa ? { serverCa: await readFile(o.serverCa, 'utf8') } : {}),
+      ...(o.serverCa ? { serverCa: await readFlagCertificates('--server-ca', o.serverCa) } : {}),
       // one cache per (server, GUN, trust settings): a cached root never outlives a changed pin
       cacheDir: join(
         cacheDirOf(o),
