@@ -4,7 +4,10 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { lstat, readFile, stat, writeFile } from 'node:fs/promises';
-import { MisuseError, parseJson } from '../core/index.js';
+import { parseJson } from '../core/index.js';
+
+/** A usage error of the command line (exit 2, code `USAGE`). */
+export class UsageError extends RangeError {}
 
 /** Words for the system errors a user meets with a path they gave. */
 const REASONS: Record<string, string> = {
@@ -19,14 +22,14 @@ const REASONS: Record<string, string> = {
 };
 
 /** flagError is the usage error for `flag`'s value: `--key k.pem: no such file`. */
-export function flagError(flag: string, value: string, what: unknown): MisuseError {
+export function flagError(flag: string, value: string, what: unknown): UsageError {
   const e = what as { code?: string; message?: string };
   const reason =
     typeof what === 'string' ? what : ((e?.code && REASONS[e.code]) ?? e?.message ?? String(what));
-  return new MisuseError(`${flag} ${value}: ${reason}`);
+  return new UsageError(`${flag} ${value}: ${reason}`);
 }
 
-/** readFlagFile reads the file a flag names. @throws {@link MisuseError} */
+/** readFlagFile reads the file a flag names. @throws {@link UsageError} */
 export async function readFlagFile(flag: string, file: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(file));
@@ -35,7 +38,7 @@ export async function readFlagFile(flag: string, file: string): Promise<Uint8Arr
   }
 }
 
-/** readFlagText reads the UTF-8 file a flag names. @throws {@link MisuseError} */
+/** readFlagText reads the UTF-8 file a flag names. @throws {@link UsageError} */
 export async function readFlagText(flag: string, file: string): Promise<string> {
   return new TextDecoder().decode(await readFlagFile(flag, file));
 }
@@ -64,16 +67,16 @@ export async function parseFlagFile<T>(
   }
 }
 
-/** parseFlagJson parses a flag's JSON value. @throws {@link MisuseError} */
+/** parseFlagJson parses a flag's JSON value. @throws {@link UsageError} */
 export function parseFlagJson(flag: string, text: string): unknown {
   try {
     return parseJson(text, { source: flag });
   } catch (e) {
-    throw new MisuseError(`${flag}: ${(e as Error).message.replace(`${flag}: `, '')}`);
+    throw new UsageError(`${flag}: ${(e as Error).message.replace(`${flag}: `, '')}`);
   }
 }
 
-/** createFlagFile creates the file a flag names, never overwriting one. @throws {@link MisuseError} */
+/** createFlagFile creates the file a flag names, never overwriting one. @throws {@link UsageError} */
 export async function createFlagFile(
   flag: string,
   file: string,
@@ -87,7 +90,7 @@ export async function createFlagFile(
   }
 }
 
-/** checkFlagDir refuses a flag's folder that exists as something else. @throws {@link MisuseError} */
+/** checkFlagDir refuses a flag's folder that exists as something else. @throws {@link UsageError} */
 export async function checkFlagDir(flag: string, dir: string): Promise<void> {
   const s = await stat(dir).catch((e: { code?: string }) => {
     if (e?.code === 'ENOENT') return undefined; // created when needed
@@ -104,10 +107,10 @@ export async function checkRegularFile(flag: string, file: string): Promise<void
   if (!s.isFile()) throw flagError(flag, file, 'not a regular file');
 }
 
-/** conflicting refuses flags given together that exclude each other. @throws {@link MisuseError} */
+/** conflicting refuses flags given together that exclude each other. @throws {@link UsageError} */
 export function conflicting(given: Record<string, unknown>, ...flags: string[]): void {
   const set = flags.filter((f) => given[camel(f)] !== undefined);
-  if (set.length > 1) throw new MisuseError(`${set.join(' and ')}: give only one of them`);
+  if (set.length > 1) throw new UsageError(`${set.join(' and ')}: give only one of them`);
 }
 
 /** camel is commander's property name of a flag: `--signer-command` → `signerCommand`. */
@@ -117,7 +120,7 @@ function camel(flag: string): string {
 
 /**
  * readFlagCertificates reads a flag's PEM file of CA certificates: at least one, each parsing.
- * @throws {@link MisuseError} naming the flag and the file
+ * @throws {@link UsageError} naming the flag and the file
  */
 export async function readFlagCertificates(flag: string, file: string): Promise<string> {
   const text = await readFlagText(flag, file);

@@ -208,9 +208,9 @@ function specificity(pattern: string): [number, number] {
   return [pattern.length - stars, -stars];
 }
 
-/** problemText is one problem of a policy as a line: `file: $.rules[0].match: …`. */
+/** problemText is one problem of a policy as a line: `file: rules[0].match: …`. */
 export function problemText(source: string, p: { path: string; message: string }): string {
-  return `${source}: ${p.path === '$' ? '' : `${p.path}: `}${p.message}`;
+  return `${source}: ${p.path === '' ? '' : `${p.path}: `}${p.message}`;
 }
 
 /** A parsed trust policy. */
@@ -272,7 +272,7 @@ export class TrustPolicy {
     try {
       json = JSON.parse(text);
     } catch (cause) {
-      return { problems: [{ path: '$', message: `not valid JSON (${(cause as Error).message})` }] };
+      return { problems: [{ path: '', message: `not valid JSON (${(cause as Error).message})` }] };
     }
     return TrustPolicy.check(json, baseDir, file);
   }
@@ -307,18 +307,18 @@ export class TrustPolicy {
     const known = (o: object, where: string, fields: readonly string[]) => {
       for (const k of Object.keys(o)) {
         if (!fields.includes(k))
-          fail(`${where}.${k}`, `unknown field (expected ${fields.join(', ')})`);
+          fail(where === '' ? k : `${where}.${k}`, `unknown field (expected ${fields.join(', ')})`);
       }
     };
     const isObject = (v: unknown): v is Record<string, unknown> =>
       typeof v === 'object' && v !== null && !Array.isArray(v);
-    if (!isObject(json)) return { problems: [{ path: '$', message: 'expected an object' }] };
-    known(json, '$', ['rules']);
+    if (!isObject(json)) return { problems: [{ path: 'rules', message: 'expected an array' }] };
+    known(json, '', ['rules']);
     const rules = json.rules;
     if (!Array.isArray(rules))
-      return { problems: [...problems, { path: '$.rules', message: 'expected an array' }] };
+      return { problems: [...problems, { path: 'rules', message: 'expected an array' }] };
     const parsed = rules.map((o: unknown, index): PolicyRule | undefined => {
-      const where = `$.rules[${index}]`;
+      const where = `rules[${index}]`;
       if (!isObject(o)) return fail(where, 'expected an object');
       known(o, where, ['match', 'tuf', 'notary']);
       let match: string | undefined;

@@ -4,7 +4,6 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { MisuseError } from '../../core/index.js';
 import { writeFileAtomic } from '../../internal/index.js';
 import {
   generateKey,
@@ -15,7 +14,7 @@ import {
   publicKeyJson,
   reencryptKey,
 } from '../../repository/index.js';
-import { checkRegularFile, createFlagFile, flagError, readFlagText } from '../flags.js';
+import { checkRegularFile, createFlagFile, flagError, readFlagText, UsageError } from '../flags.js';
 import type { Output } from '../output.js';
 
 /** The environment variable holding a key passphrase (never a command-line argument). */
@@ -31,7 +30,7 @@ export const INSECURE_KEY_FLAG = '--insecure-key-permissions';
 /**
  * readPrivateKey reads the private key file a flag names, as ssh does: refused when group or
  * others may read it (unless `insecure`), and an encrypted key without the passphrase says so.
- * @throws {@link MisuseError} naming the flag and the file
+ * @throws {@link UsageError} naming the flag and the file
  */
 export async function readPrivateKey(
   flag: string,
@@ -55,7 +54,7 @@ export async function readPrivateKey(
   return { pem, passphrase };
 }
 
-/** signerFromKeyFile is the signer of the private key file a flag names. @throws {@link MisuseError} */
+/** signerFromKeyFile is the signer of the private key file a flag names. @throws {@link UsageError} */
 export async function signerFromKeyFile(
   flag: string,
   file: string,
@@ -106,7 +105,7 @@ export function addKeyCommands(program: Command, out: Output): void {
     .option(INSECURE_KEY_FLAG, 'use a key file that group or others may read', false)
     .action(async (o: { in: string; insecureKeyPermissions: boolean }) => {
       const passphrase = process.env[PASSPHRASE_ENV] || undefined;
-      if (passphrase === undefined) throw new MisuseError(`key reencrypt: set $${PASSPHRASE_ENV}`);
+      if (passphrase === undefined) throw new UsageError(`key reencrypt: set $${PASSPHRASE_ENV}`);
       const { pem } = await readPrivateKey('--in', o.in, o.insecureKeyPermissions);
       let k: ReturnType<typeof reencryptKey>;
       try {

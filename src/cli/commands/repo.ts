@@ -4,7 +4,7 @@
  * external signer command. Nothing private is ever printed.
  */
 import type { Command } from 'commander';
-import { type JsonValue, MisuseError } from '../../core/index.js';
+import type { JsonValue } from '../../core/index.js';
 import { parseManifest, Reference, RegistryClient } from '../../oci/index.js';
 import {
   DEFAULT_EXPIRY_DAYS,
@@ -18,7 +18,7 @@ import {
   type TopRole,
   Workspace,
 } from '../../repository/index.js';
-import { conflicting, parseFlagFile, parseFlagJson, readFlagFile } from '../flags.js';
+import { conflicting, parseFlagFile, parseFlagJson, readFlagFile, UsageError } from '../flags.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
 import { INSECURE_KEY_FLAG, signerFromKeyFile } from './key.js';
@@ -45,14 +45,14 @@ async function signerFrom(
 ): Promise<Signer | undefined> {
   conflicting(o, '--key', '--signer-command');
   if (o.signerCommand !== undefined) {
-    if (o.publicKey === undefined) throw new MisuseError('--signer-command needs --public-key');
+    if (o.publicKey === undefined) throw new UsageError('--signer-command needs --public-key');
     // The command gets a minimal environment plus what --signer-env names, never the passphrase.
     const env = signerEnvironment(process.env, o.signerEnv ?? []);
     const key = await publicKey('--public-key', o.publicKey);
     return new ExternalCommandSigner(o.signerCommand, key, 60_000, env);
   }
-  if ((o.signerEnv ?? []).length > 0) throw new MisuseError('--signer-env needs --signer-command');
-  if (o.publicKey !== undefined) throw new MisuseError('--public-key needs --signer-command');
+  if ((o.signerEnv ?? []).length > 0) throw new UsageError('--signer-env needs --signer-command');
+  if (o.publicKey !== undefined) throw new UsageError('--public-key needs --signer-command');
   if (o.key === undefined) return undefined;
   return signerFromKeyFile('--key', o.key, o.insecureKeyPermissions === true, out);
 }
@@ -138,7 +138,7 @@ export function addRepoCommands(program: Command, out: Output): void {
                 )[path];
           const same = listed !== undefined && listed.hashes?.sha256 === hashesOf(content).sha256;
           if (listed !== undefined && !same && !o.replace) {
-            throw new MisuseError(
+            throw new UsageError(
               `${path}: ${listedBy} already lists other bytes under this path (--replace to list these instead)`,
             );
           }
