@@ -72,12 +72,12 @@ export async function main(argv: readonly string[], out: Output = processOutput)
     await program.parseAsync([...argv], { from: 'user' });
     return code;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    }
     const message = (e as Error)?.message ?? String(e);
-    // --json prints JSON on a failure too; the message also goes to stderr
-    if (argv.includes('--json')) out.json({ error: { code: errorCode(e), message } }, 2);
+    // --json prints JSON on a failure too (commander's usage errors included); the message
+    // also goes to stderr
+    const failed = !(e instanceof CommanderError && e.exitCode === 0);
+    if (failed && argv.includes('--json')) out.json({ error: { code: errorCode(e), message } }, 2);
+    if (e instanceof CommanderError) return failed ? EXIT.usage : EXIT.ok;
     out.error(`tufa: ${errorCode(e)}: ${message}`);
     return exitCodeFor(e);
   }

@@ -190,6 +190,9 @@ describe('CLI conventions (exit codes, streams, flags; through the real binary)'
       const bad = tufa(['verify', '--json', '--policy', 'nope.json', 'localhost:5000/a:1']);
       assert.equal(bad.status, 2, show(bad));
       assert.equal((JSON.parse(bad.stdout) as { error: { code: string } }).error.code, 'USAGE');
+      const unknown = tufa(['verify', '--json', '--no-such-flag', 'localhost:5000/a:1']);
+      assert.equal(unknown.status, 2, show(unknown));
+      assert.equal((JSON.parse(unknown.stdout) as { error: { code: string } }).error.code, 'USAGE');
       const pull = tufa([
         'pull',
         '--json',
