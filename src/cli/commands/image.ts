@@ -1,6 +1,4 @@
 /** `tufa verify` and `tufa pull`: verify before pull, under a trust policy. */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type Platform, parsePlatform } from '../../oci/index.js';
 import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
@@ -8,7 +6,12 @@ import { EXIT, errorCode, exitCodeFor } from '../exit.js';
 import { checkFlagDir, checkFlagPath } from '../flags.js';
 import type { Output } from '../output.js';
 import { blobProgress } from '../progress.js';
-import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
+import {
+  cacheDirOf,
+  type RegistryFlags,
+  registryOptions,
+  withRegistryFlags,
+} from '../registry-options.js';
 
 interface CommonOptions extends RegistryFlags {
   policy: string;
@@ -36,10 +39,11 @@ async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageVerifie
   const policy = await TrustPolicy.load(o.policy);
   for (const w of policy.warnings) out.error(`warning: ${w}`);
   if (o.cacheDir !== undefined) await checkFlagDir('--cache-dir', o.cacheDir);
-  const cacheDir =
-    o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
-  const registry = await registryOptions(o, (t) => out.error(t));
-  return new ImageVerifier({ policy, cacheDir, registryOptions: registry });
+  return new ImageVerifier({
+    policy,
+    cacheDir: cacheDirOf(o),
+    registryOptions: await registryOptions(o, undefined, (t) => out.error(t)),
+  });
 }
 
 /**
