@@ -134,7 +134,8 @@ export class RegistryClient {
     maxBytes = MAX_MANIFEST_BYTES,
     options: { signal?: AbortSignal } = {},
   ): Promise<FetchedManifest> {
-    const what = `${repo.registry}/${repo.repository}@${reference}`;
+    // the reference as written: `repo:tag`, `repo@sha256:…` (a tag has no `:`)
+    const what = `${repo.registry}/${repo.repository}${reference.includes(':') ? '@' : ':'}${reference}`;
     // A whole-request deadline: a registry dripping bytes cannot hold us past it.
     const deadline = performance.now() + 4 * this.timeout;
     const res = await this.send(

@@ -712,6 +712,10 @@ export async function withLayout<T>(
   const dir = await extractArchive(loc.path, tmpdir());
   try {
     return await fn(dir);
+  } catch (e) {
+    // messages name the archive the user gave, never the folder it was unpacked into
+    if (e instanceof Error) e.message = e.message.replaceAll(dir, loc.path);
+    throw e;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

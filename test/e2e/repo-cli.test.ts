@@ -326,14 +326,19 @@ describe('tufa repo CLI: a release engineer’s session (subprocesses)', functio
       const before = readFileSync(join(repo, 'metadata', 'targets.json'));
       const sign = ['repo', '--repo', repo, 'sign', '--role', 'targets', '--key', enc.key];
 
-      // no passphrase, then a wrong one: exit 2, a clear message, nothing signed or printed
-      for (const o of [{}, { env: { TUFA_KEY_PASSPHRASE: WRONG_PASSPHRASE } }]) {
+      // no passphrase, then a wrong one: exit 2, a clear message naming the flag and the file,
+      // nothing signed or printed
+      for (const [o, why] of [
+        [{}, /the key is encrypted: set \$TUFA_KEY_PASSPHRASE/],
+        [
+          { env: { TUFA_KEY_PASSPHRASE: WRONG_PASSPHRASE } },
+          /not a readable PKCS#8 PEM key \(or wrong passphrase\)/,
+        ],
+      ] as const) {
         const r = await tufa(sign, o);
         assert.equal(r.status, 2, show(r));
-        assert.match(
-          r.stderr,
-          /private key: not a readable PKCS#8 PEM key \(or wrong passphrase\)/,
-        );
+        assert.ok(r.stderr.includes(`--key ${enc.key}: `), show(r));
+        assert.match(r.stderr, why);
         assert.equal(r.stdout, '');
         assert.ok(readFileSync(join(repo, 'metadata', 'targets.json')).equals(before));
       }
