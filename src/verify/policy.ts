@@ -3,6 +3,7 @@
  *
  *     { "rules": [
  *       { "match": "ghcr.io/acme/**", "tuf": { "metadataUrl": "https://…/metadata/", "root": "root.json" } },
+ *       { "match": "ghcr.io/team/**", "tuf": { "metadataUrl": "oci://ghcr.io/team/tuf:latest", "root": "root.json" } },
  *       { "match": "registry.example/legacy/*", "notary": { "server": "https://notary.example", "rootKeys": ["…"] } } ] }
  *
  * Patterns match the fully qualified repository name (`registry/repository`): `*` matches within
@@ -21,12 +22,15 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MisuseError } from '../core/index.js';
-import { normalizeRegistry } from '../oci/index.js';
+import { normalizeRegistry, parseOciUrl } from '../oci/index.js';
 import { redact } from '../transport/index.js';
 
 export interface TufSource {
   readonly kind: 'tuf';
-  /** Metadata URL prefix (ends with `/`). */
+  /**
+   * Metadata URL prefix (ends with `/`): http(s), file, or `oci://registry/repository:tag/` for
+   * a TUF repository stored in a registry (docker/attest's layout).
+   */
   readonly metadataUrl: string;
   /** The trusted root file (absolute path). */
   readonly root: string;
@@ -285,11 +289,24 @@ export class TrustPolicy {
         if ((tuf === undefined) === (notary === undefined))
           fail(where, 'expected exactly one of "tuf" and "notary"');
         if (tuf !== undefined) {
-          if (
-            typeof tuf.metadataUrl !== 'string' ||
-            !/^(https?|file):\/\/.+\/$/.test(tuf.metadataUrl)
+          let metadataUrl = tuf.metadataUrl;
+          if (typeof metadataUrl === 'string' && metadataUrl.startsWith('oci://')) {
+            // a TUF repository in a registry: oci://REGISTRY/REPOSITORY[:TAG], kept as the
+            // metadata base URL `oci://registry/repository:tag/` (normalized, tag explicit)
+            try {
+              const r = parseOciUrl(metadataUrl);
+              metadataUrl = `oci://${r.registry}/${r.repository}:${r.tag}/`;
+            } catch (e) {
+              fail(`${where}.tuf.metadataUrl`, (e as Error).message);
+            }
+          } else if (
+            typeof metadataUrl !== 'string' ||
+            !/^(https?|file):\/\/.+\/$/.test(metadataUrl)
           ) {
-            fail(`${where}.tuf.metadataUrl`, 'expected an http(s) or file URL ending with /');
+            fail(
+              `${where}.tuf.metadataUrl`,
+              'expected an http(s) or file URL ending with /, or oci://REGISTRY/REPOSITORY[:TAG]',
+            );
           }
           if (typeof tuf.root !== 'string')
             fail(`${where}.tuf.root`, 'expected the trusted root file');
@@ -298,7 +315,7 @@ export class TrustPolicy {
             index,
             source: {
               kind: 'tuf',
-              metadataUrl: tuf.metadataUrl as string,
+              metadataUrl: metadataUrl as string,
               root: resolve(baseDir, tuf.root as string),
             },
           };
