@@ -260,10 +260,10 @@ export class RegistryClient {
     const what = `${repo.registry}/${repo.repository}@${digest}`;
     const base = this.baseUrl(repo.registry);
     const head = await this.push(repo, 'HEAD', `${base}${repo.repository}/blobs/${digest}`, what);
-    await head.discard();
+    await drain(head);
     if (head.status === 200) return desc;
     const start = await this.push(repo, 'POST', `${base}${repo.repository}/blobs/uploads/`, what);
-    await start.discard();
+    await drain(start);
     if (start.status !== 202) await RegistryClient.fail(start, `${what}: starting the upload`);
     const location = start.headers.location;
     let url: URL;
@@ -280,7 +280,7 @@ export class RegistryClient {
     }
     url.searchParams.set('digest', digest);
     const put = await this.push(repo, 'PUT', url.href, what, bytes, 'application/octet-stream');
-    await put.discard();
+    await drain(put);
     if (put.status !== 201) await RegistryClient.fail(put, `${what}: upload`);
     return desc;
   }
@@ -301,7 +301,7 @@ export class RegistryClient {
       throw new OciError('TOO_LARGE', `${what}: a manifest of ${bytes.length} bytes (over 4 MiB)`);
     const url = `${this.baseUrl(repo.registry)}${repo.repository}/manifests/${reference}`;
     const res = await this.push(repo, 'PUT', url, what, bytes, mediaType);
-    await res.discard();
+    await drain(res);
     if (res.status !== 201) await RegistryClient.fail(res, what);
     return digest;
   }
@@ -329,6 +329,14 @@ export class RegistryClient {
       throw ociError(e, what);
     }
   }
+}
+
+/**
+ * drain reads a push answer's (small) body to its end, so its connection goes back to the pool
+ * (a discarded body that was complete would keep the socket busy until it is read).
+ */
+async function drain(res: TransportResponse): Promise<void> {
+  await res.bytes().catch(() => undefined);
 }
 
 function oversize(what: string, desc: Descriptor): OciError {
