@@ -362,9 +362,15 @@ export async function pushTufRepository(
   const top: Array<[string, Uint8Array]> = [];
   const roles = new Map<string, Array<[string, Uint8Array]>>();
   const targetTags = new Map<string, Array<[string, Uint8Array]>>();
+  const validTag = new Set(
+    [...files].filter(([n]) => n.startsWith('targets/') && TAG.test(n.slice(8))).map(([, b]) => b),
+  );
   for (const [name, bytes] of files) {
     if (name.startsWith('targets/')) {
       const rel = name.slice('targets/'.length);
+      // a file also written under another hash's name (`<sha512>.x` beside `<sha256>.x`) that
+      // cannot be a tag: stored once, under the name that can (clients ask for the first hash)
+      if (!rel.includes('/') && !TAG.test(rel) && validTag.has(bytes)) continue;
       const { tag } = targetPlace(rel);
       targetTags.set(tag, [...(targetTags.get(tag) ?? []), [rel, bytes]]);
       continue;
