@@ -26,7 +26,7 @@ import {
   MEDIA_TYPES,
   parseManifest,
 } from './manifest.js';
-import { Reference } from './reference.js';
+import { Reference, TAG } from './reference.js';
 import type { RegistryClient, RepositoryRef } from './registry.js';
 
 export const TUF_MEDIA_TYPES = {
@@ -38,7 +38,6 @@ export const TUF_MEDIA_TYPES = {
 export const TUF_FILENAME_ANNOTATION = 'tuf.io/filename';
 
 const TOP_LEVEL = new Set(['root', 'timestamp', 'snapshot', 'targets']);
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** A metadata image: its repository and tag. */
 export interface TufImageRef extends RepositoryRef {
@@ -69,18 +68,9 @@ export function parseOciUrl(url: string): TufImageRef {
  */
 export function parseOciRepository(url: string): RepositoryRef {
   const { registry, repository } = parseOciUrl(url);
-  if (
-    /:[^/]*$/.test(
-      url
-        .replace(/\/$/, '')
-        .slice('oci://'.length)
-        .replace(/^[^/]*/, ''),
-    )
-  )
-    throw new OciError(
-      'BAD_REFERENCE',
-      `${url}: a targets repository has no tag (its tags are file names)`,
-    );
+  // the last segment is the repository's (parseOciUrl wants a `/`): a `:` there is a tag
+  if (url.replace(/\/$/, '').split('/').at(-1)?.includes(':'))
+    throw new OciError('BAD_REFERENCE', `${url}: a targets repository has no tag`);
   return { registry, repository };
 }
 
