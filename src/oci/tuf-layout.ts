@@ -133,6 +133,7 @@ function where(repo: RepositoryRef, ref: string): string {
 /** A manifest read by tag, newest first in the reader's memory. */
 interface Seen {
   readonly digest: string;
+  readonly size: number;
   readonly manifest: ImageManifest;
 }
 
@@ -142,10 +143,10 @@ async function manifestAt(
   repo: RepositoryRef,
   reference: string,
   signal: AbortSignal | undefined,
-): Promise<{ digest: string; parsed: ImageManifest | ImageIndex } | undefined> {
+): Promise<{ digest: string; size: number; parsed: ImageManifest | ImageIndex } | undefined> {
   try {
     const m = await client.getManifest(repo, reference, undefined, signal ? { signal } : {});
-    return { digest: m.digest, parsed: parseManifest(m.bytes, m.mediaType) };
+    return { digest: m.digest, size: m.bytes.length, parsed: parseManifest(m.bytes, m.mediaType) };
   } catch (e) {
     if (e instanceof OciError && e.code === 'NOT_FOUND') return undefined;
     throw e;
@@ -163,13 +164,14 @@ async function imageAt(
   if (m === undefined) return undefined;
   if (m.parsed.kind !== 'manifest')
     throw new OciError('MANIFEST_INVALID', `${where(repo, tag)}: expected a TUF metadata image`);
-  return { digest: m.digest, manifest: m.parsed };
+  return { digest: m.digest, size: m.size, manifest: m.parsed };
 }
 
 /** Manifests remembered per tag (older versions of a file stay findable for a while). */
 const SEEN_PER_TAG = 4;
-/** Tags remembered at most (least recently used go). */
-const SEEN_TAGS = 1024;
+/** Tags remembered at most (least recently used go), and the largest manifest remembered. */
+const SEEN_TAGS = 256;
+const SEEN_MAX_BYTES = 64 * 1024;
 
 /**
  * Reads TUF files from a registry. A file whose name carries a version (`7.snapshot.json`,
@@ -246,6 +248,7 @@ export class TufRegistryReader {
   }
 
   private remember(key: string, s: Seen): void {
+    if (s.size > SEEN_MAX_BYTES) return; // read again when needed: memory stays bounded
     const list = (this.seen.get(key) ?? []).filter((x) => x.digest !== s.digest);
     this.seen.delete(key);
     this.seen.set(key, [s, ...list].slice(0, SEEN_PER_TAG));
