@@ -276,7 +276,13 @@ export class NotaryClient {
    * redirect target's.
    */
   private get(name: string, maxLength: number): Promise<Uint8Array> {
-    return this.fetcher.fetch(this.url(name), maxLength);
+    return this.fetcher.fetch(this.url(name), maxLength).catch((e: unknown) => {
+      if (!(e instanceof DownloadHttpError) || e.statusCode !== 401) throw e;
+      throw new DownloadHttpError(
+        `${e.message} (${this.o.gun} needs a login at ${new URL(this.o.server).host}: docker login, or --username with --password-stdin)`,
+        401,
+      );
+    });
   }
 
   private parse<K extends NotaryType>(

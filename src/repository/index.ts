@@ -45,6 +45,7 @@ export {
   hashesOf,
   type InitOptions,
   roleFileName,
+  sameJson,
   type TargetEntry,
   type TopRole,
   Workspace,
