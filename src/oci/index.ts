@@ -31,6 +31,7 @@ export {
 export { formatLocation, type ImageLocation, parseLocation } from './transport.js';
 export {
   metadataTag,
+  ociBaseUrl,
   parseOciRepository,
   parseOciUrl,
   pushTufRepository,

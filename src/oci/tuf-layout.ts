@@ -62,6 +62,11 @@ export function parseOciUrl(url: string): TufImageRef {
   return { registry: ref.registry, repository: ref.repository, tag: ref.tag ?? 'latest' };
 }
 
+/** ociBaseUrl is the metadata base URL of a metadata image: `oci://registry/repository:tag/`. */
+export function ociBaseUrl(ref: TufImageRef): string {
+  return `oci://${ref.registry}/${ref.repository}:${ref.tag}/`;
+}
+
 /**
  * parseOciRepository reads `oci://registry/repository` (a targets repository: no tag).
  * @throws {@link OciError} `BAD_REFERENCE`

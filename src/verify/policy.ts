@@ -22,7 +22,7 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MisuseError } from '../core/index.js';
-import { normalizeRegistry, parseOciUrl } from '../oci/index.js';
+import { normalizeRegistry, ociBaseUrl, parseOciUrl } from '../oci/index.js';
 import { redact } from '../transport/index.js';
 
 export interface TufSource {
@@ -294,8 +294,7 @@ export class TrustPolicy {
             // a TUF repository in a registry: oci://REGISTRY/REPOSITORY[:TAG], kept as the
             // metadata base URL `oci://registry/repository:tag/` (normalized, tag explicit)
             try {
-              const r = parseOciUrl(metadataUrl);
-              metadataUrl = `oci://${r.registry}/${r.repository}:${r.tag}/`;
+              metadataUrl = ociBaseUrl(parseOciUrl(metadataUrl));
             } catch (e) {
               fail(`${where}.tuf.metadataUrl`, (e as Error).message);
             }

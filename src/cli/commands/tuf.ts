@@ -15,7 +15,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
 import { initMetadataDir, isOciUrl, RegistryFetcher, Updater } from '../../client/index.js';
-import { parseOciUrl, RegistryClient } from '../../oci/index.js';
+import { ociBaseUrl, parseOciUrl, RegistryClient } from '../../oci/index.js';
 import type { Output } from '../output.js';
 import { registryOptions } from '../registry-options.js';
 
@@ -38,8 +38,7 @@ async function refresh(o: TufOptions): Promise<{ updater: Updater; close: () => 
   let targetBaseUrl = o.targetBaseUrl;
   if (isOciUrl(url)) {
     // a TUF repository in a registry (docker/attest's layout), with Docker's credentials
-    const r = parseOciUrl(url);
-    url = `oci://${r.registry}/${r.repository}:${r.tag}/`;
+    url = ociBaseUrl(parseOciUrl(url));
     if (targetBaseUrl !== undefined && !targetBaseUrl.endsWith('/')) targetBaseUrl += '/';
     registry = new RegistryClient(await registryOptions({ plainHttp: [] }));
   }
