@@ -3,6 +3,7 @@
  *
  *     { "rules": [
  *       { "match": "ghcr.io/acme/**", "tuf": { "metadataUrl": "https://…/metadata/", "root": "root.json" } },
+ *       { "match": "ghcr.io/team/**", "tuf": { "metadataUrl": "oci://ghcr.io/team/tuf:latest", "root": "root.json" } },
  *       { "match": "registry.example/legacy/*", "notary": { "server": "https://notary.example", "rootKeys": ["…"] } } ] }
  *
  * Patterns match the fully qualified repository name (`registry/repository`): `*` matches within
@@ -21,12 +22,15 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MisuseError } from '../core/index.js';
-import { normalizeRegistry } from '../oci/index.js';
+import { normalizeRegistry, ociBaseUrl, parseOciUrl } from '../oci/index.js';
 import { redact } from '../transport/index.js';
 
 export interface TufSource {
   readonly kind: 'tuf';
-  /** Metadata URL prefix (ends with `/`). */
+  /**
+   * Metadata URL prefix (ends with `/`): http(s), file, or `oci://registry/repository:tag/` for
+   * a TUF repository stored in a registry (docker/attest's layout).
+   */
   readonly metadataUrl: string;
   /** The trusted root file (absolute path). */
   readonly root: string;
@@ -338,19 +342,36 @@ export class TrustPolicy {
         const tuf = o.tuf;
         if (!isObject(tuf)) return fail(`${where}.tuf`, 'expected an object');
         known(tuf, `${where}.tuf`, ['metadataUrl', 'root']);
-        const urlOk =
-          typeof tuf.metadataUrl === 'string' && /^(https?|file):\/\/.+\/$/.test(tuf.metadataUrl);
-        if (!urlOk)
-          fail(`${where}.tuf.metadataUrl`, 'expected an http(s) or file URL ending with /');
+        let metadataUrl: string | undefined;
+        if (typeof tuf.metadataUrl === 'string' && tuf.metadataUrl.startsWith('oci://')) {
+          // a TUF repository in a registry: oci://REGISTRY/REPOSITORY[:TAG], kept as the
+          // metadata base URL `oci://registry/repository:tag/` (normalized, tag explicit)
+          try {
+            metadataUrl = ociBaseUrl(parseOciUrl(tuf.metadataUrl));
+          } catch (e) {
+            fail(`${where}.tuf.metadataUrl`, (e as Error).message);
+          }
+        } else if (
+          typeof tuf.metadataUrl === 'string' &&
+          /^(https?|file):\/\/.+\/$/.test(tuf.metadataUrl)
+        ) {
+          metadataUrl = tuf.metadataUrl;
+        } else {
+          fail(
+            `${where}.tuf.metadataUrl`,
+            'expected an http(s) or file URL ending with /, or oci://REGISTRY/REPOSITORY[:TAG]',
+          );
+        }
         if (typeof tuf.root !== 'string')
           fail(`${where}.tuf.root`, 'expected the trusted root file');
-        if (!urlOk || typeof tuf.root !== 'string' || match === undefined) return undefined;
+        if (metadataUrl === undefined || typeof tuf.root !== 'string' || match === undefined)
+          return undefined;
         return {
           match,
           index,
           source: {
             kind: 'tuf',
-            metadataUrl: tuf.metadataUrl as string,
+            metadataUrl,
             root: resolve(baseDir, tuf.root),
           },
         };

@@ -11,7 +11,14 @@ import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DefaultFetcher, type Fetcher, initMetadataDir, Updater } from '../client/index.js';
+import {
+  DefaultFetcher,
+  type Fetcher,
+  initMetadataDir,
+  isOciUrl,
+  RegistryFetcher,
+  Updater,
+} from '../client/index.js';
 import {
   checkLengthAndHashes,
   DownloadError,
@@ -204,9 +211,13 @@ export class ImageVerifier {
   /** The same files once read, for the synchronous {@link hasFreshTrust}. */
   private readonly read = new Map<string, Uint8Array>();
 
+  /** Reads TUF repositories stored in registries (`oci://` sources), shared by all of them. */
+  private readonly registryFetcher: RegistryFetcher;
+
   constructor(private readonly options: VerifierOptions) {
     this.ownsRegistry = options.registry === undefined;
     this.registry = options.registry ?? new RegistryClient(options.registryOptions);
+    this.registryFetcher = new RegistryFetcher(this.registry);
   }
 
   async close(): Promise<void> {
@@ -449,7 +460,11 @@ export class ImageVerifier {
     return new Updater({
       metadataDir: dir,
       metadataBaseUrl: source.metadataUrl,
-      fetcher: this.fetcherFor(undefined),
+      // a repository in a registry is read through the verifier's registry client: the same
+      // credentials, limits and deadlines as the images it governs
+      fetcher: isOciUrl(source.metadataUrl)
+        ? new SignalFetcher(this.registryFetcher)
+        : this.fetcherFor(undefined),
       ...(this.options.now ? { now: this.options.now } : {}),
     });
   }

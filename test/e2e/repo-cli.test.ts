@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Updater as TufJsUpdater } from 'tuf-js';
+import { OciSim } from '../support/oci-sim.js';
 import { TUFA_BIN } from '../support/paths.js';
 import { StaticServer } from '../support/static-server.js';
 
@@ -450,6 +451,52 @@ describe('tufa repo CLI: a release engineer’s session (subprocesses)', functio
       assert.ok(readFileSync(join(client.td, 'v1.0.0%2Fapp.bin')).equals(app));
       r = await client.download(server, ['not-released.bin']);
       assert.equal(r.status, 1, show(r));
+    });
+
+    it('publish --to oci:// pushes the repository into a registry; tufa tuf reads it from there', async () => {
+      const reg = await OciSim.start();
+      const env = { DOCKER_CONFIG: mkdtempSync(join(dir, 'docker-')) };
+      try {
+        const meta = `oci://${reg.host}/acme/tuf-metadata:latest`;
+        const targets = `oci://${reg.host}/acme/tuf-targets`;
+        const r = ['repo', '--repo', repo];
+        // target files need a targets repository: refused before anything is pushed
+        const refused = await tufa([...r, 'publish', '--to', meta], { env });
+        assert.notEqual(refused.status, 0, show(refused));
+        assert.match(refused.stderr, /--targets-to/);
+        assert.equal(reg.requests.length, 0);
+        const out = await ok([...r, 'publish', '--to', meta, '--targets-to', targets], { env });
+        assert.match(out.stdout, /pushed \d+ images \(2 targets\); the metadata image last/);
+        assert.match(out.stdout, new RegExp(`${reg.host}/acme/tuf-metadata:latest\\s*$`));
+        const md = join(dir, 'oci-client', 'md');
+        const td = join(dir, 'oci-client', 'td');
+        mkdirSync(td, { recursive: true });
+        await ok(['tuf', '--metadata-dir', md, 'init', join(site, '1.root.json')]);
+        await ok(['tuf', '--metadata-url', meta, '--metadata-dir', md, 'refresh'], { env });
+        await ok(
+          [
+            'tuf',
+            '--metadata-url',
+            meta,
+            '--metadata-dir',
+            md,
+            '--target-name',
+            'hello.txt',
+            '--target-name',
+            'v1.0.0/app.bin',
+            '--target-dir',
+            td,
+            '--target-base-url',
+            targets,
+            'download',
+          ],
+          { env },
+        );
+        assert.equal(readFileSync(join(td, 'hello.txt'), 'utf8'), hello);
+        assert.ok(readFileSync(join(td, 'v1.0.0%2Fapp.bin')).equals(app));
+      } finally {
+        await reg.close();
+      }
     });
 
     it('scheduled job: timestamp --key twice gives two new versions; clients accept the newer', async () => {

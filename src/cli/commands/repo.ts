@@ -5,12 +5,20 @@
  */
 import type { Command } from 'commander';
 import type { JsonValue } from '../../core/index.js';
-import { parseManifest, Reference, RegistryClient } from '../../oci/index.js';
+import {
+  parseManifest,
+  parseOciRepository,
+  parseOciUrl,
+  pushTufRepository,
+  Reference,
+  RegistryClient,
+} from '../../oci/index.js';
 import {
   DEFAULT_EXPIRY_DAYS,
   ExternalCommandSigner,
   hashesOf,
   parsePublicKeyFile,
+  publishTree,
   publishWorkspace,
   repositoryStatus,
   type Signer,
@@ -395,13 +403,40 @@ export function addRepoCommands(program: Command, out: Output): void {
       out.line(s.ready ? 'ready to publish' : `not ready:\n  ${s.problems.join('\n  ')}`);
     });
 
-  repo
-    .command('publish')
-    .description('verify as a client would, then write the static tree (timestamp.json last)')
-    .requiredOption('--to <dir>', 'output folder (served as the metadata and targets base)')
-    .action(async (o: { to: string }) => {
+  withRegistryFlags(
+    repo
+      .command('publish')
+      .description(
+        'verify as a client would, then write the static tree, or push it to a registry (timestamp.json last)',
+      )
+      .requiredOption(
+        '--to <dir|oci://registry/repo[:tag]>',
+        'output folder (served as the metadata and targets base), or a registry repository for the metadata image',
+      )
+      .option(
+        '--targets-to <oci://registry/repo>',
+        'with --to oci://: the registry repository for target files',
+      ),
+  ).action(async (o: RegistryFlags & { to: string; targetsTo?: string }) => {
+    if (!o.to.startsWith('oci://')) {
+      if (o.targetsTo !== undefined) throw new RangeError('--targets-to needs --to oci://…');
       // under the workspace lock: no change lands halfway through the reads
       const r = await change((w) => publishWorkspace(w, o.to));
       out.line(`published ${r.files.length} files (${r.targets} targets) to ${o.to}`);
-    });
+      return;
+    }
+    const metadata = parseOciUrl(o.to);
+    const targets = o.targetsTo === undefined ? undefined : parseOciRepository(o.targetsTo);
+    const client = new RegistryClient(await registryOptions(o));
+    try {
+      const { pushed, targets: n } = await change(async (w) => {
+        const tree = await publishTree(w);
+        return { pushed: await pushTufRepository(client, tree.files, metadata, targets), ...tree };
+      });
+      out.line(`pushed ${pushed.length} images (${n} targets); the metadata image last:`);
+      for (const p of pushed) out.line(`  ${p}`);
+    } finally {
+      await client.close();
+    }
+  });
 }
