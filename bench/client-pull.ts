@@ -152,8 +152,8 @@ async function tufaPull(
       new RegistrySource(registry, reference),
       `oci:${join(job.work, 'out')}`,
       {
-        onProgress: () => {
-          firstBlobMs ??= performance.now() - started;
+        onProgress: (_done, _total, blob) => {
+          if (blob.done === blob.size) firstBlobMs ??= performance.now() - started;
         },
       },
     );

@@ -27,13 +27,16 @@ export async function readTrustFile(path: string): Promise<Uint8Array> {
 export class ImageArgs {
   private registry: RegistryClient | undefined;
 
+  /** @param registry - the client for registry images (closed by {@link close}), or its options */
   constructor(
     readonly verifier: ImageVerifier,
-    private readonly registryOptions: RegistryClientOptions = {},
-  ) {}
+    private readonly registryOptions: RegistryClient | RegistryClientOptions = {},
+  ) {
+    if (registryOptions instanceof RegistryClient) this.registry = registryOptions;
+  }
 
   private readonly client = (): RegistryClient => {
-    this.registry ??= new RegistryClient(this.registryOptions);
+    this.registry ??= new RegistryClient(this.registryOptions as RegistryClientOptions);
     return this.registry;
   };
 

@@ -29,6 +29,7 @@ export {
   type RepositoryRef,
 } from './registry.js';
 export {
+  imageReference,
   LayoutSource,
   type ManifestSource,
   type OpenedImage,
@@ -37,3 +38,15 @@ export {
   type SourceRequest,
 } from './source.js';
 export { formatLocation, type ImageLocation, parseLocation } from './transport.js';
+export {
+  metadataTag,
+  ociBaseUrl,
+  parseOciRepository,
+  parseOciUrl,
+  pushTufRepository,
+  TUF_FILENAME_ANNOTATION,
+  TUF_MEDIA_TYPES,
+  type TufImageRef,
+  TufRegistryReader,
+  targetPlace,
+} from './tuf-layout.js';

@@ -154,15 +154,28 @@ export interface OpenedImage {
  */
 export function openImage(input: string, registry: () => RegistryClient): OpenedImage {
   const loc = parseLocation(input);
-  if (loc.transport === 'docker') {
-    const reference = Reference.parse(loc.reference);
-    return { reference, source: new RegistrySource(registry(), reference) };
-  }
+  const reference = imageReference(input);
+  return {
+    reference,
+    source:
+      loc.transport === 'docker'
+        ? new RegistrySource(registry(), reference)
+        : new LayoutSource(loc),
+  };
+}
+
+/**
+ * imageReference reads the reference an image argument names (see {@link openImage}).
+ * @throws {@link OciError} `BAD_REFERENCE`
+ */
+export function imageReference(input: string): Reference {
+  const loc = parseLocation(input);
+  if (loc.transport === 'docker') return Reference.parse(loc.reference);
   if (loc.refName === undefined) {
     throw new OciError(
       'BAD_REFERENCE',
       `${loc.transport}:${loc.path}: give the image's full name, e.g. ${loc.transport}:${loc.path}:registry.example/app:1.0`,
     );
   }
-  return { reference: Reference.parse(loc.refName), source: new LayoutSource(loc) };
+  return Reference.parse(loc.refName);
 }

@@ -258,6 +258,8 @@ class NodeResponse implements TransportResponse {
   async discard(): Promise<void> {
     if (this.consumed) return;
     this.consumed = true;
+    // a body that has fully arrived is drained so its connection returns to the pool
+    if (this.res.complete) this.res.resume();
     this.finish(this.res.complete);
   }
 }

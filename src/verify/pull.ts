@@ -23,8 +23,18 @@ import type { ImageVerifier, VerifiedImage } from './verify-image.js';
 export interface PullOptions {
   /** Which manifest of an index to pull (default linux/amd64). */
   platform?: Platform;
-  /** Called as bytes arrive: done and total of the blobs to fetch. */
-  onProgress?: (done: number, total: number) => void;
+  /**
+   * Called as bytes arrive: done and total of the blobs to fetch, and the blob the bytes are of
+   * (its bytes so far and its size; a blob already at hand counts whole at once).
+   */
+  onProgress?: (done: number, total: number, blob: BlobProgress) => void;
+}
+
+/** Where one blob's copy stands. */
+export interface BlobProgress {
+  readonly digest: string;
+  readonly done: number;
+  readonly size: number;
 }
 
 export interface PullResult {
@@ -34,6 +44,17 @@ export interface PullResult {
   readonly blobs: number;
   readonly bytes: number;
   readonly output: string;
+}
+
+/** counted wraps a chunk writer so that `count` sees each chunk's size after it is written. */
+function counted(
+  write: (chunk: Uint8Array) => Promise<void>,
+  count: (bytes: number) => void,
+): (chunk: Uint8Array) => Promise<void> {
+  return async (chunk) => {
+    await write(chunk);
+    count(chunk.length);
+  };
 }
 
 /**
@@ -80,11 +101,17 @@ export async function pullImage(
     const total = blobs.reduce((n, b) => n + b.size, 0);
     let done = 0;
     for (const desc of blobs) {
+      let blobDone = 0;
+      const count = (n: number) => {
+        blobDone += n;
+        done += n;
+        options.onProgress?.(done, total, { digest: desc.digest, done: blobDone, size: desc.size });
+      };
       if (!(await writer.hasBlob(desc.digest))) {
-        await writer.streamBlob(desc, (write) => source.copyBlob(desc, write));
+        await writer.streamBlob(desc, (write) => source.copyBlob(desc, counted(write, count)));
       }
-      done += desc.size;
-      options.onProgress?.(done, total);
+      // a blob at hand (or an empty one) counts whole
+      if (blobDone < desc.size || desc.size === 0) count(desc.size - blobDone);
     }
     writer.addManifest(manifestDesc, out.refName ?? verified.reference.tag);
     await writer.commit();

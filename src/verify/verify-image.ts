@@ -11,7 +11,14 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DefaultFetcher, type Fetcher, MemoryMetadataStore, Updater } from '../client/index.js';
+import {
+  DefaultFetcher,
+  type Fetcher,
+  isOciUrl,
+  MemoryMetadataStore,
+  RegistryFetcher,
+  Updater,
+} from '../client/index.js';
 import { ExpiredMetadataError, MisuseError } from '../core/index.js';
 import { lookupTag, NotaryClient, type NotaryCollection } from '../notary/index.js';
 import {
@@ -23,6 +30,7 @@ import {
   OciError,
   type Platform,
   type Reference,
+  type RegistryClient,
   selectPlatform,
 } from '../oci/index.js';
 import { redact } from '../transport/index.js';
@@ -40,6 +48,12 @@ export interface VerifierOptions {
   cacheDir?: string;
   /** Metadata fetcher for TUF repositories (default: HTTP). */
   fetcher?: Fetcher;
+  /**
+   * The registry client that reads TUF repositories stored in registries (`oci://` rules): the
+   * same credentials, limits and deadlines as the images they govern. Without it such a rule is
+   * refused (`MISUSE`).
+   */
+  registry?: RegistryClient;
   /**
    * Credentials of the Notary servers in the policy, by host: each server's own challenges
    * are answered with its host's (never another origin's).
@@ -175,10 +189,15 @@ export class ImageVerifier {
   /** The cache folder, when none was given: a temp folder of this verifier's. */
   private tempDir: Promise<string> | undefined;
 
+  /** Reads TUF repositories stored in registries (`oci://` sources), shared by all of them. */
+  private readonly registryFetcher: RegistryFetcher | undefined;
+
   constructor(private readonly options: VerifierOptions) {
     const o = { ...options, now: () => this.now() };
     this.updaters = new RefreshCache(o);
     this.notary = new RefreshCache(o);
+    this.registryFetcher =
+      options.registry === undefined ? undefined : new RegistryFetcher(options.registry);
   }
 
   async close(): Promise<void> {
@@ -297,6 +316,16 @@ export class ImageVerifier {
     });
   }
 
+  /** registryOf is the fetcher of a TUF repository in a registry (an `oci://` rule). */
+  private registryOf(source: TufSource): RegistryFetcher {
+    if (this.registryFetcher === undefined) {
+      throw new MisuseError(
+        `${source.metadataUrl}: a TUF repository in a registry, and this verifier has no registry client (give one)`,
+      );
+    }
+    return this.registryFetcher;
+  }
+
   private newUpdater(source: TufSource, id: string, root: Uint8Array): Updater {
     // One cache per (repository, trusted root): changing the policy's root starts afresh.
     // Without a cache folder the trust data is kept in memory.
@@ -307,7 +336,11 @@ export class ImageVerifier {
         : { metadataDir: join(dir, 'tuf', sha256Hex(id).slice(0, 32)) }),
       trustedRoot: root,
       metadataBaseUrl: source.metadataUrl,
-      fetcher: this.fetcherFor(undefined),
+      // a repository in a registry is read through the verifier's registry client: the same
+      // credentials, limits and deadlines as the images it governs
+      fetcher: isOciUrl(source.metadataUrl)
+        ? new SignalFetcher(this.registryOf(source))
+        : this.fetcherFor(undefined),
       ...(this.options.now ? { now: this.options.now } : {}),
     });
   }

@@ -1,10 +1,9 @@
 /** `tufa admission serve`: the Kubernetes admission webhook (validating and mutating). */
-
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AdmissionController, startAdmissionServer } from '../../admission/index.js';
 import { RegistryClient } from '../../oci/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
+import { checkFlagPath, readFlagCertificates, readFlagText } from '../flags.js';
 import { readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 import {
@@ -91,10 +90,13 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       ),
   ).action(async (o: ServeFlags) => {
     const deadlineMs = positive(o.deadline, '--deadline') * 1000;
+    await checkFlagPath('--policy', o.policy);
     const policy = await TrustPolicy.load(o.policy);
     for (const w of policy.warnings) out.error(`warning: ${w}`);
     const options = await registryOptions(o);
+    const registry = new RegistryClient(options);
     const verifier = new ImageVerifier({
+      registry,
       policy,
       files: readTrustFile,
       cacheDir: cacheDirOf(o),
@@ -102,7 +104,6 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
     });
-    const registry = new RegistryClient(options);
     const controller = new AdmissionController({
       verifier,
       registry,
@@ -113,7 +114,10 @@ export function addAdmissionCommands(program: Command, out: Output): void {
     const log = (r: Record<string, unknown>) => out.json({ time: new Date().toISOString(), ...r });
     const server = await startAdmissionServer({
       controller,
-      tls: { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) },
+      tls: {
+        cert: await readFlagText('--tls-cert', o.tlsCert),
+        key: await readFlagText('--tls-key', o.tlsKey),
+      },
       host: o.host,
       port: positive(o.port, '--port'),
       log,
@@ -124,7 +128,9 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       maxBufferedBytes: positive(o.maxBuffered, '--max-buffered') * 1024 * 1024,
       // the API server sends a review at once: one that takes longer to arrive is cut
       requestTimeoutMs: deadlineMs,
-      ...(o.clientCa === undefined ? {} : { clientCa: await readFile(o.clientCa) }),
+      ...(o.clientCa === undefined
+        ? {}
+        : { clientCa: await readFlagCertificates('--client-ca', o.clientCa) }),
     });
     log({ level: 'info', msg: 'listening', url: server.url, policy: o.policy });
     await new Promise<void>((resolve) => {
