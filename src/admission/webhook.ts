@@ -175,13 +175,13 @@ export class AdmissionController {
       const v = this.o.verifier.hasFreshTrust?.(input)
         ? await this.freshLimiter.run(signal, verify)
         : await this.limiter.run(signal, verify);
-      const r = Reference.parse(ref.image);
-      const tag = r.tag ?? v.reference.tag;
+      const r = v.reference;
       return {
         image: ref.image,
         path: ref.path,
         allowed: true,
-        pinned: `${r.name}:${tag}@${v.digest}`,
+        // a digest alone stays a digest alone: it verifies as that digest's signed target
+        pinned: r.tag === undefined ? r.pinned(v.digest) : `${r.name}:${r.tag}@${v.digest}`,
       };
     } catch (e) {
       if (signal.aborted) return this.lateVerdict(ref.image);
