@@ -16,7 +16,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { redactText } from '../transport/index.js';
-import { Metrics } from './metrics.js';
+import { Metrics } from '../internal/index.js';
 import type { AdmissionController, Mode } from './webhook.js';
 
 export interface ServerOptions {
