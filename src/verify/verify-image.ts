@@ -207,6 +207,11 @@ export class ImageVerifier {
     this.registry = options.registry ?? new RegistryClient(options.registryOptions);
   }
 
+  /** The trust policy verifications run under. */
+  get policy(): TrustPolicy {
+    return this.options.policy;
+  }
+
   async close(): Promise<void> {
     for (const u of this.updaters.values()) await (await u.value.catch(() => undefined))?.close();
     for (const h of this.http.values()) await h.close?.();
