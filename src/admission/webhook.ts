@@ -6,8 +6,8 @@
  */
 import { setMaxListeners } from 'node:events';
 import { TufaError } from '../core/index.js';
-import { MAX_REFERENCE_LENGTH, OciError, Reference } from '../oci/index.js';
 import { Limiter } from '../internal/index.js';
+import { MAX_REFERENCE_LENGTH, OciError, Reference } from '../oci/index.js';
 import { redactText } from '../transport/index.js';
 import type { ImageVerifier } from '../verify/index.js';
 import {

@@ -178,7 +178,7 @@ export class RegistryClient {
     const deadline = performance.now() + 4 * this.timeout;
     const res = await this.send(repo, path, {}, 0, deadline, what, options.signal, 'HEAD');
     if (res.status !== 200) await RegistryClient.fail(res, what);
-    await res.discard();
+    await res.bytes(); // no body: read to its end, the connection goes back to the pool
     const length = res.headers['content-length'];
     if (length === undefined || !/^[0-9]{1,15}$/.test(length))
       throw new OciError('REGISTRY_UNAVAILABLE', `${what}: no Content-Length for the blob`);

@@ -35,7 +35,7 @@ export interface VerifyingRegistryOptions {
   readonly upstream?: string;
   /** Manifest verifications at once (default 16); the rest wait. */
   readonly maxVerifications?: number;
-  /** Blob streams at once (default 64); the rest wait. */
+  /** Blob streams at once (default 8: the upstream connection pool per registry); the rest wait. */
   readonly maxBlobStreams?: number;
   /** ms a manifest request may take (default 30 s). */
   readonly deadlineMs?: number;
@@ -75,7 +75,7 @@ interface Child {
 export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): RegistryHandler {
   const metrics = o.metrics ?? new Metrics();
   const verifications = new Limiter(o.maxVerifications ?? 16);
-  const streams = new Limiter(o.maxBlobStreams ?? 64);
+  const streams = new Limiter(o.maxBlobStreams ?? 8);
   const children = new Map<string, Child>();
   const v = o.verifier;
 

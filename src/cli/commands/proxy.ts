@@ -43,7 +43,11 @@ export function addProxyCommand(program: Command, out: Output): void {
       .option('--failure-cache <seconds>', 'answer a failed trust refresh this long', '5')
       .option('--cache-dir <dir>', 'TUF metadata cache (default: $XDG_CACHE_HOME/tufa)')
       .option('--max-verifications <n>', 'manifest verifications at once', '16')
-      .option('--max-blob-streams <n>', 'blob streams at once', '64')
+      .option(
+        '--max-blob-streams <n>',
+        'blob streams at once (upstream connections per registry)',
+        '8',
+      )
       .option('--max-connections <n>', 'connections open at once', '1024'),
   ).action(async (o: ProxyFlags) => {
     if ((o.tlsCert === undefined) !== (o.tlsKey === undefined))
