@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { digestOf, type ImageManifest, parseManifest } from '../../src/oci/index.js';
 import { type RunningRegistryProxy, startRegistryProxy } from '../../src/proxy/index.js';
 import { ImageVerifier, TrustPolicy } from '../../src/verify/index.js';
-import { liveExpiries, publishEncoded, simulator } from '../security/harness.js';
+import { makeTls } from '../admission/environment.js';
+import { liveExpiries, publishEncoded, simulator, startTufa } from '../security/harness.js';
 import { ROOT } from '../support/paths.js';
 import {
   type BuiltImage,
@@ -175,7 +176,8 @@ describe('tufa proxy: a registry front serving only signed images (skopeo, docke
         join(dir, 'skopeo-policy.json'),
         'copy',
         '--quiet',
-        '--src-tls-verify=false',
+        // over TLS with the proxy's CA when a cert dir is given, else plain HTTP
+        ...(extra.some((e) => e.startsWith('--src-cert-dir')) ? [] : ['--src-tls-verify=false']),
         '--retry-times=0',
         ...extra,
         `docker://${host}/${ref}`,
@@ -258,6 +260,24 @@ describe('tufa proxy: a registry front serving only signed images (skopeo, docke
     assert.ok(res.body.length < Number(res.headers['content-length']));
   });
 
+  it('a platform manifest by digest: only as a child of a signed index this proxy served', async () => {
+    const fresh = await startRegistryProxy({ verifier, upstream: reg.host });
+    try {
+      const arm = (built.arm64 as BuiltImage).digest;
+      const before = await get(`${fresh.url}/v2/demo/multi/manifests/${arm}`);
+      assert.equal(before.status, 403, 'no signed index lists it yet');
+      assert.equal((await get(`${fresh.url}/v2/demo/multi/manifests/1.0`)).status, 200);
+      const after = await get(`${fresh.url}/v2/demo/multi/manifests/${arm}`);
+      assert.equal(after.status, 200);
+      assert.equal(after.headers['docker-content-digest'], arm);
+      assert.equal(digestOf(after.body), arm);
+      // the same digest under another repository is not a child of that index
+      assert.equal((await get(`${fresh.url}/v2/demo/app/manifests/${arm}`)).status, 403);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('answers /v2/, /healthz and /metrics; is read-only', async () => {
     const base = await get(`${proxy.url}/v2/`);
     assert.equal(base.status, 200);
@@ -278,6 +298,54 @@ describe('tufa proxy: a registry front serving only signed images (skopeo, docke
     for (const r of results) {
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.digest, digests.app);
+    }
+  });
+
+  it('tufa proxy on its own TLS: skopeo pulls the signed image with the proxy CA, the unsigned one is refused', async () => {
+    const tls = await makeTls(join(dir, 'tls'));
+    const certDir = join(dir, 'skopeo-certs');
+    mkdirSync(certDir);
+    writeFileSync(join(certDir, 'ca.crt'), tls.ca);
+    const p = startTufa(
+      [
+        'proxy',
+        '--policy',
+        policyFile,
+        '--upstream',
+        reg.host,
+        '--tls-cert',
+        tls.certFile,
+        '--tls-key',
+        tls.keyFile,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--cache-dir',
+        join(dir, 'cli-cache'),
+      ],
+      { timeoutMs: 120_000, env: { ...process.env, DOCKER_CONFIG: join(dir, 'no-docker') } },
+    );
+    try {
+      let url: string | undefined;
+      let out = '';
+      p.child.stdout?.on('data', (d: Buffer | string) => {
+        out += String(d);
+      });
+      for (let i = 0; i < 200 && url === undefined; i++) {
+        url = /"url":"(https:\/\/[^"]+)"/.exec(out)?.[1];
+        if (url === undefined) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(url !== undefined, `no listening line: ${out}`);
+      const host = new URL(url).host;
+      const ok = await pull('demo/app:1.0', [`--src-cert-dir=${certDir}`], host);
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.equal(ok.digest, digests.app);
+      const refused = await pull('demo/app:unsigned', [`--src-cert-dir=${certDir}`], host);
+      assert.notEqual(refused.status, 0);
+      assert.match(refused.stderr, /DENIED|denied/);
+    } finally {
+      p.kill();
     }
   });
 

@@ -25,6 +25,13 @@ interface ProxyFlags extends RegistryFlags {
   maxConnections: string;
 }
 
+function portOf(v: string): number {
+  const n = Number(v);
+  if (!/^[0-9]{1,5}$/.test(v) || n > 65535)
+    throw new RangeError(`--port: expected 0 (any free port) to 65535, got ${v}`);
+  return n;
+}
+
 export function addProxyCommand(program: Command, out: Output): void {
   withRegistryFlags(
     program
@@ -73,7 +80,7 @@ export function addProxyCommand(program: Command, out: Output): void {
         ? {}
         : { tls: { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } }),
       host: o.host,
-      port: whole(o.port, '--port'),
+      port: portOf(o.port),
       maxVerifications: whole(o.maxVerifications, '--max-verifications'),
       maxBlobStreams: whole(o.maxBlobStreams, '--max-blob-streams'),
       maxConnections: whole(o.maxConnections, '--max-connections'),
