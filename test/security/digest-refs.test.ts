@@ -21,6 +21,16 @@ import {
 } from '../../src/repository/index.js';
 import { TrustPolicy } from '../../src/verify/policy.js';
 import { ImageVerifier } from '../../src/verify/verify-image.js';
+import { NotaryFixtureFetcher } from '../support/notary-fixtures.js';
+import {
+  ecdsaKey,
+  forgeClock,
+  forgeCollection,
+  forgedCrawl,
+  forgeRoot,
+  Openssl,
+  x509Key,
+} from '../support/notary-forge.js';
 import { OciSim, type SimImage } from '../support/oci-sim.js';
 import { StaticServer } from '../support/static-server.js';
 import { type CaseContext, defineCases, type SecurityCase } from './harness.js';
@@ -239,6 +249,58 @@ const cases: SecurityCase[] = [
       assert.equal(bad.allowed, false);
       assert.equal(bad.verdicts[0]?.code, 'UNSIGNED_IMAGE');
       t.refusedBy('UNSIGNED_IMAGE');
+    },
+  },
+  {
+    id: 'R3-06',
+    title:
+      'Notary: a digest verifies when a tag Docker Content Trust resolves has it, never a shadowed entry',
+    attack:
+      'targets lists 1.0 as the vulnerable v1; targets/releases re-releases 1.0 as v2: demo/app@<v1> would stay deployable if any entry counted; a digest no tag has',
+    source: 'issue 15 part 2 (Notary: targets/releases, else targets, as DCT resolves a tag)',
+    expect: 'UNSIGNED_IMAGE',
+    timeout: 30_000,
+    async run(t) {
+      const reg = await OciSim.start();
+      t.defer(() => reg.close());
+      const push = (label: string) => reg.pushImage('demo/app', undefined, [te.encode(label)]);
+      const v1 = push('v1');
+      const v2 = push('v2');
+      const unsigned = push('x');
+      const gun = `${reg.host}/demo/app`;
+      const leaf = new Openssl(t.tmp()).cert({ cn: gun, days: 3650 });
+      const keys = {
+        root: [x509Key(leaf.pem, leaf.privateKey)],
+        targets: [ecdsaKey()],
+        snapshot: [ecdsaKey()],
+        timestamp: [ecdsaKey()],
+      };
+      const text = (i: SimImage) => new TextDecoder().decode(i.bytes);
+      const collection = forgeCollection({
+        roots: [forgeRoot(1, keys)],
+        keys,
+        tags: { '1.0': text(v1) },
+        delegations: [{ name: 'targets/releases', keys: [ecdsaKey()], tags: { '1.0': text(v2) } }],
+      });
+      const server = 'https://notary.test';
+      const dir = t.tmp();
+      const v = new ImageVerifier({
+        policy: TrustPolicy.fromJSON(
+          {
+            rules: [{ match: `${reg.host}/**`, notary: { server, rootKeys: [keys.root[0]?.id] } }],
+          },
+          dir,
+        ),
+        cacheDir: join(dir, 'cache'),
+        fetcher: new NotaryFixtureFetcher(forgedCrawl(server, gun, collection)),
+        now: forgeClock(),
+      });
+      t.defer(() => v.close());
+      const ok = await v.verify(`${gun}@${v2.digest}`);
+      assert.equal(ok.digest, v2.digest);
+      assert.equal((await v.verify(`${gun}:1.0@${v2.digest}`)).digest, v2.digest);
+      await t.refuses(v.verify(`${gun}@${v1.digest}`), 'UNSIGNED_IMAGE', /targets\/releases/);
+      await t.refuses(v.verify(`${gun}@${unsigned.digest}`), 'UNSIGNED_IMAGE');
     },
   },
 ];
