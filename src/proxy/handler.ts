@@ -94,7 +94,7 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
   };
 
   /** denial turns a failed verification into the answer: 403 for trust, 502 for upstream. */
-  const denial = (image: string, e: unknown): HttpError => {
+  const denial = (image: string, e: unknown, kind: string): HttpError => {
     if (e instanceof HttpError) return e;
     const rule = (() => {
       try {
@@ -105,6 +105,12 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
     })();
     const by = rule === undefined ? 'no trust policy rule' : `rule ${rule}`;
     const msg = redactText((e as Error).message);
+    if (e instanceof OciError && e.code === 'NOT_FOUND')
+      return new HttpError(
+        404,
+        kind === 'blobs' ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN',
+        `${image}: ${msg}`,
+      );
     if (e instanceof TufaError)
       return new HttpError(403, 'DENIED', `${image} denied (${by}): ${e.code}: ${msg}`);
     if (e instanceof OciError && e.code !== 'REGISTRY_UNAVAILABLE' && e.code !== 'UNAUTHORIZED')
@@ -267,7 +273,7 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
         } else await serveBlob(req, res, r, stop.signal);
         o.log?.({ level: 'info', msg: kind, image: r.toString(), status: 200 });
       } catch (e) {
-        throw denial(r.toString(), e);
+        throw denial(r.toString(), e, kind);
       }
     };
     answer()

@@ -283,6 +283,9 @@ describe('tufa proxy: a registry front serving only signed images (skopeo, docke
     assert.equal(base.status, 200);
     assert.equal(base.headers['docker-distribution-api-version'], 'registry/2.0');
     assert.equal((await get(`${proxy.url}/healthz`)).status, 200);
+    const missing = await get(`${proxy.url}/v2/demo/app/blobs/sha256:${'0'.repeat(64)}`);
+    assert.equal(missing.status, 404);
+    assert.match(missing.body.toString(), /BLOB_UNKNOWN/);
     assert.equal((await get(`${proxy.url}/v2/demo/app/manifests/1.0`, 'DELETE')).status, 405);
     const head = await get(`${proxy.url}/v2/demo/app/manifests/1.0`, 'HEAD');
     assert.equal(head.status, 200);
