@@ -1,5 +1,4 @@
 export { type LockOptions, readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
-export { MetadataCache } from './cache.js';
 export {
   DEFAULT_CONFIG,
   DEFAULT_FETCHER_CONFIG,
@@ -8,4 +7,6 @@ export {
 } from './config.js';
 export { DefaultFetcher, type Fetcher, FileFetcher } from './fetcher.js';
 export { HttpFetcher } from './http-fetcher.js';
+export { isOciUrl, RegistryFetcher } from './registry-fetcher.js';
+export { FsMetadataStore, MemoryMetadataStore, type MetadataStore } from './store.js';
 export { initMetadataDir, type RequestLog, Updater, type UpdaterOptions } from './updater.js';

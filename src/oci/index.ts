@@ -29,3 +29,15 @@ export {
   type RepositoryRef,
 } from './registry.js';
 export { formatLocation, type ImageLocation, parseLocation } from './transport.js';
+export {
+  metadataTag,
+  ociBaseUrl,
+  parseOciRepository,
+  parseOciUrl,
+  pushTufRepository,
+  TUF_FILENAME_ANNOTATION,
+  TUF_MEDIA_TYPES,
+  type TufImageRef,
+  TufRegistryReader,
+  targetPlace,
+} from './tuf-layout.js';

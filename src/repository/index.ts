@@ -18,7 +18,13 @@ export {
   publicKeyJson,
   reencryptKey,
 } from './keygen.js';
-export { type PublishResult, publishWorkspace, writeTree } from './publish.js';
+export {
+  type PublishResult,
+  type PublishTree,
+  publishTree,
+  publishWorkspace,
+  writeTree,
+} from './publish.js';
 export {
   ExternalCommandSigner,
   KeyObjectSigner,
@@ -39,6 +45,7 @@ export {
   hashesOf,
   type InitOptions,
   roleFileName,
+  sameJson,
   type TargetEntry,
   type TopRole,
   Workspace,

@@ -11,7 +11,14 @@ import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DefaultFetcher, type Fetcher, initMetadataDir, Updater } from '../client/index.js';
+import {
+  DefaultFetcher,
+  type Fetcher,
+  initMetadataDir,
+  isOciUrl,
+  RegistryFetcher,
+  Updater,
+} from '../client/index.js';
 import {
   checkLengthAndHashes,
   DownloadError,
@@ -197,14 +204,20 @@ export class ImageVerifier {
   private readonly manifests = new Map<string, { bytes: Uint8Array; mediaType?: string }>();
   /** HTTP fetchers by extra CA (`''`: none): one connection pool per origin for the process. */
   private readonly http = new Map<string, { fetcher: Fetcher; close?: () => Promise<void> }>();
+  /** The origins of the notary servers in use: they get their hosts' credentials. */
+  private readonly notaryOrigins = new Set<string>();
   /** Trusted roots and CA files as first read, by path. */
   private readonly files = new Map<string, Promise<Uint8Array>>();
   /** The same files once read, for the synchronous {@link hasFreshTrust}. */
   private readonly read = new Map<string, Uint8Array>();
 
+  /** Reads TUF repositories stored in registries (`oci://` sources), shared by all of them. */
+  private readonly registryFetcher: RegistryFetcher;
+
   constructor(private readonly options: VerifierOptions) {
     this.ownsRegistry = options.registry === undefined;
     this.registry = options.registry ?? new RegistryClient(options.registryOptions);
+    this.registryFetcher = new RegistryFetcher(this.registry);
   }
 
   /** The trust policy verifications run under. */
@@ -226,7 +239,15 @@ export class ImageVerifier {
       if (this.options.fetcher !== undefined) {
         h = { fetcher: new SignalFetcher(this.options.fetcher) };
       } else {
-        const d = new DefaultFetcher(ca === undefined ? {} : { ca });
+        const d = new DefaultFetcher({
+          ...(ca === undefined ? {} : { ca }),
+          // a notary server's own challenges are answered with its host's credentials (the
+          // transport answers only the origin asked, and the realm its challenge names)
+          credentials: async (origin) =>
+            this.notaryOrigins.has(origin.origin)
+              ? this.options.registryOptions?.credentials?.get(origin.host)
+              : undefined,
+        });
         h = { fetcher: new SignalFetcher(d), close: () => d.close() };
       }
       this.http.set(key, h);
@@ -444,7 +465,11 @@ export class ImageVerifier {
     return new Updater({
       metadataDir: dir,
       metadataBaseUrl: source.metadataUrl,
-      fetcher: this.fetcherFor(undefined),
+      // a repository in a registry is read through the verifier's registry client: the same
+      // credentials, limits and deadlines as the images it governs
+      fetcher: isOciUrl(source.metadataUrl)
+        ? new SignalFetcher(this.registryFetcher)
+        : this.fetcherFor(undefined),
       ...(this.options.now ? { now: this.options.now } : {}),
     });
   }
@@ -606,6 +631,7 @@ export class ImageVerifier {
     const serverCa = await text(source.serverCa, 'server CA');
     // the trust source is the server, the GUN and how its root is trusted, as the cache folder is
     const { trust, id } = notaryId(source, gun, rootCa, serverCa);
+    this.notaryOrigins.add(new URL(source.server).origin);
     const collection = this.fresh(this.notary, id, `${source.server} ${gun}`, async () => {
       const cacheDir = join(this.options.cacheDir, 'notary', sha256Hex(trust).slice(0, 32));
       const client = new NotaryClient({
@@ -726,6 +752,10 @@ export async function withLayout<T>(
   const dir = await extractArchive(loc.path, tmpdir());
   try {
     return await fn(dir);
+  } catch (e) {
+    // messages name the archive the user gave, never the folder it was unpacked into
+    if (e instanceof Error) e.message = e.message.replaceAll(dir, loc.path);
+    throw e;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -31,7 +31,8 @@ const ALLOWED: Record<Module, readonly Module[]> = {
   // the one HTTP transport: knows nothing of TUF, OCI or Notary
   transport: [],
   internal: ['core'],
-  client: ['core', 'internal', 'transport'],
+  // client reads TUF repositories stored in registries (RegistryFetcher) through oci's client
+  client: ['core', 'internal', 'transport', 'oci'],
   repository: ['core', 'internal'],
   oci: ['internal', 'transport'],
   // verify also joins notary: trust policies may name a Notary server (DCT)

@@ -1,12 +1,15 @@
 /** `tufa admission serve`: the Kubernetes admission webhook (validating and mutating). */
-import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AdmissionController, startAdmissionServer } from '../../admission/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
+import { checkFlagPath, readFlagCertificates, readFlagText } from '../flags.js';
 import type { Output } from '../output.js';
-import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
+import {
+  cacheDirOf,
+  type RegistryFlags,
+  registryOptions,
+  withRegistryFlags,
+} from '../registry-options.js';
 
 interface ServeFlags extends RegistryFlags {
   policy: string;
@@ -85,11 +88,12 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       ),
   ).action(async (o: ServeFlags) => {
     const deadlineMs = positive(o.deadline, '--deadline') * 1000;
+    await checkFlagPath('--policy', o.policy);
     const policy = await TrustPolicy.load(o.policy);
     for (const w of policy.warnings) out.error(`warning: ${w}`);
     const verifier = new ImageVerifier({
       policy,
-      cacheDir: o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa'),
+      cacheDir: cacheDirOf(o),
       registryOptions: await registryOptions(o),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
@@ -103,7 +107,10 @@ export function addAdmissionCommands(program: Command, out: Output): void {
     const log = (r: Record<string, unknown>) => out.json({ time: new Date().toISOString(), ...r });
     const server = await startAdmissionServer({
       controller,
-      tls: { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) },
+      tls: {
+        cert: await readFlagText('--tls-cert', o.tlsCert),
+        key: await readFlagText('--tls-key', o.tlsKey),
+      },
       host: o.host,
       port: positive(o.port, '--port'),
       log,
@@ -114,7 +121,9 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       maxBufferedBytes: positive(o.maxBuffered, '--max-buffered') * 1024 * 1024,
       // the API server sends a review at once: one that takes longer to arrive is cut
       requestTimeoutMs: deadlineMs,
-      ...(o.clientCa === undefined ? {} : { clientCa: await readFile(o.clientCa) }),
+      ...(o.clientCa === undefined
+        ? {}
+        : { clientCa: await readFlagCertificates('--client-ca', o.clientCa) }),
     });
     log({ level: 'info', msg: 'listening', url: server.url, policy: o.policy });
     await new Promise<void>((resolve) => {

@@ -1,12 +1,15 @@
 /** `tufa proxy`: a read-only registry in front of upstream registries serving only signed images. */
-import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { startRegistryProxy } from '../../proxy/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
+import { checkFlagPath, readFlagText, UsageError } from '../flags.js';
 import type { Output } from '../output.js';
-import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
+import {
+  cacheDirOf,
+  type RegistryFlags,
+  registryOptions,
+  withRegistryFlags,
+} from '../registry-options.js';
 import { positive, whole } from './admission.js';
 
 interface ProxyFlags extends RegistryFlags {
@@ -28,7 +31,7 @@ interface ProxyFlags extends RegistryFlags {
 function portOf(v: string): number {
   const n = Number(v);
   if (!/^[0-9]{1,5}$/.test(v) || n > 65535)
-    throw new RangeError(`--port: expected 0 (any free port) to 65535, got ${v}`);
+    throw new UsageError(`--port: expected 0 (any free port) to 65535, got ${v}`);
   return n;
 }
 
@@ -58,16 +61,17 @@ export function addProxyCommand(program: Command, out: Output): void {
       .option('--max-connections <n>', 'connections open at once', '1024'),
   ).action(async (o: ProxyFlags) => {
     if ((o.tlsCert === undefined) !== (o.tlsKey === undefined))
-      throw new RangeError('--tls-cert and --tls-key go together');
+      throw new UsageError('--tls-cert and --tls-key go together');
     if (o.tlsCert === undefined && !o.insecureHttp)
-      throw new RangeError(
+      throw new UsageError(
         'give --tls-cert and --tls-key (or --insecure-http for a loopback test)',
       );
+    await checkFlagPath('--policy', o.policy);
     const policy = await TrustPolicy.load(o.policy);
     for (const w of policy.warnings) out.error(`warning: ${w}`);
     const verifier = new ImageVerifier({
       policy,
-      cacheDir: o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa'),
+      cacheDir: cacheDirOf(o),
       registryOptions: await registryOptions(o),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
@@ -78,7 +82,12 @@ export function addProxyCommand(program: Command, out: Output): void {
       ...(o.upstream === undefined ? {} : { upstream: o.upstream }),
       ...(o.tlsCert === undefined || o.tlsKey === undefined
         ? {}
-        : { tls: { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } }),
+        : {
+            tls: {
+              cert: await readFlagText('--tls-cert', o.tlsCert),
+              key: await readFlagText('--tls-key', o.tlsKey),
+            },
+          }),
       host: o.host,
       port: portOf(o.port),
       maxVerifications: whole(o.maxVerifications, '--max-verifications'),
