@@ -27,7 +27,7 @@ import {
   MisuseError,
   nodeBackend,
 } from '../core/index.js';
-import { lookupTag, NotaryClient, type NotaryCollection } from '../notary/index.js';
+import { lookupTag, NotaryClient, type NotaryCollection, signedTags } from '../notary/index.js';
 import {
   extractArchive,
   type ImageIndex,
@@ -155,7 +155,7 @@ export interface VerifiedImage {
   readonly input: string;
   readonly location: ImageLocation;
   readonly reference: Reference;
-  /** The TUF target path: `registry/repository:tag`. */
+  /** The target path: `registry/repository:tag`, or `registry/repository@sha256:…` for a digest alone. */
   readonly targetPath: string;
   /** The signed manifest digest. */
   readonly digest: string;
@@ -218,6 +218,11 @@ export class ImageVerifier {
     this.ownsRegistry = options.registry === undefined;
     this.registry = options.registry ?? new RegistryClient(options.registryOptions);
     this.registryFetcher = new RegistryFetcher(this.registry);
+  }
+
+  /** The trust policy verifications run under. */
+  get policy(): TrustPolicy {
+    return this.options.policy;
   }
 
   async close(): Promise<void> {
@@ -502,13 +507,6 @@ export class ImageVerifier {
   ): Promise<VerifiedImage> {
     const location = parseLocation(input);
     const reference = ImageVerifier.referenceOf(location);
-    const targetPath = reference.tagged;
-    if (targetPath === undefined) {
-      throw new ImageVerificationError(
-        'UNSIGNED_IMAGE',
-        `${input}: a tag is needed to find the signed target (${reference.name}:<tag>)`,
-      );
-    }
     const rule = this.options.policy.match(reference.name);
     if (rule === undefined) {
       throw new ImageVerificationError(
@@ -516,17 +514,8 @@ export class ImageVerifier {
         `${reference.name}: no trust policy rule matches it (denied)`,
       );
     }
-    const signed =
-      rule.source.kind === 'tuf'
-        ? await this.signedByTuf(rule.source, targetPath)
-        : await this.signedByNotary(rule.source, reference, targetPath);
+    const { targetPath, signed } = await this.signedFor(rule.source, reference, input);
     const digest = signed.digest;
-    if (reference.digest !== undefined && reference.digest !== digest) {
-      throw new ImageVerificationError(
-        'DIGEST_MISMATCH',
-        `${input}: the reference's digest ${reference.digest} is not the signed ${digest}`,
-      );
-    }
     const { bytes, mediaType } = await this.fetchManifest(
       location,
       reference,
@@ -562,6 +551,33 @@ export class ImageVerifier {
       signed,
       ...(platformDigest === undefined ? {} : { platformDigest }),
     };
+  }
+
+  /**
+   * signedFor finds the signed target that governs a reference. A tag (alone or with a digest)
+   * is the target `registry/repository:tag`; a given digest must then equal the tag's signed
+   * one. A digest alone is the target `registry/repository@sha256:D` (TUF: `repo add-image`
+   * lists it beside the tag, so the lookup is one delegation walk, hashed bins included) or, for
+   * Notary, a tag Docker Content Trust resolves (`targets/releases`, else `targets`) to D. Either
+   * way the signed digest must be D: an entry listing other bytes under D's path is refused.
+   */
+  private async signedFor(
+    source: TufSource | NotarySource,
+    reference: Reference,
+    input: string,
+  ): Promise<{ targetPath: string; signed: SignedManifest }> {
+    const targetPath = reference.tagged ?? reference.pinned();
+    const signed =
+      source.kind === 'tuf'
+        ? await this.signedByTuf(source, targetPath)
+        : await this.signedByNotary(source, reference, targetPath);
+    if (reference.digest !== undefined && reference.digest !== signed.digest) {
+      throw new ImageVerificationError(
+        'DIGEST_MISMATCH',
+        `${input}: the reference's digest ${reference.digest} is not the signed ${signed.digest} (${targetPath})`,
+      );
+    }
+    return { targetPath, signed };
   }
 
   /** signedByTuf looks the image up as a target of a TUF repository. */
@@ -639,11 +655,20 @@ export class ImageVerifier {
         await client.close();
       }
     });
-    const hit = lookupTag(await collection, reference.tag as string);
+    const c = await collection;
+    // a digest alone: signed when a tag DCT resolves (releases before targets) has it
+    const hit =
+      reference.tag !== undefined
+        ? lookupTag(c, reference.tag)
+        : signedTags(c).find((t) => t.digest === reference.digest);
     if (hit === undefined) {
+      const what =
+        reference.tag !== undefined
+          ? `tag ${reference.tag}`
+          : `tag signed with ${reference.digest}`;
       throw new ImageVerificationError(
         'UNSIGNED_IMAGE',
-        `${targetPath}: not signed (no tag ${reference.tag} in targets/releases or targets of ${gun} on ${redact(source.server)})`,
+        `${targetPath}: not signed (no ${what} in targets/releases or targets of ${gun} on ${redact(source.server)})`,
       );
     }
     if (hit.digest === undefined) {
