@@ -1,7 +1,7 @@
 /**
  * tufa: TUF client, signing tools and verify-before-pull for OCI images.
  * The barrel exports the core, the TUF client and image verification; the other modules have
- * their own entry points (`tufa/repository`, `tufa/oci`, `tufa/notary`, `tufa/admission`).
+ * their own entry points (`tufa/repository`, `tufa/oci`, `tufa/notary`, `tufa/admission`, `tufa/proxy`).
  */
 export * from './client/index.js';
 export * from './core/index.js';

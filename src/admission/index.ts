@@ -1,4 +1,4 @@
-export { Metrics } from './metrics.js';
+export { Metrics } from '../internal/index.js';
 export {
   BadReviewError,
   type ImageRef,

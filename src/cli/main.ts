@@ -13,6 +13,7 @@ import { addImageCommands } from './commands/image.js';
 import { addKeyCommands } from './commands/key.js';
 import { addNotaryCommands } from './commands/notary.js';
 import { addPolicyCommands } from './commands/policy.js';
+import { addProxyCommand } from './commands/proxy.js';
 import { addRepoCommands } from './commands/repo.js';
 import { runTufClient } from './commands/tuf.js';
 import { EXIT, errorCode, exitCodeFor } from './exit.js';
@@ -39,6 +40,7 @@ function build(out: Output, setCode: (n: number) => void): Command {
   addAdmissionCommands(program, out);
   addKeyCommands(program, out);
   addNotaryCommands(program, out, setCode);
+  addProxyCommand(program, out);
   addRepoCommands(program, out);
   addPolicyCommands(program, out, setCode);
   program

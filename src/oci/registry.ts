@@ -96,9 +96,11 @@ export class RegistryClient {
     deadline: number,
     what: string,
     signal: AbortSignal | undefined,
+    method: 'GET' | 'HEAD' = 'GET',
   ): Promise<TransportResponse> {
     try {
       return await this.transport.send({
+        method,
         url: `${this.baseUrl(repo.registry)}${path}`,
         headers,
         maxLength,
@@ -160,6 +162,28 @@ export class RegistryClient {
     }
     const ct = res.headers['content-type'];
     return { bytes, digest, mediaType: ct?.split(';')[0]?.trim() };
+  }
+
+  /**
+   * blobSize asks the registry for a blob's size (`HEAD`), for a blob whose descriptor is not
+   * known (a registry front serving blobs by digest). Untrusted: {@link copyBlob} still checks
+   * the bytes against the digest.
+   */
+  async blobSize(
+    repo: RepositoryRef,
+    digest: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<number> {
+    const what = `${repo.registry}/${repo.repository}@${digest}`;
+    const path = `${repo.repository}/blobs/${digest}`;
+    const deadline = performance.now() + 4 * this.timeout;
+    const res = await this.send(repo, path, {}, 0, deadline, what, options.signal, 'HEAD');
+    if (res.status !== 200) await RegistryClient.fail(res, what);
+    await res.bytes(); // no body: read to its end, the connection goes back to the pool
+    const length = res.headers['content-length'];
+    if (length === undefined || !/^[0-9]{1,15}$/.test(length))
+      throw new OciError('REGISTRY_UNAVAILABLE', `${what}: no Content-Length for the blob`);
+    return Number(length);
   }
 
   /**

@@ -20,7 +20,7 @@ import {
   Updater,
 } from '../client/index.js';
 import { ExpiredMetadataError, MisuseError } from '../core/index.js';
-import { lookupTag, NotaryClient, type NotaryCollection } from '../notary/index.js';
+import { lookupTag, NotaryClient, type NotaryCollection, signedTags } from '../notary/index.js';
 import {
   type CredentialProvider,
   type FetchedManifest,
@@ -96,7 +96,7 @@ export type { SignedManifest } from './check-manifest.js';
 /** What a verification established. */
 export interface VerifiedImage {
   readonly reference: Reference;
-  /** The TUF target path: `registry/repository:tag`. */
+  /** The target path: `registry/repository:tag`, or `registry/repository@sha256:…` for a digest alone. */
   readonly targetPath: string;
   /** The signed manifest digest. */
   readonly digest: string;
@@ -137,18 +137,15 @@ function notaryId(
 }
 
 /**
- * targetPathOf says which signed target governs `reference`: `registry/repository:tag`.
- * @throws {@link ImageVerificationError} `UNSIGNED_IMAGE` for a reference without a tag
+ * targetPathOf says which signed target governs `reference`: a tag (alone or with a digest) is
+ * the target `registry/repository:tag`, and a digest given too must equal the tag's signed one
+ * ({@link checkPinnedDigest}); a digest alone is the target `registry/repository@sha256:D`
+ * (`repo add-image` lists it beside the tag, so the lookup is one delegation walk, hashed bins
+ * included) or, for Notary, a tag Docker Content Trust resolves to D. Either way the signed
+ * digest must be D: an entry listing other bytes under D's path is refused.
  */
 function targetPathOf(reference: Reference): string {
-  const path = reference.tagged;
-  if (path === undefined) {
-    throw new ImageVerificationError(
-      'UNSIGNED_IMAGE',
-      `${reference.original}: a tag is needed to find the signed target (${reference.name}:<tag>)`,
-    );
-  }
-  return path;
+  return reference.tagged ?? reference.pinned();
 }
 
 /**
@@ -198,6 +195,11 @@ export class ImageVerifier {
     this.notary = new RefreshCache(o);
     this.registryFetcher =
       options.registry === undefined ? undefined : new RegistryFetcher(options.registry);
+  }
+
+  /** The trust policy verifications run under. */
+  get policy(): TrustPolicy {
+    return this.options.policy;
   }
 
   async close(): Promise<void> {
@@ -497,11 +499,20 @@ export class ImageVerifier {
         await client.close();
       }
     });
-    const hit = lookupTag(await collection, reference.tag as string);
+    const c = await collection;
+    // a digest alone: signed when a tag DCT resolves (releases before targets) has it
+    const hit =
+      reference.tag !== undefined
+        ? lookupTag(c, reference.tag)
+        : signedTags(c).find((t) => t.digest === reference.digest);
     if (hit === undefined) {
+      const what =
+        reference.tag !== undefined
+          ? `tag ${reference.tag}`
+          : `tag signed with ${reference.digest}`;
       throw new ImageVerificationError(
         'UNSIGNED_IMAGE',
-        `${targetPath}: not signed (no tag ${reference.tag} in targets/releases or targets of ${gun} on ${redact(source.server)})`,
+        `${targetPath}: not signed (no ${what} in targets/releases or targets of ${gun} on ${redact(source.server)})`,
       );
     }
     if (hit.digest === undefined) {

@@ -20,6 +20,7 @@ const MODULES = [
   'verify',
   'notary',
   'admission',
+  'proxy',
   'cli',
 ] as const;
 type Module = (typeof MODULES)[number];
@@ -38,6 +39,7 @@ const ALLOWED: Record<Module, readonly Module[]> = {
   verify: ['core', 'internal', 'transport', 'client', 'oci', 'notary'],
   notary: ['core', 'internal', 'client', 'oci', 'transport'],
   admission: ['core', 'internal', 'transport', 'client', 'oci', 'verify', 'notary'],
+  proxy: ['core', 'internal', 'transport', 'client', 'oci', 'verify', 'notary'],
   cli: [
     'core',
     'internal',
@@ -48,6 +50,7 @@ const ALLOWED: Record<Module, readonly Module[]> = {
     'verify',
     'notary',
     'admission',
+    'proxy',
   ],
 };
 

@@ -31,14 +31,14 @@ interface ServeFlags extends RegistryFlags {
   clientCa?: string;
 }
 
-function positive(v: string, flag: string): number {
+export function positive(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0)
     throw new RangeError(`${flag}: expected a positive number, got ${v}`);
   return n;
 }
 
-function whole(v: string, flag: string): number {
+export function whole(v: string, flag: string): number {
   const n = positive(v, flag);
   if (!Number.isSafeInteger(n)) throw new RangeError(`${flag}: expected a whole number, got ${v}`);
   return n;

@@ -160,7 +160,7 @@ export function addRepoCommands(program: Command, out: Output): void {
     repo
       .command('add-image')
       .description(
-        'list an image manifest as a target <registry>/<repository>:<tag> (fetched from the registry unless --manifest)',
+        'list an image manifest as the targets <registry>/<repository>:<tag> and <registry>/<repository>@sha256:<digest> (fetched from the registry unless --manifest)',
       )
       .argument('<image>')
       .option(
@@ -188,8 +188,9 @@ export function addRepoCommands(program: Command, out: Output): void {
       throw new RangeError(`${image}: the manifest's digest is sha256:${hashes.sha256}`);
     }
     const tagged = ref.tagged;
+    // also listed as `registry/repo@sha256:…`, so digest references verify
     const role = await change((w) =>
-      w.addTarget(
+      w.addImage(
         tagged,
         { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } },
         o.role,
