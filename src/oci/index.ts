@@ -28,6 +28,15 @@ export {
   type RegistryClientOptions,
   type RepositoryRef,
 } from './registry.js';
+export {
+  imageReference,
+  LayoutSource,
+  type ManifestSource,
+  type OpenedImage,
+  openImage,
+  RegistrySource,
+  type SourceRequest,
+} from './source.js';
 export { formatLocation, type ImageLocation, parseLocation } from './transport.js';
 export {
   metadataTag,

@@ -18,7 +18,8 @@ import {
 } from '../../core/index.js';
 import { type BuiltImage, buildImage, OciError, writeLayoutImages } from '../../oci/index.js';
 import { buildRepository, KeyObjectSigner, writeTree } from '../../repository/index.js';
-import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
+import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
+import { ImageArgs, readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 
 const KEYS_DIR = fileURLToPath(new URL('../../../../keys-example/', import.meta.url));
@@ -166,17 +167,20 @@ export async function runDemo(
     fail('hello.txt', e);
   }
   const verifier = () =>
-    new ImageVerifier({
-      policy: TrustPolicy.fromJSON(policy, dir),
-      cacheDir: join(dir, 'cache'),
-      now: () => now,
-    });
+    new ImageArgs(
+      new ImageVerifier({
+        policy: TrustPolicy.fromJSON(policy, dir),
+        files: readTrustFile,
+        cacheDir: join(dir, 'cache'),
+        now: () => now,
+      }),
+    );
   const good = verifier();
   try {
     const v = await good.verify(`oci:${layoutDir}:${IMAGE}`);
     out.line(`  ✔ ${IMAGE}: manifest ${v.length} bytes matches the signed target → ${v.pinned}`);
     const pulled = join(dir, 'pulled', 'app.tar');
-    const r = await pullImage(good, `oci:${layoutDir}:${IMAGE}`, `oci-archive:${pulled}:1.0`);
+    const r = await good.pull(`oci:${layoutDir}:${IMAGE}`, `oci-archive:${pulled}:1.0`);
     out.line(
       `  ✔ pulled ${r.blobs} blobs (${r.bytes} bytes), each digest checked, into oci-archive:${pulled}`,
     );
@@ -285,7 +289,7 @@ export async function runDemo(
         await writeFile(blob, bytes);
         const dest = join(dir, 'attacks', 'bad-layer.tar');
         const v = verifier();
-        const pulled = await pullImage(v, `oci:${d}:${IMAGE}`, `oci-archive:${dest}`).then(
+        const pulled = await v.pull(`oci:${d}:${IMAGE}`, `oci-archive:${dest}`).then(
           () => undefined,
           (e: unknown) => e,
         );

@@ -12,6 +12,7 @@ import { sameJson, type TargetEntry, Workspace } from '../../repository/index.js
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { EXIT } from '../exit.js';
 import { readFlagCertificates } from '../flags.js';
+import { ImageArgs, readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 import {
   cacheDirOf,
@@ -122,11 +123,16 @@ export function addNotaryCommands(
         process.cwd(),
         'notary flags',
       );
-      const verifier = new ImageVerifier({
-        policy,
-        cacheDir: cacheDirOf(o),
-        registryOptions: await registryOptions(o, await login(o, o.server)),
-      });
+      const options = await registryOptions(o, await login(o, o.server));
+      const verifier = new ImageArgs(
+        new ImageVerifier({
+          policy,
+          files: readTrustFile,
+          cacheDir: cacheDirOf(o),
+          ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+        }),
+        options,
+      );
       setCode(await verifyAll(verifier, images, o.json, out));
     },
   );
