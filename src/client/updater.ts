@@ -19,6 +19,7 @@ import { realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import {
   BadVersionNumberError,
+  bytesEqual,
   type CryptoBackend,
   checkLengthAndHashes,
   consistentTargetName,
@@ -164,18 +165,34 @@ export class Updater {
   /** update runs TUF 5.2–5.6.6 once; undefined when it dropped files and must run again. */
   private async update(now: number, mayRetry: boolean): Promise<TrustedMetadataSet | undefined> {
     const cached = await this.store.read('root', this.config.rootMaxLength);
-    const rootBytes = cached ?? this.options.trustedRoot;
-    if (rootBytes === undefined) {
+    const given = this.options.trustedRoot;
+    if (cached === undefined && given === undefined) {
       throw new MisuseError(
         `${this.store.dir ?? 'the metadata store'} holds no trusted root.json: initialise it with a trusted root, or give the Updater trustedRoot`,
       );
     }
-    // TUF 5.2: the trusted root must verify against itself before any request
-    const set = new TrustedMetadataSet(rootBytes, now, {
-      backend: this.backend,
-      allowExpiredMetadata: this.options.allowExpiredMetadata === true,
-    });
-    if (cached === undefined) await this.store.write('root', rootBytes);
+    const setOf = (bytes: Uint8Array) =>
+      new TrustedMetadataSet(bytes, now, {
+        backend: this.backend,
+        allowExpiredMetadata: this.options.allowExpiredMetadata === true,
+      });
+    // TUF 5.2: the trusted root must verify against itself before any request (both of them).
+    // With a trustedRoot and a cached root, the higher version wins: a trustedRoot newer than
+    // the cache (one shipped after a root key was compromised and removed) replaces the cached
+    // root; an older one yields to the cached root, which this store holds only after a chain
+    // from a trusted root verified it (TUF 5.3.8). python-tuf's ngclient treats its `bootstrap`
+    // root as the trust anchor in the same way: it starts from it and reuses cached newer roots
+    // only through the verified chain (its root_history); we keep no history, so the cached
+    // newest root stands for that chain. On equal versions the trustedRoot, the embedder's
+    // anchor, is used.
+    const fromGiven = given === undefined ? undefined : setOf(given);
+    const fromCache = cached === undefined ? undefined : setOf(cached);
+    const useCache =
+      fromCache !== undefined &&
+      (fromGiven === undefined || fromCache.root.signed.version > fromGiven.root.signed.version);
+    const set = (useCache ? fromCache : fromGiven) as TrustedMetadataSet;
+    if (!useCache && (cached === undefined || !bytesEqual(cached, given as Uint8Array)))
+      await this.store.write('root', given as Uint8Array);
     const trustedRoot = set.root.signed;
     if (!this.options.offline) await this.updateRootChain(set);
     // TUF 5.3.11 (fast-forward recovery): when the timestamp or snapshot keys rotated, both

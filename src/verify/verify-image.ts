@@ -43,7 +43,7 @@ import {
   readLayout,
   selectPlatform,
 } from '../oci/index.js';
-import { redact } from '../transport/index.js';
+import { type CredentialLookup, redact } from '../transport/index.js';
 import { ImageVerificationError } from './errors.js';
 import type { NotarySource, TrustPolicy, TufSource } from './policy.js';
 
@@ -53,6 +53,11 @@ export interface VerifierOptions {
   cacheDir: string;
   registry?: RegistryClient;
   registryOptions?: RegistryClientOptions;
+  /**
+   * Credentials for the notary servers of the policy, by origin (default: the registry
+   * credentials of the server's host). A notary login goes here, never to the registry.
+   */
+  notaryCredentials?: CredentialLookup;
   /** Metadata fetcher for TUF repositories (default: HTTP). */
   fetcher?: Fetcher;
   /** The clock (epoch ms). */
@@ -236,12 +241,14 @@ export class ImageVerifier {
       } else {
         const d = new DefaultFetcher({
           ...(ca === undefined ? {} : { ca }),
-          // a notary server's own challenges are answered with its host's credentials (the
-          // transport answers only the origin asked, and the realm its challenge names)
+          // a notary server's own challenges are answered with its credentials (the transport
+          // answers only the origin asked, and the realm its challenge names)
           credentials: async (origin) =>
-            this.notaryOrigins.has(origin.origin)
-              ? this.options.registryOptions?.credentials?.get(origin.host)
-              : undefined,
+            !this.notaryOrigins.has(origin.origin)
+              ? undefined
+              : this.options.notaryCredentials
+                ? this.options.notaryCredentials(origin)
+                : this.options.registryOptions?.credentials?.get(origin.host),
         });
         h = { fetcher: new SignalFetcher(d), close: () => d.close() };
       }

@@ -6,6 +6,7 @@ import { checkFlagPath, readFlagCertificates, readFlagText } from '../flags.js';
 import type { Output } from '../output.js';
 import {
   cacheDirOf,
+  notaryCredentials,
   type RegistryFlags,
   registryOptions,
   withRegistryFlags,
@@ -95,6 +96,7 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       policy,
       cacheDir: cacheDirOf(o),
       registryOptions: await registryOptions(o),
+      notaryCredentials: notaryCredentials(),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
     });

@@ -8,6 +8,7 @@ import type { Output } from '../output.js';
 import { blobProgress } from '../progress.js';
 import {
   cacheDirOf,
+  notaryCredentials,
   type RegistryFlags,
   registryOptions,
   withRegistryFlags,
@@ -42,7 +43,8 @@ async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageVerifie
   return new ImageVerifier({
     policy,
     cacheDir: cacheDirOf(o),
-    registryOptions: await registryOptions(o, undefined, (t) => out.error(t)),
+    registryOptions: await registryOptions(o, (t) => out.error(t)),
+    notaryCredentials: notaryCredentials(),
   });
 }
 
