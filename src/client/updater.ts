@@ -57,7 +57,7 @@ export interface UpdaterOptions {
   store?: MetadataStore;
   /**
    * The trusted root's bytes (obtained through a trusted channel): the start of the root chain
-   * when the store holds no root yet; the store's root (as new or newer) is used when it has one.
+   * unless the store holds a newer root (verified then); a newer one replaces the store's root.
    */
   trustedRoot?: Uint8Array;
   /** URL prefix of the metadata (ends with `/`; names are appended as they are). */
@@ -177,14 +177,14 @@ export class Updater {
         allowExpiredMetadata: this.options.allowExpiredMetadata === true,
       });
     // TUF 5.2: the trusted root must verify against itself before any request (both of them).
-    // With a trustedRoot and a cached root, the higher version wins: a trustedRoot newer than
-    // the cache (one shipped after a root key was compromised and removed) replaces the cached
-    // root; an older one yields to the cached root, which this store holds only after a chain
-    // from a trusted root verified it (TUF 5.3.8). python-tuf's ngclient treats its `bootstrap`
-    // root as the trust anchor in the same way: it starts from it and reuses cached newer roots
-    // only through the verified chain (its root_history); we keep no history, so the cached
-    // newest root stands for that chain. On equal versions the trustedRoot, the embedder's
-    // anchor, is used.
+    // With a trustedRoot and a cached root, the higher version starts the walk: a trustedRoot
+    // as new or newer (one shipped after a root key was compromised and removed) replaces the
+    // cached root; an older one yields to the cached root, which this store holds only once a
+    // chain from a trusted root verified it (TUF 5.3.8). python-tuf's ngclient (PR #2767,
+    // "Cache all root metadata versions") always starts from its `bootstrap` root and re-verifies
+    // the cached versions after it (root_history/); we keep no root history, so we cannot
+    // re-walk, and take the newer of the two instead: a newer trustedRoot always wins, which is
+    // the case an embedder ships it for; a cache an attacker can write is out of our model.
     const fromGiven = given === undefined ? undefined : setOf(given);
     const fromCache = cached === undefined ? undefined : setOf(cached);
     const useCache =

@@ -173,7 +173,7 @@ export class DockerConfigCredentials implements CredentialProvider {
         fn();
       };
       const fail = (why: string) =>
-        settle(() => reject(new OciError('UNAUTHORIZED', `credential helper ${name}: ${why}`)));
+        settle(() => reject(new OciError('UNAUTHORIZED', `credential helper ${name} ${why}`)));
       const timer = setTimeout(() => {
         try {
           if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
@@ -183,7 +183,7 @@ export class DockerConfigCredentials implements CredentialProvider {
         child.stdout.destroy();
         child.stderr.destroy();
         child.stdin.destroy();
-        fail(`no answer within ${this.helperTimeoutMs} ms (killed)`);
+        fail(`gave no answer within ${this.helperTimeoutMs} ms (killed)`);
       }, this.helperTimeoutMs);
       const done = () => {
         if (exitCode === undefined || !ended) return;
@@ -215,7 +215,7 @@ export class DockerConfigCredentials implements CredentialProvider {
       child.stdout.on('error', () => undefined);
       child.stderr.on('error', () => undefined);
       child.stderr.resume();
-      child.on('error', (e) => fail(e.message));
+      child.on('error', (e) => fail(`could not run: ${e.message}`));
       child.on('exit', (code) => {
         exitCode = code;
         done();
