@@ -8,7 +8,7 @@ import {
   DockerConfigCredentials,
   type RegistryClientOptions,
 } from '../oci/index.js';
-import { type CredentialLookup, isLoopbackHost } from '../transport/index.js';
+import { type CredentialLookup, isLoopbackHost, mayHoldCredentials } from '../transport/index.js';
 import { readFlagCertificates } from './flags.js';
 
 export interface RegistryFlags {
@@ -29,7 +29,7 @@ export function withRegistryFlags(cmd: Command): Command {
   return cmd
     .option(
       '--plain-http <registry>',
-      'talk to this registry over plain HTTP (loopback ones are, unless --https)',
+      'talk to this registry over plain HTTP (loopback ones are, unless --https); no credentials are sent to it unless it is a loopback one',
       collect,
       [],
     )
@@ -63,6 +63,8 @@ export async function login(o: LoginFlags, url: string): Promise<Login | undefin
   if (o.username === undefined && !o.passwordStdin) return undefined;
   if (o.username === undefined || !o.passwordStdin)
     throw new RangeError('--username and --password-stdin go together');
+  if (!mayHoldCredentials(new URL(url)))
+    throw new RangeError(`--password-stdin: ${url} is plain http: no password is sent there`);
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const password = Buffer.concat(chunks)

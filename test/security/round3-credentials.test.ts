@@ -12,7 +12,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { notaryCredentials } from '../../src/cli/registry-options.js';
+import { login, notaryCredentials } from '../../src/cli/registry-options.js';
 import { MemoryMetadataStore, Updater } from '../../src/client/index.js';
 import { DockerConfigCredentials } from '../../src/oci/index.js';
 import {
@@ -402,6 +402,11 @@ const cases: SecurityCase[] = [
       );
       assert.deepEqual(looked, ['https://notary.example.com']);
       // a command line login answers its origin, not the same host over another scheme or port
+      // and a command line login for a plain-http server off loopback is refused before stdin
+      await assert.rejects(
+        login({ username: 'ci', passwordStdin: true }, 'http://notary.example.com'),
+        /plain http: no password is sent there/,
+      );
       const saved = process.env.DOCKER_CONFIG;
       process.env.DOCKER_CONFIG = t.tmp();
       try {
