@@ -22,7 +22,6 @@ import {
 import { ExpiredMetadataError, MisuseError } from '../core/index.js';
 import { lookupTag, NotaryClient, type NotaryCollection, signedTags } from '../notary/index.js';
 import {
-  type CredentialProvider,
   type FetchedManifest,
   type ImageIndex,
   type ImageManifest,
@@ -33,7 +32,7 @@ import {
   type RegistryClient,
   selectPlatform,
 } from '../oci/index.js';
-import { redact } from '../transport/index.js';
+import { type CredentialLookup, redact } from '../transport/index.js';
 import { checkManifest, checkPinnedDigest, type SignedManifest } from './check-manifest.js';
 import { ImageVerificationError } from './errors.js';
 import type { NotarySource, PolicyRule, TrustAnchor, TrustPolicy, TufSource } from './policy.js';
@@ -55,10 +54,11 @@ export interface VerifierOptions {
    */
   registry?: RegistryClient;
   /**
-   * Credentials of the Notary servers in the policy, by host: each server's own challenges
-   * are answered with its host's (never another origin's).
+   * Credentials for the notary servers of the policy, by origin: each server's own challenges
+   * are answered with its origin's (never another origin's). A notary login goes here, never
+   * to the registry client.
    */
-  credentials?: CredentialProvider;
+  notaryCredentials?: CredentialLookup;
   /**
    * Reads the files a policy names instead of giving bytes (trusted roots, CA certificates),
    * once each for the verifier's lifetime; the CLI passes a file reader. Without it, a rule
@@ -229,11 +229,11 @@ export class ImageVerifier {
       } else {
         const d = new DefaultFetcher({
           ...(ca === undefined ? {} : { ca }),
-          // a notary server's own challenges are answered with its host's credentials (the
-          // transport answers only the origin asked, and the realm its challenge names)
+          // a notary server's own challenges are answered with its credentials (the transport
+          // answers only the origin asked, and the realm its challenge names)
           credentials: async (origin) =>
             this.notaryOrigins.has(origin.origin)
-              ? this.options.credentials?.get(origin.host)
+              ? this.options.notaryCredentials?.(origin)
               : undefined,
         });
         h = { fetcher: new SignalFetcher(d), close: () => d.close() };

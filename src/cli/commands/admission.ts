@@ -8,6 +8,7 @@ import { readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 import {
   cacheDirOf,
+  notaryCredentials,
   type RegistryFlags,
   registryOptions,
   withRegistryFlags,
@@ -100,7 +101,7 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       policy,
       files: readTrustFile,
       cacheDir: cacheDirOf(o),
-      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+      notaryCredentials: notaryCredentials(),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
     });

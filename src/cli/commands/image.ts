@@ -9,6 +9,7 @@ import type { Output } from '../output.js';
 import { blobProgress } from '../progress.js';
 import {
   cacheDirOf,
+  notaryCredentials,
   type RegistryFlags,
   registryOptions,
   withRegistryFlags,
@@ -40,15 +41,14 @@ async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageArgs> {
   const policy = await TrustPolicy.load(o.policy);
   for (const w of policy.warnings) out.error(`warning: ${w}`);
   if (o.cacheDir !== undefined) await checkFlagDir('--cache-dir', o.cacheDir);
-  const options = await registryOptions(o, undefined, (t) => out.error(t));
-  const registry = new RegistryClient(options);
+  const registry = new RegistryClient(await registryOptions(o, (t) => out.error(t)));
   return new ImageArgs(
     new ImageVerifier({
       policy,
       files: readTrustFile,
       cacheDir: cacheDirOf(o),
       registry,
-      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+      notaryCredentials: notaryCredentials(),
     }),
     registry,
   );

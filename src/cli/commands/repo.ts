@@ -175,7 +175,7 @@ export function addRepoCommands(program: Command, out: Output): void {
     if (o.manifest !== undefined) {
       bytes = await readFlagFile('--manifest', o.manifest);
     } else {
-      const client = new RegistryClient(await registryOptions(o, undefined, (t) => out.error(t)));
+      const client = new RegistryClient(await registryOptions(o, (t) => out.error(t)));
       try {
         bytes = (await client.getManifest(ref, ref.digest ?? (ref.tag as string))).bytes;
       } finally {
