@@ -34,7 +34,7 @@ interface World {
   dir: string;
   image(path: string): string;
   entry(img: SimImage): { length: number; hashes: Record<string, string> };
-  release(): Promise<ImageVerifier>;
+  release(refreshIntervalMs?: number): Promise<ImageVerifier>;
   close(): Promise<void>;
 }
 
@@ -71,7 +71,7 @@ async function world(): Promise<World> {
     dir,
     image: (path) => `${reg.host}/${path}`,
     entry: (i) => ({ length: i.bytes.length, hashes: hashesOf(i.bytes) }),
-    async release() {
+    async release(refreshIntervalMs?: number) {
       for (const { name } of await ws.targetsRoles()) await ws.sign(name, k.targets);
       await ws.sign('root', k.root);
       await ws.refreshSnapshotMeta();
@@ -88,7 +88,11 @@ async function world(): Promise<World> {
         },
         dir,
       );
-      const v = new ImageVerifier({ policy, cacheDir: join(dir, `cache-${++n}`) });
+      const v = new ImageVerifier({
+        policy,
+        cacheDir: join(dir, `cache-${++n}`),
+        ...(refreshIntervalMs === undefined ? {} : { refreshIntervalMs }),
+      });
       defers.push(() => v.close());
       return v;
     },
@@ -342,6 +346,60 @@ describe('attack-c: tufa proxy (issue 15 part 3)', function () {
       assert.equal(r.status, 200, `an honest blob request starved: ${JSON.stringify(r).slice(0, 200)}`);
     } finally {
       for (const s of sockets) s.destroy();
+    }
+  });
+
+  it('held?: a child of a signed index is no longer served once the index tag moves', async () => {
+    const w2 = await world();
+    let p2: RunningRegistryProxy | undefined;
+    try {
+      const a = w2.reg.pushImage('demo/multi', undefined, [te.encode('amd64')]);
+      const b = w2.reg.pushImage('demo/multi', undefined, [te.encode('arm64 vulnerable')], {
+        os: 'linux',
+        architecture: 'arm64',
+      });
+      const b2 = w2.reg.pushImage('demo/multi', undefined, [te.encode('arm64 fixed')], {
+        os: 'linux',
+        architecture: 'arm64',
+      });
+      const mk = (kids: SimImage[]) =>
+        te.encode(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: 'application/vnd.oci.image.index.v1+json',
+            manifests: kids.map((k, i) => ({
+              mediaType: 'application/vnd.oci.image.manifest.v1+json',
+              digest: k.digest,
+              size: k.bytes.length,
+              platform: { os: 'linux', architecture: i === 0 ? 'amd64' : 'arm64' },
+            })),
+          }),
+        );
+      const i1 = mk([a, b]);
+      const i2 = mk([a, b2]);
+      const IDX = 'application/vnd.oci.image.index.v1+json';
+      const d1 = w2.reg.putManifest('demo/multi', i1, IDX, '1.0');
+      const d2 = w2.reg.putManifest('demo/multi', i2, IDX);
+      await w2.ws.addImage(w2.image('demo/multi:1.0'), { length: i1.length, hashes: hashesOf(i1) });
+      const v2 = await w2.release(50);
+      p2 = await startRegistryProxy({ verifier: v2, upstream: w2.reg.host });
+      assert.equal((await get(`${p2.url}/v2/demo/multi/manifests/1.0`)).status, 200);
+      assert.equal((await get(`${p2.url}/v2/demo/multi/manifests/${b.digest}`)).status, 200);
+      assert.equal((await get(`${p2.url}/v2/demo/multi/manifests/${d1}`)).status, 200);
+      // re-release 1.0 as i2 (the vulnerable arm64 child b is gone)
+      await w2.ws.addImage(w2.image('demo/multi:1.0'), { length: i2.length, hashes: hashesOf(i2) });
+      await w2.release();
+      w2.reg.tag('demo/multi', '1.0', d2);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await get(`${p2.url}/v2/demo/multi/manifests/1.0`)).status, 200);
+      const old = await get(`${p2.url}/v2/demo/multi/manifests/${b.digest}`);
+      assert.equal(old.status, 403, 'the vulnerable child of the re-released index is still served');
+      assert.equal((await get(`${p2.url}/v2/demo/multi/manifests/${d1}`)).status, 403);
+      // the old index served by digest earlier: its children must not come back either
+      assert.equal((await get(`${p2.url}/v2/demo/multi/manifests/${b.digest}`)).status, 403);
+    } finally {
+      await p2?.close();
+      await w2.close();
     }
   });
 });
