@@ -402,4 +402,33 @@ describe('attack-c: tufa proxy (issue 15 part 3)', function () {
       await w2.close();
     }
   });
+
+  it('ATTACK DoS: stalled blob readers + queued blob requests exhaust maxConnections: /healthz and manifests die', async () => {
+    const p3 = await startRegistryProxy({ verifier: v, upstream: w.reg.host, maxConnections: 64 });
+    const layer = big.layers[0] as { digest: string; size: number };
+    const [host, port] = p3.host.split(':') as [string, string];
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 64; i++) {
+        const s = connect({ host, port: Number(port) });
+        s.on('error', () => {});
+        s.write(`GET /v2/demo/big/blobs/${layer.digest} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        s.pause();
+        sockets.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 12_000)); // past headersTimeout and keepAliveTimeout
+      const h = await get(`${p3.url}/healthz`, 'GET', 5_000).catch((e: Error) => ({
+        status: 0,
+        err: e.message,
+      }));
+      assert.equal(h.status, 200, `healthz: ${JSON.stringify(h).slice(0, 200)}`);
+      const m = await get(`${p3.url}/v2/demo/app/manifests/1.0`, 'GET', 5_000).catch(
+        (e: Error) => ({ status: 0, err: e.message }),
+      );
+      assert.equal(m.status, 200, `manifest: ${JSON.stringify(m).slice(0, 200)}`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await p3.close();
+    }
+  });
 });
