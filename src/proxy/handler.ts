@@ -46,6 +46,12 @@ export interface VerifyingRegistryOptions {
   readonly maxVerifications?: number;
   /** Blob streams at once (default 8: the upstream connection pool per registry); the rest wait. */
   readonly maxBlobStreams?: number;
+  /** Blob streams at once for one client address (default 4); its others wait. */
+  readonly maxBlobStreamsPerClient?: number;
+  /** ms a blob request may wait for a stream (default 10 s); then `503 TOOMANYREQUESTS`. */
+  readonly queueTimeoutMs?: number;
+  /** ms a blob stream may wait for its client to read (default 30 s); then it is cut. */
+  readonly stallTimeoutMs?: number;
   /** ms a manifest request may take (default 30 s). */
   readonly deadlineMs?: number;
   /** Children of signed indexes remembered (default 4,096). */

@@ -21,6 +21,10 @@ import {
 } from '../../src/repository/index.js';
 import { TrustPolicy } from '../../src/verify/policy.js';
 import { ImageVerifier } from '../../src/verify/verify-image.js';
+import { readFile } from 'node:fs/promises';
+import { Reference, RegistryClient, RegistrySource } from '../../src/oci/index.js';
+const registry = new RegistryClient();
+const vf = (v: ImageVerifier, i: string) => { const r = Reference.parse(i); return v.verify(r, new RegistrySource(registry, r)); };
 import { OciSim, type SimImage } from '../support/oci-sim.js';
 import { StaticServer } from '../support/static-server.js';
 
@@ -90,6 +94,8 @@ async function world(): Promise<World> {
       );
       const v = new ImageVerifier({
         policy,
+        registry,
+        files: (p) => readFile(p),
         cacheDir: join(dir, `cache-${++n}`),
         ...(refreshIntervalMs === undefined ? {} : { refreshIntervalMs }),
       });
@@ -152,7 +158,7 @@ describe('attack-c: digest references (issue 15 part 2)', function () {
       await w.ws.addImage(w.image('demo/app:1.0'), w.entry(v1));
       await w.ws.addTarget(w.image('demo/app:1.0'), w.entry(v2));
       const v = await w.release();
-      await assert.rejects(v.verify(w.image(`demo/app@${v1.digest}`)), /UNSIGNED|not signed/);
+      await assert.rejects(vf(v, w.image(`demo/app@${v1.digest}`)), /UNSIGNED|not signed/);
     } finally {
       await w.close();
     }
@@ -169,10 +175,10 @@ describe('attack-c: digest references (issue 15 part 2)', function () {
       await w.ws.addTarget(w.image(`demo/app@${x.digest}`), w.entry(v1));
       const v = await w.release();
       assert.equal(o.digest, v1.digest);
-      await assert.rejects(v.verify(w.image(`demo/other@${v1.digest}`)));
-      await assert.rejects(v.verify(w.image(`demo/app@${x.digest}`)), /DIGEST_MISMATCH|not the signed/);
-      await assert.rejects(v.verify(w.image(`demo/app:1.0@${x.digest}`)));
-      await assert.rejects(v.verify(w.image(`demo/app:latest@${v1.digest}`)));
+      await assert.rejects(vf(v, w.image(`demo/other@${v1.digest}`)));
+      await assert.rejects(vf(v, w.image(`demo/app@${x.digest}`)), /DIGEST_MISMATCH|not the signed/);
+      await assert.rejects(vf(v, w.image(`demo/app:1.0@${x.digest}`)));
+      await assert.rejects(vf(v, w.image(`demo/app:latest@${v1.digest}`)));
     } finally {
       await w.close();
     }
@@ -236,7 +242,7 @@ describe('attack-c: tufa proxy (issue 15 part 3)', function () {
       hashes: hashesOf(idx),
     });
     v = await w.release();
-    proxy = await startRegistryProxy({ verifier: v, upstream: w.reg.host });
+    proxy = await startRegistryProxy({ registry, verifier: v, upstream: w.reg.host });
   });
   after(async () => {
     await proxy?.close();
@@ -382,7 +388,7 @@ describe('attack-c: tufa proxy (issue 15 part 3)', function () {
       const d2 = w2.reg.putManifest('demo/multi', i2, IDX);
       await w2.ws.addImage(w2.image('demo/multi:1.0'), { length: i1.length, hashes: hashesOf(i1) });
       const v2 = await w2.release(50);
-      p2 = await startRegistryProxy({ verifier: v2, upstream: w2.reg.host });
+      p2 = await startRegistryProxy({ registry, verifier: v2, upstream: w2.reg.host });
       assert.equal((await get(`${p2.url}/v2/demo/multi/manifests/1.0`)).status, 200);
       assert.equal((await get(`${p2.url}/v2/demo/multi/manifests/${b.digest}`)).status, 200);
       assert.equal((await get(`${p2.url}/v2/demo/multi/manifests/${d1}`)).status, 200);
@@ -404,7 +410,7 @@ describe('attack-c: tufa proxy (issue 15 part 3)', function () {
   });
 
   it('ATTACK DoS: stalled blob readers + queued blob requests exhaust maxConnections: /healthz and manifests die', async () => {
-    const p3 = await startRegistryProxy({ verifier: v, upstream: w.reg.host, maxConnections: 64 });
+    const p3 = await startRegistryProxy({ registry, verifier: v, upstream: w.reg.host, maxConnections: 64 });
     const layer = big.layers[0] as { digest: string; size: number };
     const [host, port] = p3.host.split(':') as [string, string];
     const sockets: Socket[] = [];
