@@ -71,6 +71,7 @@ class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -90,7 +91,11 @@ interface Child {
 export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): RegistryHandler {
   const metrics = o.metrics ?? new Metrics();
   const verifications = new Limiter(o.maxVerifications ?? 16);
-  const streams = new Limiter(o.maxBlobStreams ?? 8);
+  // one client address may hold only some of the streams: a client that stops reading holds its
+  // own until the write-progress timeout cuts them, never every client's
+  const streams = new Limiter(o.maxBlobStreams ?? 8, o.maxBlobStreamsPerClient ?? 4);
+  const queueMs = o.queueTimeoutMs ?? 10_000;
+  const stallMs = o.stallTimeoutMs ?? 30_000;
   const children = new Map<string, Child>();
   const v = o.verifier;
   const upstream = o.registry;
@@ -202,7 +207,12 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
     if (rule === undefined)
       throw new HttpError(403, 'DENIED', `${ref.name}: no trust policy rule matches it (denied)`);
     const digest = ref.digest as string;
-    await streams.run(signal, async () => {
+    // a stream is waited for a bounded time, then the client is told to come back
+    const wait = AbortSignal.any([signal, AbortSignal.timeout(queueMs)]);
+    let started = false;
+    const client = req.socket.remoteAddress ?? '';
+    await streams.run(wait, async () => {
+      started = true;
       const size = await upstream.blobSize(ref, digest, { signal });
       const head = () =>
         res.writeHead(200, {
@@ -221,7 +231,10 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
         if (!res.headersSent) head();
         if (!res.write(c) && !signal.aborted)
           await new Promise<void>((ok) => {
+            // a client that reads nothing for stallMs is cut off (the close aborts the copy)
+            const stalled = setTimeout(() => res.destroy(), stallMs);
             const done = () => {
+              clearTimeout(stalled);
               res.off('drain', done);
               signal.removeEventListener('abort', done);
               ok();
@@ -245,6 +258,14 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
       if (!res.headersSent) head();
       res.end();
       metrics.inc('tufa_proxy_blob_bytes_total', {}, size);
+    }, client).catch((e: unknown) => {
+      if (started || signal.aborted) throw e;
+      throw new HttpError(
+        503,
+        'TOOMANYREQUESTS',
+        `no blob stream free for this client within ${queueMs} ms; retry later`,
+        { 'retry-after': String(Math.max(1, Math.ceil(queueMs / 1000))), connection: 'close' },
+      );
     });
   };
 
@@ -313,6 +334,7 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
         }
         const body = JSON.stringify({ errors: [{ code: err.code, message: err.message }] });
         res.writeHead(err.status, {
+          ...err.headers,
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
         });

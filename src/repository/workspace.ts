@@ -494,21 +494,27 @@ export class Workspace {
     return r;
   }
 
-  /** addTarget lists a target (in `role`, or the role its path is delegated to). */
+  /**
+   * addTarget lists a target (in `role`, or the role its path is delegated to). When an image
+   * tag path `registry/repo:tag` moves to another digest, the digest path of the one it had goes
+   * (see {@link addImage}), whichever command moved it (`notary import` included).
+   */
   async addTarget(path: string, entry: TargetEntry, role?: string): Promise<string> {
-    const r = await this.placeTarget(path, role);
-    await this.edit(r, (s) => {
-      const t = s.targets as JsonObject;
-      const value: JsonObject = { length: entry.length, hashes: entry.hashes };
-      if (entry.custom !== undefined) value.custom = entry.custom;
-      Object.defineProperty(t, path, {
-        value,
-        enumerable: true,
-        writable: true,
-        configurable: true,
+    return this.#movingTag(path, async () => {
+      const r = await this.placeTarget(path, role);
+      await this.edit(r, (s) => {
+        const t = s.targets as JsonObject;
+        const value: JsonObject = { length: entry.length, hashes: entry.hashes };
+        if (entry.custom !== undefined) value.custom = entry.custom;
+        Object.defineProperty(t, path, {
+          value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       });
+      return r;
     });
-    return r;
   }
 
   /** addTargetFile stores a file's content and lists it as a target. */
@@ -537,13 +543,21 @@ export class Workspace {
    * lists it too (clients would keep getting that entry).
    */
   async removeTarget(path: string, role?: string): Promise<string> {
+    return this.#movingTag(path, () => this.#removeTarget(path, role));
+  }
+
+  /**
+   * #movingTag runs a change to the entry clients get for `path`, in one commit; when `path` is
+   * an image tag path whose digest changed (or went), the old digest path goes too unless
+   * another tag still has that digest. The one place a tag's digest path is taken away.
+   */
+  async #movingTag(path: string, change: () => Promise<string>): Promise<string> {
+    if (imageNameOf(path) === undefined) return change();
     return this.update(async () => {
-      const before = await this.listedEntry(path);
-      const r = await this.#removeTarget(path, role);
-      // an image tag's digest path goes with it, unless another tag still has that digest
-      const after = await this.listedEntry(path);
-      const hex = before?.hashes.sha256;
-      if (hex !== undefined && after?.hashes.sha256 !== hex) await this.#dropDigestPath(path, hex);
+      const hex = (await this.listedEntry(path))?.hashes.sha256;
+      const r = await change();
+      if (hex !== undefined && (await this.listedEntry(path))?.hashes.sha256 !== hex)
+        await this.#dropDigestPath(path, hex);
       return r;
     });
   }
@@ -562,15 +576,13 @@ export class Workspace {
     if (name === undefined || hex === undefined || !/^[0-9a-f]{64}$/.test(hex))
       throw new MisuseError(`${tagPath}: not an image tag path with a sha256 (registry/repo:tag)`);
     return this.update(async () => {
-      const before = (await this.listedEntry(tagPath))?.hashes.sha256;
-      const r = await this.addTarget(tagPath, entry, role);
+      const r = await this.addTarget(tagPath, entry, role); // the old digest's path goes
       const digestPath = `${name}@sha256:${hex}`;
       if ((await this.listedEntry(digestPath))?.hashes.sha256 !== hex) {
         const walk = await this.walkTarget(digestPath);
         const on = role !== undefined && walk.order.some((s) => s.role === role);
         await this.addTarget(digestPath, entry, on ? role : (walk.listedBy[0] ?? undefined));
       }
-      if (before !== undefined && before !== hex) await this.#dropDigestPath(tagPath, before);
       return r;
     });
   }
