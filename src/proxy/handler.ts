@@ -66,7 +66,7 @@ export type RegistryHandler = ((req: IncomingMessage, res: ServerResponse) => vo
 };
 
 /** An OCI error response. */
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -211,62 +211,69 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
     const wait = AbortSignal.any([signal, AbortSignal.timeout(queueMs)]);
     let started = false;
     const client = req.socket.remoteAddress ?? '';
-    await streams.run(wait, async () => {
-      started = true;
-      const size = await upstream.blobSize(ref, digest, { signal });
-      const head = () =>
-        res.writeHead(200, {
-          'content-type': 'application/octet-stream',
-          'content-length': size,
-          'docker-content-digest': digest,
-        });
-      if (req.method === 'HEAD') {
-        head();
-        res.end();
-        return;
-      }
-      // the last chunk waits for the digest check: wrong bytes never arrive complete
-      let held: Uint8Array | undefined;
-      const write = async (c: Uint8Array) => {
-        if (!res.headersSent) head();
-        if (!res.write(c) && !signal.aborted)
-          await new Promise<void>((ok) => {
-            // a client that reads nothing for stallMs is cut off (the close aborts the copy)
-            const stalled = setTimeout(() => res.destroy(), stallMs);
-            const done = () => {
-              clearTimeout(stalled);
-              res.off('drain', done);
-              signal.removeEventListener('abort', done);
-              ok();
-            };
-            res.once('drain', done);
-            signal.addEventListener('abort', done, { once: true });
-          });
-      };
-      await upstream.copyBlob(
-        ref,
-        { mediaType: 'application/octet-stream', digest, size },
-        async (c) => {
+    await streams
+      .run(
+        wait,
+        async () => {
+          started = true;
+          const size = await upstream.blobSize(ref, digest, { signal });
+          const head = () =>
+            res.writeHead(200, {
+              'content-type': 'application/octet-stream',
+              'content-length': size,
+              'docker-content-digest': digest,
+            });
+          if (req.method === 'HEAD') {
+            head();
+            res.end();
+            return;
+          }
+          // the last chunk waits for the digest check: wrong bytes never arrive complete
+          let held: Uint8Array | undefined;
+          const write = async (c: Uint8Array) => {
+            if (!res.headersSent) head();
+            if (!res.write(c) && !signal.aborted)
+              await new Promise<void>((ok) => {
+                // a client that reads nothing for stallMs is cut off (the close aborts the copy)
+                const stalled = setTimeout(() => res.destroy(), stallMs);
+                const done = () => {
+                  clearTimeout(stalled);
+                  res.off('drain', done);
+                  signal.removeEventListener('abort', done);
+                  ok();
+                };
+                res.once('drain', done);
+                signal.addEventListener('abort', done, { once: true });
+              });
+          };
+          await upstream.copyBlob(
+            ref,
+            { mediaType: 'application/octet-stream', digest, size },
+            async (c) => {
+              if (held !== undefined) await write(held);
+              held = c;
+              if (signal.aborted)
+                throw new OciError('REGISTRY_UNAVAILABLE', 'the client went away');
+            },
+            3,
+            { signal },
+          );
           if (held !== undefined) await write(held);
-          held = c;
-          if (signal.aborted) throw new OciError('REGISTRY_UNAVAILABLE', 'the client went away');
+          if (!res.headersSent) head();
+          res.end();
+          metrics.inc('tufa_proxy_blob_bytes_total', {}, size);
         },
-        3,
-        { signal },
-      );
-      if (held !== undefined) await write(held);
-      if (!res.headersSent) head();
-      res.end();
-      metrics.inc('tufa_proxy_blob_bytes_total', {}, size);
-    }, client).catch((e: unknown) => {
-      if (started || signal.aborted) throw e;
-      throw new HttpError(
-        503,
-        'TOOMANYREQUESTS',
-        `no blob stream free for this client within ${queueMs} ms; retry later`,
-        { 'retry-after': String(Math.max(1, Math.ceil(queueMs / 1000))), connection: 'close' },
-      );
-    });
+        client,
+      )
+      .catch((e: unknown) => {
+        if (started || signal.aborted) throw e;
+        throw new HttpError(
+          503,
+          'TOOMANYREQUESTS',
+          `no blob stream free for this client within ${queueMs} ms; retry later`,
+          { 'retry-after': String(Math.max(1, Math.ceil(queueMs / 1000))), connection: 'close' },
+        );
+      });
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
@@ -332,13 +339,7 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
           res.destroy(); // mid-body: the client sees a failed transfer
           return;
         }
-        const body = JSON.stringify({ errors: [{ code: err.code, message: err.message }] });
-        res.writeHead(err.status, {
-          ...err.headers,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        });
-        res.end(req.method === 'HEAD' ? undefined : body);
+        sendError(req, res, err);
       })
       .finally(() => {
         clearTimeout(timer);
@@ -351,4 +352,15 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
       });
   };
   return Object.assign(handler, { metrics });
+}
+
+/** sendError answers with an OCI error body (none to a HEAD). */
+export function sendError(req: IncomingMessage, res: ServerResponse, err: HttpError): void {
+  const body = JSON.stringify({ errors: [{ code: err.code, message: err.message }] });
+  res.writeHead(err.status, {
+    ...err.headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }

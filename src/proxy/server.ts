@@ -7,7 +7,12 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { createVerifyingRegistryHandler, type VerifyingRegistryOptions } from './handler.js';
+import {
+  createVerifyingRegistryHandler,
+  HttpError,
+  sendError,
+  type VerifyingRegistryOptions,
+} from './handler.js';
 
 export interface RegistryProxyOptions extends VerifyingRegistryOptions {
   /** PEM certificate (chain) and key; without them the proxy speaks plain HTTP. */
@@ -40,19 +45,19 @@ export async function startRegistryProxy(o: RegistryProxyOptions): Promise<Runni
   let open = 0;
   const serve = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '').split('?')[0];
-    if (open <= max || path === '/healthz' || path === '/metrics') return handler(req, res);
+    if (open <= max || path === '/healthz' || path === '/metrics') {
+      handler(req, res);
+      return;
+    }
     // a probe connection asking for anything else: answered and closed at once
-    const body = JSON.stringify({
-      errors: [{ code: 'TOOMANYREQUESTS', message: 'every connection is taken; retry later' }],
-    });
-    res
-      .writeHead(503, {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(body),
+    sendError(
+      req,
+      res,
+      new HttpError(503, 'TOOMANYREQUESTS', 'every connection is taken; retry later', {
         'retry-after': '1',
         connection: 'close',
-      })
-      .end(req.method === 'HEAD' ? undefined : body);
+      }),
+    );
   };
   const server: Server =
     o.tls === undefined ? createHttpServer(serve) : createHttpsServer(o.tls, serve);

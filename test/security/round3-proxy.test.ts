@@ -167,10 +167,17 @@ async function until(ask: () => Promise<Answer>, status: number, tries = 40): Pr
 async function proxied(
   t: CaseContext,
   options: Partial<RegistryProxyOptions>,
-): Promise<{ proxy: RunningRegistryProxy; big: string; small: string }> {
+): Promise<{
+  proxy: RunningRegistryProxy;
+  big: string;
+  small: string;
+  host: string;
+  evil: string;
+}> {
   const w = await world(t);
   const big = w.reg.pushImage('demo/big', '1.0', [new Uint8Array(64 * 1024 * 1024).fill(7)]);
   const app = w.reg.pushImage('demo/app', '1.0', [te.encode('signed layer')]);
+  const evil = w.reg.pushImage('demo/app', 'evil', [te.encode('unsigned layer')]);
   await w.ws.addImage(w.image('demo/big:1.0'), w.entry(big));
   await w.ws.addImage(w.image('demo/app:1.0'), w.entry(app));
   const verifier = await w.release();
@@ -182,6 +189,8 @@ async function proxied(
     proxy,
     big: (big.layers[0] as { digest: string }).digest,
     small: (app.layers[0] as { digest: string }).digest,
+    host: w.reg.host,
+    evil: evil.digest,
   };
 }
 
@@ -264,10 +273,11 @@ const cases: SecurityCase[] = [
     attack:
       'With maxConnections 64, 64 connections GET a 64 MiB blob and never read: every connection slot stayed taken, so /healthz failed (the orchestrator restarts the proxy) and no image could be pulled',
     source: 'attack round 3 (attack-c); issue 15 part 3',
-    expect: 'safe: /healthz answers at once on a reserved connection; the stuck ones are cut and manifests are served again',
+    expect:
+      'safe: /healthz answers at once on a reserved connection; the stuck ones are cut and manifests are served again',
     timeout: 90_000,
     async run(t) {
-      const { proxy, big } = await proxied(t, {
+      const { proxy, big, host, evil } = await proxied(t, {
         maxConnections: 64,
         queueTimeoutMs: 1_000,
         stallTimeoutMs: 2_000,
@@ -281,6 +291,25 @@ const cases: SecurityCase[] = [
         200,
       );
       assert.equal(m.status, 200, 'manifests never served again');
+      // held (attack-c): path tricks never serve the unsigned manifest; the proxy is read-only
+      for (const p of [
+        '/v2/demo/app/manifests/evil',
+        `/v2/demo/app/manifests/${evil}`,
+        '/v2/demo//app/manifests/evil',
+        '/v2/demo/x/../app/manifests/evil',
+        '/v2/demo%2Fapp/manifests/evil',
+        `/v2/demo/app/manifests/1.0@${evil}`,
+        `/v2/demo/app/manifests/1.0%40${evil}`,
+        '/v2/DEMO/APP/manifests/evil',
+        `/v2/demo/app/manifests/evil?ns=${host}`,
+        `/v2/${host}/demo/app/manifests/evil`,
+      ]) {
+        const r = await get(`${proxy.url}${p}`);
+        assert.notEqual(r.status, 200, `${p} served`);
+        assert.ok(![...r.body].some((b) => b < 0x20), `${p}: control characters`);
+      }
+      for (const method of ['PUT', 'POST', 'DELETE', 'PATCH'])
+        assert.equal((await get(`${proxy.url}/v2/demo/app/manifests/1.0`, { method })).status, 405);
     },
   },
 ];
