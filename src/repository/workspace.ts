@@ -50,12 +50,13 @@ import { readIfExists, withLock } from '../internal/index.js';
 import { type CommitFile, commitFiles, exists, hasJournal, recoverCommit } from './commit.js';
 import type { Signer } from './signer.js';
 import {
-  checkTargetPath,
   defaultRole,
   foldPath,
   type PathWalk,
   placementProblem,
   TargetWalker,
+  targetFileProblem,
+  targetPathProblem,
 } from './target-walk.js';
 
 /** The top-level roles. */
@@ -108,6 +109,31 @@ export interface TargetEntry {
   length: number;
   hashes: Record<string, string>;
   custom?: JsonValue;
+}
+
+/** One target of a batch ({@link Workspace.addTargets}). */
+export interface BatchTarget {
+  path: string;
+  entry: TargetEntry;
+  /** The bytes, stored in the workspace and published (`entry` must describe them). */
+  content?: Uint8Array;
+  /** The role to list it in (default: the role its path is delegated to). */
+  role?: string | undefined;
+  /** Where it came from, for errors (`targets.jsonl line 3`, a file name). */
+  source?: string;
+}
+
+/**
+ * sameTarget tells whether a listed entry and a new one are the same bytes: same length, and
+ * at least one hash algorithm in common, every common one equal (no common one: not the same).
+ */
+function sameTarget(a: TargetFile, b: TargetEntry): boolean {
+  const common = Object.keys(b.hashes).filter((alg) => a.hashes[alg] !== undefined);
+  return (
+    a.length === b.length &&
+    common.length > 0 &&
+    common.every((alg) => a.hashes[alg]?.toLowerCase() === b.hashes[alg]?.toLowerCase())
+  );
 }
 
 function isObj(v: JsonValue | undefined): v is JsonObject {
@@ -461,36 +487,11 @@ export class Workspace {
     return defaultRole(await this.walkTarget(path));
   }
 
-  /**
-   * placeTarget checks a target path and the role it is to be listed in (default: the one
-   * {@link roleForTarget} picks): the path must be publishable as a file, the role on the
-   * client's walk for it, and no other role there may list it (clients would get one of them).
-   */
-  private async placeTarget(path: string, role?: string): Promise<string> {
-    checkTargetPath(path);
-    const walk = await this.walkTarget(path);
-    const r = role ?? defaultRole(walk);
-    const why = placementProblem(walk, path, r, 'add');
-    if (why !== undefined)
-      throw new MisuseError(`cannot list ${JSON.stringify(path)} in ${r}: ${why}`);
-    return r;
-  }
-
   /** addTarget lists a target (in `role`, or the role its path is delegated to). */
   async addTarget(path: string, entry: TargetEntry, role?: string): Promise<string> {
-    const r = await this.placeTarget(path, role);
-    await this.edit(r, (s) => {
-      const t = s.targets as JsonObject;
-      const value: JsonObject = { length: entry.length, hashes: entry.hashes };
-      if (entry.custom !== undefined) value.custom = entry.custom;
-      Object.defineProperty(t, path, {
-        value,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    });
-    return r;
+    return [
+      ...(await this.addTargets([{ path, entry, role }], { replace: true })).keys(),
+    ][0] as string;
   }
 
   /** addTargetFile stores a file's content and lists it as a target. */
@@ -500,17 +501,91 @@ export class Workspace {
     role?: string,
     custom?: JsonValue,
   ): Promise<string> {
-    const hashes = hashesOf(content);
-    checkTargetPath(path, 'target path', true); // published as a file: `targets/<path>`
+    const entry = { length: content.length, hashes: hashesOf(content), custom };
+    const added = await this.addTargets([{ path, entry, content, role }], { replace: true });
+    return [...added.keys()][0] as string;
+  }
+
+  /**
+   * addTargets lists many targets as one change: each role that gains entries is edited once
+   * (one new version, one write), whatever the number of targets. Every target gets the rules
+   * of a single add, checked on the delegation walk as it stands before the batch: a path
+   * clients can fetch (and, with `content`, publish as a file), the role on the client's walk
+   * for it (TUF 5.6.7: delegated paths, terminating roles) and no other role listing it there,
+   * and, unless `replace`, no listed entry with other bytes. A path may appear once. One refused
+   * target refuses the batch: nothing is written, and the error names its `source`.
+   * @returns the roles edited, with the number of targets each lists now from this batch
+   */
+  async addTargets(
+    items: Iterable<BatchTarget>,
+    o: { replace?: boolean } = {},
+  ): Promise<Map<string, number>> {
     return this.update(async () => {
-      const r = await this.placeTarget(path, role); // refused before the content is stored
-      this.#put(join(this.contentDir, hashes.sha256 as string), content);
-      return this.addTarget(
-        path,
-        { length: content.length, hashes, ...(custom === undefined ? {} : { custom }) },
-        r,
-      );
+      const walker = new TargetWalker((r) => this.bytes(r), roleFileName);
+      const sources = new Map<string, string>(); // path → where it came from
+      const byRole = new Map<string, Array<{ path: string; value: JsonObject }>>();
+      for (const it of items) {
+        const where = it.source === undefined ? '' : `${it.source}: `;
+        const first = sources.get(it.path);
+        if (first !== undefined)
+          throw new MisuseError(
+            `${where}target path ${JSON.stringify(it.path)} is also given by ${first}`,
+          );
+        sources.set(it.path, it.source ?? 'this batch');
+        const why = await this.#placementProblem(walker, it, o.replace === true);
+        if (typeof why === 'string') throw new MisuseError(`${where}${why}`);
+        const list = byRole.get(why.role) ?? [];
+        const { length, hashes, custom } = it.entry;
+        list.push({
+          path: it.path,
+          value: { length, hashes, ...(custom === undefined ? {} : { custom }) },
+        });
+        byRole.set(why.role, list);
+        if (it.content !== undefined)
+          this.#put(join(this.contentDir, hashes.sha256 as string), it.content);
+      }
+      for (const [role, list] of byRole) {
+        await this.edit(role, (s) => {
+          const t = s.targets as JsonObject;
+          for (const { path, value } of list)
+            Object.defineProperty(t, path, {
+              value,
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            });
+        });
+      }
+      return new Map([...byRole].map(([r, l]) => [r, l.length]));
     });
+  }
+
+  /**
+   * #placementProblem checks one target of a batch (see {@link addTargets}) and returns the role
+   * to list it in, or why it cannot be listed.
+   */
+  async #placementProblem(
+    walker: TargetWalker,
+    it: BatchTarget,
+    replace: boolean,
+  ): Promise<string | { role: string }> {
+    const p = JSON.stringify(it.path);
+    // published as a file (`targets/<path>`) when its content is given
+    const bad = it.content === undefined ? targetPathProblem(it.path) : targetFileProblem(it.path);
+    if (bad !== undefined) return `target path ${p}: ${bad}`;
+    const sha256 = it.entry.hashes.sha256;
+    if (it.content !== undefined && (sha256 === undefined || !/^[0-9a-f]{64}$/.test(sha256)))
+      return `target ${p}: stored content needs its sha256`;
+    const walk = await walker.walk(it.path);
+    const role = it.role ?? defaultRole(walk);
+    const why = placementProblem(walk, it.path, role, 'add');
+    if (why !== undefined) return `cannot list ${p} in ${role}: ${why}`;
+    const listedBy = walk.listedBy[0];
+    const prior =
+      listedBy === undefined ? undefined : (await walker.targetsOf(listedBy)).get(it.path);
+    if (prior !== undefined && !replace && !sameTarget(prior, it.entry))
+      return `${p}: ${listedBy} already lists other bytes under this path (--replace to list these instead)`;
+    return { role };
   }
 
   /**
