@@ -81,19 +81,20 @@ const changed = (a: Map<string, string>, b: Map<string, string>) =>
     .map(([k]) => k)
     .sort();
 
-/** signChanged signs every role of the workspace that has no signature with the key for it. */
+/** signChanged signs every role of the workspace that has no signature, one change per key. */
 async function signChanged(ws: Workspace, keys: Record<string, Signer>): Promise<string[]> {
-  const signed: string[] = [];
+  const unsigned: string[] = [];
   for (const { name } of await ws.targetsRoles()) {
-    if ((await ws.read(name)).signatures.length > 0) continue;
-    await ws.sign(name, (name === 'targets' ? keys.targets : keys.bins) as Signer);
-    signed.push(name);
+    if ((await ws.read(name)).signatures.length === 0) unsigned.push(name);
   }
+  const bins = unsigned.filter((r) => r !== 'targets');
+  if (bins.length > 0) await ws.signRoles(bins, keys.bins as Signer);
+  if (unsigned.includes('targets')) await ws.sign('targets', keys.targets as Signer);
   if ((await ws.read('root')).signatures.length === 0) await ws.sign('root', keys.root as Signer);
   if (await ws.refreshSnapshotMeta()) await ws.sign('snapshot', keys.snapshot as Signer);
   await ws.refreshTimestampMeta(true);
   await ws.sign('timestamp', keys.timestamp as Signer);
-  return signed;
+  return unsigned;
 }
 
 async function tufa(dir: string) {

@@ -173,10 +173,14 @@ export class RegistryClient {
    * followed (the path stays this repository's); at most `maxTags` tags, and a page that does not
    * move past the last tag ends the listing with an error, so a looping registry cannot hold us.
    */
-  async listTags(repo: RepositoryRef, maxTags = 100_000): Promise<string[]> {
+  async listTags(
+    repo: RepositoryRef,
+    o: { pageSize?: number; maxTags?: number } = {},
+  ): Promise<string[]> {
     const what = `${repo.registry}/${repo.repository} tag list`;
+    const maxTags = o.maxTags ?? 100_000;
     const tags = new Set<string>();
-    let query = '?n=1000';
+    let query = `?n=${o.pageSize ?? 1000}`;
     for (let page = 0; query !== ''; page++) {
       const deadline = performance.now() + 4 * this.timeout;
       const res = await this.send(

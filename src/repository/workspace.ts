@@ -41,8 +41,10 @@ import {
   parseJson,
   type RoleKeys,
   type RoleType,
+  type Root,
   SuccinctRoles,
   type TargetFile,
+  type Targets,
   type VerificationResult,
   verificationResult,
 } from '../core/index.js';
@@ -763,36 +765,76 @@ export class Workspace {
 
   /** signersOf returns who may sign a role: keys, threshold, and (for root) the previous root's. */
   async signersOf(role: string): Promise<Array<{ what: string; keys: RoleKeys; ring: KeyRing }>> {
-    if ((TOP as readonly string[]).includes(role)) {
-      const root = Metadata.fromBytes(await this.bytes('root'), 'root').signed;
-      const out = [
-        {
-          what: role,
-          keys: root.role(role as RoleType) as RoleKeys,
-          ring: root.keyRing(nodeBackend),
-        },
-      ];
-      if (role === 'root' && root.version > 1) {
-        const prev = await this.rootBytes(root.version - 1);
-        if (prev !== undefined) {
-          const p = Metadata.fromBytes(prev, 'root').signed;
-          out.push({
-            what: `root (previous, v${p.version})`,
-            keys: p.role('root'),
-            ring: p.keyRing(nodeBackend),
-          });
-        }
+    return (await this.#signersOf([role])).get(role) as Array<{
+      what: string;
+      keys: RoleKeys;
+      ring: KeyRing;
+    }>;
+  }
+
+  /**
+   * #signersOf returns who may sign each of `roles` (see {@link signersOf}), reading root, the
+   * delegation tree and each delegator once. A role nobody delegates is refused.
+   */
+  async #signersOf(
+    roles: readonly string[],
+  ): Promise<Map<string, Array<{ what: string; keys: RoleKeys; ring: KeyRing }>>> {
+    const out = new Map<string, Array<{ what: string; keys: RoleKeys; ring: KeyRing }>>();
+    const delegated = roles.filter((r) => !(TOP as readonly string[]).includes(r));
+    const delegatorOf = new Map(
+      delegated.length === 0 ? [] : (await this.targetsRoles()).map((r) => [r.name, r.delegator]),
+    );
+    const parsed = new Map<string, ReturnType<typeof Metadata.fromBytes>>();
+    const md = async (name: string, type: RoleType) => {
+      let m = parsed.get(name);
+      if (m === undefined) {
+        m = Metadata.fromBytes(await this.bytes(name), type);
+        parsed.set(name, m);
       }
-      return out;
-    }
-    for (const { name, delegator } of await this.targetsRoles()) {
-      if (name !== role) continue;
-      const d = Metadata.fromBytes(await this.bytes(delegator), 'targets').signed.delegations;
+      return m;
+    };
+    for (const role of roles) {
+      if ((TOP as readonly string[]).includes(role)) {
+        const root = (await md('root', 'root')).signed as Root;
+        const list = [
+          {
+            what: role,
+            keys: root.role(role as RoleType) as RoleKeys,
+            ring: root.keyRing(nodeBackend),
+          },
+        ];
+        if (role === 'root' && root.version > 1) {
+          const prev = await this.rootBytes(root.version - 1);
+          if (prev !== undefined) {
+            const p = Metadata.fromBytes(prev, 'root').signed;
+            list.push({
+              what: `root (previous, v${p.version})`,
+              keys: p.role('root'),
+              ring: p.keyRing(nodeBackend),
+            });
+          }
+        }
+        out.set(role, list);
+        continue;
+      }
+      const delegator = delegatorOf.get(role);
+      const d =
+        delegator === undefined
+          ? undefined
+          : ((await md(delegator, 'targets')).signed as Targets).delegations;
       const keys = d?.roleKeys(role);
-      if (d !== undefined && keys !== undefined)
-        return [{ what: role, keys, ring: d.keyRing(nodeBackend) }];
+      if (d === undefined || keys === undefined)
+        throw new MisuseError(`role ${role} is not delegated by any role of this repository`);
+      out.set(role, [{ what: role, keys, ring: d.keyRing(nodeBackend) }]);
     }
-    throw new MisuseError(`role ${role} is not delegated by any role of this repository`);
+    return out;
+  }
+
+  /** rolesSignableBy lists every role (top-level, then delegated) that key `keyid` may sign. */
+  async rolesSignableBy(keyid: string): Promise<string[]> {
+    const all = [...TOP, ...(await this.targetsRoles()).slice(1).map((r) => r.name)];
+    const who = await this.#signersOf(all);
+    return all.filter((r) => who.get(r)?.some((w) => w.keys.keyids.includes(keyid)));
   }
 
   /**
@@ -803,44 +845,75 @@ export class Workspace {
    * @returns false when the role already carried a valid signature by this key
    */
   async sign(role: string, signer: Signer): Promise<boolean> {
-    const keyOf = async () => {
-      const who = await this.signersOf(role);
-      if (!who.some((w) => w.keys.keyids.includes(signer.keyid))) {
-        throw new MisuseError(`key ${signer.keyid} may not sign ${role}`);
-      }
-      return who.map((w) => w.ring.resolve(signer.keyid)).find((k) => k !== undefined);
-    };
-    const vk = await keyOf();
-    const env = await this.read(role);
-    const data = canonicalize(env.signed);
-    const existing = env.signatures.find((s) => s.keyid === signer.keyid);
-    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-    if (existing && vk?.verify(Buffer.from(existing.sig, 'hex'), data)) return false;
-    const sig = await signer.sign(data);
-    if (vk === undefined || !vk.verify(sig, data)) {
-      throw new MisuseError(
-        `the signature made for key ${signer.keyid} does not verify: wrong key or signer?`,
-      );
-    }
-    return this.update(async () => {
-      // Re-read under the lock: an edit made while the signer ran is never undone, and a
-      // signature made meanwhile by another key is kept.
-      const current = await this.read(role);
-      if (!Buffer.from(canonicalize(current.signed)).equals(Buffer.from(data))) {
-        throw new MisuseError(
-          `${role} changed while it was being signed (signed v${env.signed.version}, now v${current.signed.version}): nothing written, sign it again`,
+    return (await this.signRoles([role], signer)).get(role) as boolean;
+  }
+
+  /**
+   * signRoles is {@link sign} for several roles with one key, stored as one change: each role
+   * the key may not sign is refused before anything is signed; signatures are made without the
+   * lock, then added under it, each only if its role is still exactly what was signed.
+   * @returns per role, whether a signature was added (false: it had a valid one by this key)
+   */
+  async signRoles(list: readonly string[], signer: Signer): Promise<Map<string, boolean>> {
+    const roles = [...new Set(list)];
+    const keysOf = async () => {
+      const who = await this.#signersOf(roles);
+      const vks = new Map<string, ReturnType<KeyRing['resolve']>>();
+      for (const role of roles) {
+        const w = who.get(role) ?? [];
+        if (!w.some((x) => x.keys.keyids.includes(signer.keyid)))
+          throw new MisuseError(`key ${signer.keyid} may not sign ${role}`);
+        vks.set(
+          role,
+          w.map((x) => x.ring.resolve(signer.keyid)).find((k) => k !== undefined),
         );
       }
-      if (!(await keyOf())?.verify(sig, data)) {
-        throw new MisuseError(`key ${signer.keyid} may no longer sign ${role}`);
+      return vks;
+    };
+    const vks = await keysOf();
+    const added = new Map<string, boolean>();
+    const made: Array<{ role: string; data: Uint8Array; sig: Uint8Array; version: unknown }> = [];
+    for (const role of roles) {
+      const env = await this.read(role);
+      const data = canonicalize(env.signed);
+      const vk = vks.get(role);
+      const existing = env.signatures.find((s) => s.keyid === signer.keyid);
+      if (existing && vk?.verify(Buffer.from(existing.sig, 'hex'), data)) {
+        added.set(role, false);
+        continue;
       }
-      current.signatures = [
-        ...current.signatures.filter((s) => s.keyid !== signer.keyid),
-        { keyid: signer.keyid, sig: hex(sig) },
-      ];
-      await this.write(role, current);
-      return true;
+      const sig = await signer.sign(data);
+      if (vk === undefined || !vk.verify(sig, data)) {
+        throw new MisuseError(
+          `the signature made for key ${signer.keyid} does not verify: wrong key or signer?`,
+        );
+      }
+      made.push({ role, data, sig, version: env.signed.version });
+      added.set(role, true);
+    }
+    if (made.length === 0) return added;
+    await this.update(async () => {
+      // Re-read under the lock: an edit made while the signer ran is never undone, and a
+      // signature made meanwhile by another key is kept.
+      const now = await keysOf();
+      for (const { role, data, sig, version } of made) {
+        const current = await this.read(role);
+        if (!Buffer.from(canonicalize(current.signed)).equals(Buffer.from(data))) {
+          throw new MisuseError(
+            `${role} changed while it was being signed (signed v${version}, now v${current.signed.version}): nothing written, sign it again`,
+          );
+        }
+        if (!now.get(role)?.verify(sig, data)) {
+          throw new MisuseError(`key ${signer.keyid} may no longer sign ${role}`);
+        }
+        current.signatures = [
+          ...current.signatures.filter((s) => s.keyid !== signer.keyid),
+          { keyid: signer.keyid, sig: Buffer.from(sig).toString('hex') },
+        ];
+        await this.write(role, current);
+      }
     });
+    return added;
   }
 
   /** verification tells how far a role's signatures are from its threshold(s). */

@@ -297,7 +297,7 @@ export function addRepoCommands(program: Command, out: Output): void {
       try {
         for (const r of o.allTags) {
           const repo = Reference.parse(r);
-          if (repo.tag !== undefined || repo.digest !== undefined)
+          if (r.includes('@') || r.lastIndexOf(':') > r.lastIndexOf('/'))
             throw new UsageError(`--all-tags ${r}: a repository, without tag or digest`);
           for (const tag of await client.listTags(repo))
             refs.push(Reference.parse(`${repo.name}:${tag}`));
@@ -388,8 +388,13 @@ export function addRepoCommands(program: Command, out: Output): void {
 
   repo
     .command('sign')
-    .description('add one signature to a role (idempotent per key)')
-    .requiredOption('--role <role>', 'role to sign')
+    .description('add one signature to roles (idempotent per key), stored as one change')
+    .option('--role <role>', 'role to sign (repeatable)', collect, [])
+    .option(
+      '--all',
+      'every role the key may sign (those it signed already are left as they are)',
+      false,
+    )
     .option('--key <file>', 'private key (PKCS#8 PEM; passphrase from $TUFA_KEY_PASSPHRASE)')
     .option(
       '--signer-command <cmd>',
@@ -400,17 +405,29 @@ export function addRepoCommands(program: Command, out: Output): void {
     .option(INSECURE_KEY_FLAG, 'use a key file that group or others may read', false)
     .action(
       async (o: {
-        role: string;
+        role: string[];
+        all: boolean;
         key?: string;
         signerCommand?: string;
         publicKey?: string;
         signerEnv: string[];
         insecureKeyPermissions: boolean;
       }) => {
+        if (o.role.length > 0 === o.all) throw new UsageError('give --role (repeatable) or --all');
         const signer = await signerFrom(o, out);
         if (signer === undefined) throw new RangeError('--key or --signer-command is required');
-        const added = await (await ws()).sign(o.role, signer);
-        out.line(`${o.role}: ${added ? 'signed' : 'already signed'} by ${signer.keyid}`);
+        const w = await ws();
+        const roles = o.all ? await w.rolesSignableBy(signer.keyid) : o.role;
+        const added = await w.signRoles(roles, signer);
+        const fresh = [...added].filter(([, a]) => a).map(([r]) => r);
+        if (added.size === 1)
+          out.line(
+            `${roles[0]}: ${fresh.length > 0 ? 'signed' : 'already signed'} by ${signer.keyid}`,
+          );
+        else
+          out.line(
+            `${fresh.length} of ${added.size} roles signed by ${signer.keyid}${fresh.length > 0 ? `: ${fresh.slice(0, 10).join(', ')}${fresh.length > 10 ? ', …' : ''}` : ''}`,
+          );
       },
     );
 
