@@ -918,15 +918,30 @@ export class Workspace {
 
   /** verification tells how far a role's signatures are from its threshold(s). */
   async verification(role: string): Promise<Array<{ what: string } & VerificationResult>> {
-    const md = Metadata.fromBytes(
-      await this.bytes(role),
-      Workspace.typeOf(role),
-      roleFileName(role),
-    );
-    return (await this.signersOf(role)).map((w) => ({
-      what: w.what,
-      ...verificationResult(md, w.keys, w.ring),
-    }));
+    return (await this.verifications([role])).get(role) ?? [];
+  }
+
+  /** verifications is {@link verification} for several roles, walking the delegations once. */
+  async verifications(
+    roles: readonly string[],
+  ): Promise<Map<string, Array<{ what: string } & VerificationResult>>> {
+    const who = await this.#signersOf(roles);
+    const out = new Map<string, Array<{ what: string } & VerificationResult>>();
+    for (const role of roles) {
+      const md = Metadata.fromBytes(
+        await this.bytes(role),
+        Workspace.typeOf(role),
+        roleFileName(role),
+      );
+      out.set(
+        role,
+        (who.get(role) ?? []).map((w) => ({
+          what: w.what,
+          ...verificationResult(md, w.keys, w.ring),
+        })),
+      );
+    }
+    return out;
   }
 
   /** snapshotMeta computes the meta entries of every targets role from the files as stored. */
