@@ -206,29 +206,35 @@ export function addRepoCommands(program: Command, out: Output): void {
       collect,
       [],
     )
+    .option('--prefix <path>', 'put the files and folders given under this target path')
     .option('--role <role>', 'role to list them in')
     .option('--replace', 'list other bytes under paths already listed', false)
-    .action(async (files: string[], o: { manifest: string[]; role?: string; replace: boolean }) => {
-      if (files.length === 0 && o.manifest.length === 0)
-        throw new UsageError('add-targets: give files, folders or --manifest');
-      const items: BatchTarget[] = [];
-      for (const m of o.manifest)
-        items.push(...parseTargetLines(await readFlagText('--manifest', m), m));
-      for (const f of files) {
-        for (const [path, file] of await filesOf(f)) {
-          const content = await readFlagFile('add-targets', file);
-          items.push({
-            path,
-            entry: { length: content.length, hashes: hashesOf(content) },
-            content,
-            source: file,
-          });
+    .action(
+      async (
+        files: string[],
+        o: { manifest: string[]; prefix?: string; role?: string; replace: boolean },
+      ) => {
+        if (files.length === 0 && o.manifest.length === 0)
+          throw new UsageError('add-targets: give files, folders or --manifest');
+        const items: BatchTarget[] = [];
+        for (const m of o.manifest)
+          items.push(...parseTargetLines(await readFlagText('--manifest', m), m));
+        for (const f of files) {
+          for (const [path, file] of await filesOf(f)) {
+            const content = await readFlagFile('add-targets', file);
+            items.push({
+              path: o.prefix === undefined ? path : `${o.prefix.replace(/\/+$/, '')}/${path}`,
+              entry: { length: content.length, hashes: hashesOf(content) },
+              content,
+              source: file,
+            });
+          }
         }
-      }
-      if (o.role !== undefined) for (const it of items) it.role = o.role;
-      const roles = await change((w) => w.addTargets(items, { replace: o.replace }));
-      out.line(`${items.length} targets listed: ${summary(roles)}`);
-    });
+        if (o.role !== undefined) for (const it of items) it.role = o.role;
+        const roles = await change((w) => w.addTargets(items, { replace: o.replace }));
+        out.line(`${items.length} targets listed: ${summary(roles)}`);
+      },
+    );
 
   withRegistryFlags(
     repo
