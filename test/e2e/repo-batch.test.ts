@@ -109,16 +109,16 @@ describe('tufa repo add-targets / add-images: batches (through the real binary)'
     writeFileSync(join(dir, 'dist', 'linux', 'app'), 'linux app\n');
     writeFileSync(join(dir, 'notes.txt'), 'notes\n');
     const before = version('ws', 'targets');
-    const r = ok(['repo', '--repo', 'ws', 'add-targets', 'dist', 'notes.txt']);
+    const r = ok(['repo', '--repo', 'ws', 'add-targets', 'dist', 'notes.txt', '--prefix', 'v1/']);
     assert.match(r.stdout, /3 targets listed: targets 3/);
     const t = role('ws', 'targets');
     assert.equal(t.signed.version, before + 1, 'exactly one new version for the batch');
     assert.deepEqual(Object.keys(t.signed.targets).sort(), [
-      'app.tar.gz',
-      'linux/app',
-      'notes.txt',
+      'v1/app.tar.gz',
+      'v1/linux/app',
+      'v1/notes.txt',
     ]);
-    assert.equal(t.signed.targets['linux/app']?.hashes.sha256, sha256('linux app\n'));
+    assert.equal(t.signed.targets['v1/linux/app']?.hashes.sha256, sha256('linux app\n'));
     assert.equal(
       readFileSync(join(dir, 'ws', 'targets', sha256('linux app\n')), 'utf8'),
       'linux app\n',
@@ -311,6 +311,28 @@ describe('tufa repo add-targets / add-images: batches (through the real binary)'
       assert.deepEqual(Object.keys(role('wb', b).signed.targets).sort(), mine.sort(), b);
     }
     assert.equal(version('wb', 'targets'), 1, 'targets lists nothing new');
+    // sign --all: one change, signing exactly the bins the batch touched
+    const touched = bins.filter((b) => version('wb', b) === 2);
+    const untouched = new Map(
+      bins
+        .filter((b) => version('wb', b) === 1)
+        .map((b) => [b, readFileSync(join(dir, 'wb', 'metadata', `${b}.json`), 'utf8')]),
+    );
+    const signed = ok(['repo', '--repo', 'wb', 'sign', '--all', '--key', 'k']);
+    // root, snapshot and timestamp were never signed here: the key may sign them too
+    assert.match(
+      signed.stdout,
+      new RegExp(`^${touched.length + 3} of ${bins.length + 4} roles signed`),
+    );
+    for (const b of touched) assert.equal(role('wb', b).signatures.length, 1, b);
+    for (const [b, text] of untouched)
+      assert.equal(
+        readFileSync(join(dir, 'wb', 'metadata', `${b}.json`), 'utf8'),
+        text,
+        `${b} untouched`,
+      );
+    const again = ok(['repo', '--repo', 'wb', 'sign', '--all', '--key', 'k']);
+    assert.match(again.stdout, new RegExp(`^0 of ${bins.length + 4} roles signed`));
     // a path forced into the wrong bin is refused
     const p = chosen[0] as string;
     const wrong = bins.find((b) => b !== binOf(p)) as string;
