@@ -26,7 +26,6 @@ import {
   FormatError,
   type Metadata,
   MisuseError,
-  nodeBackend,
   RepositoryError,
   type Root,
   type TargetFile,
@@ -35,6 +34,7 @@ import {
   UnsignedMetadataError,
   walkDelegations,
 } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
 import { MetadataCache } from './cache.js';
 import { DEFAULT_CONFIG, type UpdaterConfig } from './config.js';

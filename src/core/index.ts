@@ -10,7 +10,6 @@ export type {
   PublicKeyMaterial,
   VerifyingKey,
 } from './crypto/backend.js';
-export { nodeBackend } from './crypto/node.js';
 export {
   type FoundTarget,
   findTarget,

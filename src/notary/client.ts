@@ -41,12 +41,12 @@ import {
   DownloadHttpError,
   ExpiredMetadataError,
   MisuseError,
-  nodeBackend,
   parseJson,
   RepositoryError,
   UnsignedMetadataError,
   verificationResult,
 } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
 import type { Credentials } from '../transport/index.js';
 import {

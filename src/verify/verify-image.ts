@@ -18,8 +18,8 @@ import {
   ExpiredMetadataError,
   type HashEncoding,
   MisuseError,
-  nodeBackend,
 } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { lookupTag, NotaryClient, type NotaryCollection } from '../notary/index.js';
 import {
   extractArchive,

@@ -12,10 +12,10 @@ import {
   checkLengthAndHashes,
   consistentTargetName,
   findTarget,
-  nodeBackend,
   TrustedMetadataSet,
   TufaError,
 } from '../../core/index.js';
+import { nodeBackend } from '../../crypto/index.js';
 import { type BuiltImage, buildImage, OciError, writeLayoutImages } from '../../oci/index.js';
 import { buildRepository, KeyObjectSigner, writeTree } from '../../repository/index.js';
 import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
@@ -55,13 +55,16 @@ function verifyFile(
     if (b === undefined) throw new Error(`${name} is missing from the repository`);
     return b;
   };
-  const trusted = new TrustedMetadataSet(trustedRoot, now);
+  const trusted = new TrustedMetadataSet(trustedRoot, now, { backend: nodeBackend });
   for (let v = trusted.root.signed.version + 1; files.has(`${v}.root.json`); v++)
     trusted.updateRoot(get(`${v}.root.json`));
   const ts = trusted.updateTimestamp(get('timestamp.json'));
   trusted.updateSnapshot(get(`${ts.signed.snapshotMeta.version}.snapshot.json`));
-  const found = findTarget(trusted, targetPath, (role) =>
-    get(`${trusted.snapshot?.signed.roleMeta(role)?.version}.${role}.json`),
+  const found = findTarget(
+    trusted,
+    targetPath,
+    (role) => get(`${trusted.snapshot?.signed.roleMeta(role)?.version}.${role}.json`),
+    { backend: nodeBackend },
   );
   if (found === undefined) throw new Error(`${targetPath} is not a signed target`);
   const sha256 = found.target.hashes.sha256 as string;
@@ -240,7 +243,7 @@ export async function runDemo(
     [
       'rollback: timestamp v1 served after the client saw v2',
       () => {
-        const set = new TrustedMetadataSet(trustedRoot, now);
+        const set = new TrustedMetadataSet(trustedRoot, now, { backend: nodeBackend });
         set.updateTimestamp(v2.get('timestamp.json') as Uint8Array);
         set.updateTimestamp(onDisk.get('timestamp.json') as Uint8Array);
       },
