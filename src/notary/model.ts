@@ -17,6 +17,7 @@ import {
   type JsonObject,
   type JsonValue,
   parseExpires,
+  parseHashes,
   parseJson,
   type Signature,
 } from '../core/index.js';
@@ -129,17 +130,12 @@ function parseKeys(obj: JsonObject, where: string): Map<string, NotaryKey> {
   return out;
 }
 
-function parseHashes(obj: JsonObject, where: string): Record<string, string> {
-  const names = Object.keys(obj);
-  if (names.length === 0) throw new FormatError(`${where}: expected at least one hash`);
-  const f = new Fields(obj, where);
-  for (const n of names) base64Field(f, n);
-  return obj as Record<string, string>;
-}
-
 function parseMeta(v: JsonValue | undefined, where: string): NotaryMeta {
   const f = Fields.of(v, where);
-  return { length: f.int('length', 1), hashes: parseHashes(f.object('hashes'), `${where}.hashes`) };
+  return {
+    length: f.int('length', 1),
+    hashes: parseHashes(f.object('hashes'), `${where}.hashes`, 'base64'),
+  };
 }
 
 function parseRole(v: JsonValue | undefined, where: string): NotaryRole {
@@ -189,7 +185,7 @@ const PARSERS: { [K in NotaryType]: (f: Fields) => NotaryTypes[K] } = {
     for (const name of Object.keys(obj)) {
       const tf = Fields.of(obj[name], `${f.where}.targets[${JSON.stringify(name)}]`);
       const length = tf.int('length', 0);
-      const hashes = parseHashes(tf.object('hashes'), `${tf.where}.hashes`);
+      const hashes = parseHashes(tf.object('hashes'), `${tf.where}.hashes`, 'base64');
       const custom = tf.raw('custom');
       targets.set(name, { name, length, hashes, ...(custom === undefined ? {} : { custom }) });
     }

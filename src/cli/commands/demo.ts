@@ -3,7 +3,7 @@
  * file in a TUF repository made with the TEST-ONLY keys of keys-example/, verifies the file and
  * the image as a client would, pulls the image, then shows each attack refused.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import {
   TrustedMetadataSet,
   TufaError,
 } from '../../core/index.js';
-import { nodeBackend } from '../../crypto/index.js';
+import { nodeBackend, sha256Hex } from '../../crypto/index.js';
 import { type BuiltImage, buildImage, OciError, writeLayoutImages } from '../../oci/index.js';
 import { buildRepository, KeyObjectSigner, writeTree } from '../../repository/index.js';
 import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
@@ -34,10 +34,6 @@ async function loadTestKey(role: string): Promise<KeyObjectSigner> {
   return KeyObjectSigner.fromPem(
     await readFile(join(KEYS_DIR, `${role}.test-only.key.pem`), 'utf8'),
   );
-}
-
-function sha256Hex(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
 }
 
 /**

@@ -17,7 +17,13 @@ export {
   utcTime,
   withRest,
 } from './fields.js';
-export { checkLengthAndHashes, type HashEncoding, MetaFile, TargetFile } from './files.js';
+export {
+  checkLengthAndHashes,
+  type HashEncoding,
+  MetaFile,
+  parseHashes,
+  TargetFile,
+} from './files.js';
 export { isTargetInPathPattern, matchSegment } from './pattern.js';
 export { Role, type RoleKeys } from './role.js';
 export { Root } from './root.js';
