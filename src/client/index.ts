@@ -1,4 +1,3 @@
-export { type LockOptions, readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
 export { MetadataCache } from './cache.js';
 export {
   DEFAULT_CONFIG,

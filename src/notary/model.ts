@@ -8,11 +8,11 @@
  * signed bytes are the canonical JSON of the parsed `signed` object, which is what notary
  * itself verifies (the served bytes may be HTML-escaped).
  */
+// the dialect's parser reads fields as the core's parser does (not public API)
+
 import {
   base64ToBytes,
   canonicalize,
-  describe,
-  Fields,
   FormatError,
   type JsonObject,
   type JsonValue,
@@ -21,6 +21,7 @@ import {
   parseJson,
   type Signature,
 } from '../core/index.js';
+import { describe, Fields } from '../core/metadata/fields.js';
 
 export type NotaryType = 'Root' | 'Targets' | 'Snapshot' | 'Timestamp';
 

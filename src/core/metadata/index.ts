@@ -7,16 +7,7 @@ export {
   TargetPathHash,
 } from './delegations.js';
 export { Metadata, type Signature, type SignedTypes } from './envelope.js';
-export {
-  asObject,
-  describe,
-  Fields,
-  formatExpires,
-  isObject,
-  parseExpires,
-  utcTime,
-  withRest,
-} from './fields.js';
+export { formatExpires, parseExpires } from './fields.js';
 export {
   checkLengthAndHashes,
   type HashEncoding,
