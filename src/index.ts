@@ -5,5 +5,6 @@
  */
 export * from './client/index.js';
 export * from './core/index.js';
+export { nodeBackend } from './crypto/index.js';
 export { OciError, type OciErrorCode, Reference } from './oci/pure.js';
 export * from './verify/index.js';
