@@ -10,7 +10,15 @@ import { DownloadError, DownloadHttpError } from '../core/index.js';
 import type { FetcherConfig } from './config.js';
 import { HttpFetcher } from './http-fetcher.js';
 
-/** Gets the bytes at a URL. */
+/**
+ * Gets the bytes at a URL: the one edge between the Updater and where a repository lives. The
+ * Updater asks for `metadataBaseUrl` + a metadata file name (`2.root.json`, `timestamp.json`,
+ * `3.snapshot.json`, `4.<role, percent-encoded>.json`) and `targetBaseUrl` + a target path
+ * (`dir/<hash>.<name>` with consistent snapshots), each with the longest length allowed. So a
+ * fetcher for other storage (an OCI registry behind `oci://…` bases, a Map in memory) splits the
+ * URL at its base, as docker/attest's registry fetcher does with go-tuf's `DownloadFile`. A file
+ * that does not exist is a {@link DownloadHttpError} 404 (the end of the root chain, TUF 5.3.3).
+ */
 export interface Fetcher {
   /**
    * fetch returns the body of `url`, at most `maxLength` bytes.

@@ -1,4 +1,3 @@
-export { MetadataCache } from './cache.js';
 export {
   DEFAULT_CONFIG,
   DEFAULT_FETCHER_CONFIG,
@@ -7,4 +6,5 @@ export {
 } from './config.js';
 export { DefaultFetcher, type Fetcher, FileFetcher } from './fetcher.js';
 export { HttpFetcher } from './http-fetcher.js';
+export { FsMetadataStore, MemoryMetadataStore, type MetadataStore } from './store.js';
 export { initMetadataDir, type RequestLog, Updater, type UpdaterOptions } from './updater.js';

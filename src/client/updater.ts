@@ -1,5 +1,5 @@
 /**
- * The TUF client workflow (TUF 5) with I/O: the metadata cache, a fetcher, target downloads.
+ * The TUF client workflow (TUF 5) with I/O: a metadata store, a fetcher, target downloads.
  *
  * Rules of this module:
  * - The reference time is read once per refresh (TUF 5.1) and passed to the core.
@@ -11,11 +11,14 @@
  * - The target folder is apart from the metadata folder (neither inside the other).
  * - Bytes are cached exactly as received, atomically, and only after they verified.
  * - Delegated roles are fetched only when the target search visits them (pre-order DFS).
- * - Target files are written to the target folder only after their length and hashes matched.
+ * - Target bytes are returned, or written to the target folder, only after their length and
+ *   hashes matched.
+ * These rules hold for every {@link MetadataStore}: they are decided here, never in a store.
  */
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import {
+  BadVersionNumberError,
   type CryptoBackend,
   checkLengthAndHashes,
   consistentTargetName,
@@ -24,7 +27,7 @@ import {
   EqualVersionNumberError,
   encodeName,
   FormatError,
-  type Metadata,
+  Metadata,
   MisuseError,
   RepositoryError,
   type Root,
@@ -32,24 +35,37 @@ import {
   type Targets,
   TrustedMetadataSet,
   UnsignedMetadataError,
+  verifyThreshold,
   walkDelegations,
 } from '../core/index.js';
 import { nodeBackend } from '../crypto/index.js';
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
-import { MetadataCache } from './cache.js';
 import { DEFAULT_CONFIG, type UpdaterConfig } from './config.js';
 import { DefaultFetcher, type Fetcher } from './fetcher.js';
+import { FsMetadataStore, type MetadataStore } from './store.js';
 
-/** Options of {@link Updater}. */
+/** Options of {@link Updater}. Give `metadataDir` or `store`. */
 export interface UpdaterOptions {
-  /** Folder of the trusted metadata; must hold a trusted `root.json` (see `initMetadataDir`). */
-  metadataDir: string;
+  /**
+   * Folder of the trusted metadata (a {@link FsMetadataStore}: atomic writes, a lock shared by
+   * every process); it holds a trusted `root.json` (see `initMetadataDir`) or `trustedRoot` is
+   * given.
+   */
+  metadataDir?: string;
+  /** Where the trusted metadata is kept, e.g. a {@link MemoryMetadataStore}; else `metadataDir`. */
+  store?: MetadataStore;
+  /**
+   * The trusted root's bytes (obtained through a trusted channel): the start of the root chain
+   * when the store holds no root yet; the store's root (as new or newer) is used when it has one.
+   */
+  trustedRoot?: Uint8Array;
   /** URL prefix of the metadata (ends with `/`; names are appended as they are). */
   metadataBaseUrl?: string;
-  /** Folder for downloaded targets. */
+  /** Folder for downloaded targets (for `downloadTarget`; `fetchTarget` needs none). */
   targetDir?: string;
   /** URL prefix of the targets (ends with `/`). */
   targetBaseUrl?: string;
+  /** How bytes are fetched (default: a {@link DefaultFetcher}, for http(s):// and file://). */
   fetcher?: Fetcher;
   config?: Partial<UpdaterConfig>;
   /** The clock, epoch ms (default `Date.now`); read once per refresh. */
@@ -73,7 +89,7 @@ export type RequestLog = string[];
  */
 export class Updater {
   readonly config: UpdaterConfig;
-  readonly cache: MetadataCache;
+  readonly store: MetadataStore;
   /** The files requested, in order (metadata and targets; the last 1,000). */
   readonly requests: RequestLog = [];
   private readonly fetcher: Fetcher;
@@ -89,8 +105,11 @@ export class Updater {
     if (options.allowExpiredMetadata && !options.offline) {
       throw new MisuseError('allowExpiredMetadata is only allowed together with offline');
     }
+    if ((options.store === undefined) === (options.metadataDir === undefined)) {
+      throw new MisuseError('give either metadataDir or store');
+    }
     this.config = { ...DEFAULT_CONFIG, ...options.config };
-    this.cache = new MetadataCache(options.metadataDir);
+    this.store = options.store ?? new FsMetadataStore(options.metadataDir as string);
     this.ownsFetcher = options.fetcher === undefined;
     this.fetcher = options.fetcher ?? new DefaultFetcher();
     this.backend = options.backend ?? nodeBackend;
@@ -134,42 +153,53 @@ export class Updater {
   }
 
   private async refreshLocked(): Promise<void> {
-    await this.cache.lock(async () => {
-      await this.cache.removeLeftovers();
+    await this.store.lock(async () => {
       // TUF 5.1: fixed update start time
       const now = (this.options.now ?? Date.now)();
-      const rootBytes = await this.cache.read('root', this.config.rootMaxLength);
-      if (rootBytes === undefined) {
-        throw new MisuseError(
-          `${this.cache.fileOf('root')} is missing: initialise the metadata folder with a trusted root`,
-        );
-      }
-      // TUF 5.2: the trusted root must verify against itself before any request
-      const set = new TrustedMetadataSet(rootBytes, now, {
-        backend: this.backend,
-        allowExpiredMetadata: this.options.allowExpiredMetadata === true,
-      });
-      const trustedRoot = set.root.signed;
-      if (!this.options.offline) await this.updateRootChain(set);
-      // TUF 5.3.11 (fast-forward recovery): when the timestamp or snapshot keys rotated, both
-      // cached files stop being rollback references; so does, in loadTimestamp/loadSnapshot, a
-      // cached copy the current keys do not sign. Only under an unexpired root (an expired one
-      // fails the refresh below, and must delete nothing).
-      const final = set.root.signed;
-      if (
-        !final.isExpired(now) &&
-        (['timestamp', 'snapshot'] as const).some(
-          (r) => rolePinOf(trustedRoot, r) !== rolePinOf(final, r),
-        )
-      ) {
-        await this.cache.remove('timestamp');
-        await this.cache.remove('snapshot');
-      }
-      await this.loadTimestamp(set);
-      await this.loadSnapshot(set);
-      await this.loadTargets(set, 'targets', 'root');
-      this.set = set;
+      // a second run only after the first dropped fast-forwarded files (see loadTimestamp)
+      this.set = (await this.update(now, true)) ?? (await this.update(now, false));
     });
+  }
+
+  /** update runs TUF 5.2–5.6.6 once; undefined when it dropped files and must run again. */
+  private async update(now: number, mayRetry: boolean): Promise<TrustedMetadataSet | undefined> {
+    const cached = await this.store.read('root', this.config.rootMaxLength);
+    const rootBytes = cached ?? this.options.trustedRoot;
+    if (rootBytes === undefined) {
+      throw new MisuseError(
+        `${this.store.dir ?? 'the metadata store'} holds no trusted root.json: initialise it with a trusted root, or give the Updater trustedRoot`,
+      );
+    }
+    // TUF 5.2: the trusted root must verify against itself before any request
+    const set = new TrustedMetadataSet(rootBytes, now, {
+      backend: this.backend,
+      allowExpiredMetadata: this.options.allowExpiredMetadata === true,
+    });
+    if (cached === undefined) await this.store.write('root', rootBytes);
+    const trustedRoot = set.root.signed;
+    if (!this.options.offline) await this.updateRootChain(set);
+    // TUF 5.3.11 (fast-forward recovery): when the timestamp or snapshot keys rotated, both
+    // cached files stop being rollback references; so does, in loadTimestamp/loadSnapshot, a
+    // cached copy the current keys do not sign. Only under an unexpired root (an expired one
+    // fails the refresh below, and must delete nothing).
+    const final = set.root.signed;
+    if (
+      !final.isExpired(now) &&
+      (['timestamp', 'snapshot'] as const).some(
+        (r) => rolePinOf(trustedRoot, r) !== rolePinOf(final, r),
+      )
+    ) {
+      await this.dropTimestampAndSnapshot();
+    }
+    if (!(await this.loadTimestamp(set, mayRetry))) return undefined;
+    await this.loadSnapshot(set);
+    await this.loadTargets(set, 'targets', 'root');
+    return set;
+  }
+
+  private async dropTimestampAndSnapshot(): Promise<void> {
+    await this.store.remove('timestamp');
+    await this.store.remove('snapshot');
   }
 
   private async updateRootChain(set: TrustedMetadataSet): Promise<void> {
@@ -187,12 +217,13 @@ export class Updater {
       }
       set.updateRoot(bytes);
       // TUF 5.3.8: persist each accepted root
-      await this.cache.write('root', bytes);
+      await this.store.write('root', bytes);
     }
   }
 
-  private async loadTimestamp(set: TrustedMetadataSet): Promise<void> {
-    const local = await this.cache.read('timestamp', this.config.timestampMaxLength);
+  /** loadTimestamp returns false when it dropped fast-forwarded files: the refresh starts again. */
+  private async loadTimestamp(set: TrustedMetadataSet, mayRetry: boolean): Promise<boolean> {
+    const local = await this.store.read('timestamp', this.config.timestampMaxLength);
     if (local !== undefined) {
       try {
         set.updateTimestamp(local);
@@ -201,14 +232,14 @@ export class Updater {
         // An expired local copy still serves as rollback reference (the set keeps it); so does
         // one refused before it was looked at (an expired root). TUF 5.3.11: one the current
         // root's keys do not sign (rotated) is dropped.
-        if (set.timestamp === undefined && failsItself(e)) await this.cache.remove('timestamp');
+        if (set.timestamp === undefined && failsItself(e)) await this.store.remove('timestamp');
         if (this.options.offline) throw e;
       }
     }
     if (this.options.offline) {
       if (set.timestamp === undefined)
         throw new DownloadError('offline: timestamp.json is not in the cache');
-      return;
+      return true;
     }
     // TUF 5.4.1: download timestamp.json, bounded
     const bytes = await this.fetchMeta('timestamp.json', this.config.timestampMaxLength);
@@ -216,15 +247,43 @@ export class Updater {
       set.updateTimestamp(bytes);
     } catch (e) {
       // TUF 5.4.3.1: an equal version is not an error: keep the trusted copy, do not rewrite it
-      if (e instanceof EqualVersionNumberError) return;
+      if (e instanceof EqualVersionNumberError) return true;
+      // TUF 5.3.11: a rollback against the cached timestamp while the cached snapshot is signed
+      // by keys the current root no longer lists: the snapshot keys rotated, but the root that
+      // rotated them was expired when first seen (or the refresh stopped before dropping): the
+      // fast-forwarded pair goes now, and the refresh runs again once without it
+      if (mayRetry && e instanceof BadVersionNumberError && (await this.snapshotRotatedOut(set))) {
+        await this.dropTimestampAndSnapshot();
+        return false;
+      }
       throw e;
     }
     // TUF 5.4.5: persist
-    await this.cache.write('timestamp', bytes);
+    await this.store.write('timestamp', bytes);
+    return true;
+  }
+
+  /** snapshotRotatedOut tells whether the current root's snapshot keys do not sign the cached one. */
+  private async snapshotRotatedOut(set: TrustedMetadataSet): Promise<boolean> {
+    const root = set.root.signed;
+    try {
+      const local = await this.store.read('snapshot', this.config.snapshotMaxLength);
+      if (local === undefined) return false;
+      const md = Metadata.fromBytes(local, 'snapshot', 'cached snapshot.json');
+      verifyThreshold(
+        'cached snapshot.json',
+        md,
+        root.role('snapshot'),
+        root.keyRing(this.backend),
+      );
+      return false;
+    } catch (e) {
+      return e instanceof UnsignedMetadataError;
+    }
   }
 
   private async loadSnapshot(set: TrustedMetadataSet): Promise<void> {
-    const local = await this.cache.read('snapshot', this.config.snapshotMaxLength);
+    const local = await this.store.read('snapshot', this.config.snapshotMaxLength);
     if (local !== undefined) {
       try {
         set.updateSnapshot(local, !this.options.offline);
@@ -233,7 +292,7 @@ export class Updater {
         if (!(e instanceof RepositoryError)) throw e;
         // kept when refused for the timestamp's sake (expired, frozen); TUF 5.3.11: dropped
         // when the current root's snapshot keys do not sign it
-        if (set.snapshot === undefined && failsItself(e)) await this.cache.remove('snapshot');
+        if (set.snapshot === undefined && failsItself(e)) await this.store.remove('snapshot');
         if (this.options.offline) throw e;
       }
     }
@@ -245,7 +304,7 @@ export class Updater {
     const bytes = await this.fetchMeta(name, meta.length ?? this.config.snapshotMaxLength);
     set.updateSnapshot(bytes);
     // TUF 5.5.7: persist
-    await this.cache.write('snapshot', bytes);
+    await this.store.write('snapshot', bytes);
   }
 
   private consistent(set: TrustedMetadataSet): boolean {
@@ -264,7 +323,7 @@ export class Updater {
     } else if (set.targets !== undefined) {
       return set.targets;
     }
-    const local = await this.cache.read(role, this.config.targetsMaxLength);
+    const local = await this.store.read(role, this.config.targetsMaxLength);
     if (local !== undefined) {
       try {
         return set.updateDelegatedTargets(local, role, delegator);
@@ -281,7 +340,7 @@ export class Updater {
     const bytes = await this.fetchMeta(name, meta.length ?? this.config.targetsMaxLength);
     const md = set.updateDelegatedTargets(bytes, role, delegator);
     // TUF 5.6.6: persist
-    await this.cache.write(role, bytes);
+    await this.store.write(role, bytes);
     return md;
   }
 
@@ -302,7 +361,7 @@ export class Updater {
       // A role already verified (against this very delegator) needs no I/O and no lock, so
       // many concurrent lookups (an admission webhook) do not queue on the cache folder.
       const known = delegator === 'root' ? set.targets : set.verifiedChild(delegator, role);
-      const md = known ?? (await this.cache.lock(() => this.loadTargets(set, role, delegator)));
+      const md = known ?? (await this.store.lock(() => this.loadTargets(set, role, delegator)));
       step = walk.next(md);
     }
     return step.value?.target;
@@ -323,19 +382,21 @@ export class Updater {
    * nor lie inside it, nor contain it; a file given by the caller must not lie inside it.
    */
   private async checkTargetPlace(file: string, filePath: string | undefined): Promise<void> {
-    const md = await realpathOrPlanned(this.options.metadataDir);
+    const metadataDir = this.store.dir;
+    if (metadataDir === undefined) return; // a store that is no folder: no file can hit it
+    const md = await realpathOrPlanned(metadataDir);
     const inside = (a: string, b: string) => a === b || a.startsWith(b.endsWith(sep) ? b : b + sep);
     if (filePath !== undefined) {
       const dir = await realpathOrPlanned(dirname(resolve(file)));
       if (inside(dir, md))
-        throw new MisuseError(`${file} is in the metadata folder ${this.options.metadataDir}`);
+        throw new MisuseError(`${file} is in the metadata folder ${metadataDir}`);
       return;
     }
     // checked on every use, not once: the folder may be replaced by a symlink meanwhile
     const td = await realpathOrPlanned(this.options.targetDir as string);
     if (inside(td, md) || inside(md, td))
       throw new MisuseError(
-        `targetDir ${this.options.targetDir} must be apart from metadataDir ${this.options.metadataDir} (neither inside the other)`,
+        `targetDir ${this.options.targetDir} must be apart from metadataDir ${metadataDir} (neither inside the other)`,
       );
   }
 
@@ -358,20 +419,15 @@ export class Updater {
   }
 
   /**
-   * downloadTarget fetches a target, checks its length and every hash (TUF 5.7.3), and only
-   * then writes it (atomically) to the target folder.
-   * @returns the file written
+   * fetchTarget fetches a target and checks its length and every hash (TUF 5.7.3); nothing is
+   * written anywhere.
+   * @returns the verified bytes
+   * @throws {@link LengthOrHashMismatchError}, {@link DownloadError}
    */
-  async downloadTarget(
-    target: TargetFile,
-    filePath?: string,
-    targetBaseUrl?: string,
-  ): Promise<string> {
+  async fetchTarget(target: TargetFile, targetBaseUrl?: string): Promise<Uint8Array> {
     const base = targetBaseUrl ?? this.options.targetBaseUrl;
     if (base === undefined) throw new MisuseError('targetBaseUrl is required');
     if (this.options.offline) throw new DownloadError(`offline: cannot download ${target.path}`);
-    const file = this.targetFile(target, filePath);
-    await this.checkTargetPlace(file, filePath);
     let name = target.path;
     if (this.consistent(this.trusted) && this.config.prefixTargetsWithHash) {
       // TUF 5.7.3: consistent snapshots: <dir>/<hash>.<basename>, with the first listed hash
@@ -380,6 +436,22 @@ export class Updater {
     this.log(name);
     const bytes = await this.fetcher.fetch(`${base}${name}`, target.length);
     checkLengthAndHashes(bytes, target, target.path, this.backend);
+    return bytes;
+  }
+
+  /**
+   * downloadTarget is {@link fetchTarget}, then writes the verified bytes (atomically) to
+   * `filePath` or the target folder.
+   * @returns the file written
+   */
+  async downloadTarget(
+    target: TargetFile,
+    filePath?: string,
+    targetBaseUrl?: string,
+  ): Promise<string> {
+    const file = this.targetFile(target, filePath);
+    await this.checkTargetPlace(file, filePath);
+    const bytes = await this.fetchTarget(target, targetBaseUrl);
     await this.checkTargetPlace(file, filePath); // again: the download took time
     await writeFileAtomic(file, bytes);
     return file;

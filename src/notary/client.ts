@@ -45,6 +45,7 @@ import {
   RepositoryError,
   UnsignedMetadataError,
   verificationResult,
+  verifyThreshold,
 } from '../core/index.js';
 import { nodeBackend, sha256Hex } from '../crypto/index.js';
 import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
@@ -71,6 +72,9 @@ import {
   type NotaryTypes,
   parseNotary,
 } from './model.js';
+
+/** A root key ID as `notary key list` prints it and root.json lists it: 64 hex digits. */
+export const ROOT_KEY_ID = /^[0-9a-fA-F]{64}$/;
 
 /** How the root of a GUN is trusted. */
 export interface NotaryTrust {
@@ -199,6 +203,13 @@ export class NotaryClient {
         `${o.gun}: no root trust configured (pin root key IDs or a CA; trust on first use only when asked for)`,
       );
     }
+    for (const [i, id] of (o.trust.rootKeyIds ?? []).entries()) {
+      // never echoed: a private key pasted here must not end up in logs
+      if (!ROOT_KEY_ID.test(id))
+        throw new MisuseError(
+          `${o.gun}: root key ID ${i + 1}: expected 64 hex digits (a certificate or canonical key ID), got ${id.length} characters`,
+        );
+    }
     this.cas = o.trust.rootCa === undefined ? [] : this.loadCas(o.trust.rootCa);
     this.pinDigest = sha256Hex(
       canonicalize({
@@ -272,7 +283,13 @@ export class NotaryClient {
    * redirect target's.
    */
   private get(name: string, maxLength: number): Promise<Uint8Array> {
-    return this.fetcher.fetch(this.url(name), maxLength);
+    return this.fetcher.fetch(this.url(name), maxLength).catch((e: unknown) => {
+      if (!(e instanceof DownloadHttpError) || e.statusCode !== 401) throw e;
+      throw new DownloadHttpError(
+        `${e.message} (${this.o.gun} needs a login at ${new URL(this.o.server).host}: docker login, or --username with --password-stdin)`,
+        401,
+      );
+    });
   }
 
   private parse<K extends NotaryType>(
@@ -283,18 +300,14 @@ export class NotaryClient {
     return parseNotary(raw, type, `${this.o.gun} ${source}`);
   }
 
+  /** threshold: TUF 5.4.2 / 5.5.3 / 5.6.3 in Notary's dialect (base64 r‖s signatures). */
   private threshold(
     what: string,
     doc: NotaryDocument<unknown>,
     role: NotaryRole,
     ring: NotaryKeyRing,
   ): void {
-    const r = verificationResult(doc, role, ring, base64Signature);
-    if (!r.verified) {
-      throw new UnsignedMetadataError(
-        `${this.o.gun} ${what}: signed by ${r.signed.length} of the required ${role.threshold} distinct keys`,
-      );
-    }
+    verifyThreshold(`${this.o.gun} ${what}`, doc, role, ring, base64Signature);
   }
 
   private expired(
@@ -339,7 +352,7 @@ export class NotaryClient {
       if (pin) {
         // A first root: pinned IDs or a pinned CA decide; without pins only TOFU (which the
         // constructor requires to be asked for) lets it through.
-        const ids = this.o.trust.rootKeyIds ?? [];
+        const ids = (this.o.trust.rootKeyIds ?? []).map((k) => k.toLowerCase());
         const pinned = ids.length > 0 || this.o.trust.rootCa !== undefined;
         const byId = ids.includes(keyid) || ids.includes(canonicalKeyId(key) ?? '');
         // RFC 5280 6.1: every issuer valid now, a CA with keyCertSign, within its pathLen
@@ -405,31 +418,99 @@ export class NotaryClient {
       new TextDecoder().decode(pin) === this.pinDigest
     )
       return cached;
-    if (cached !== undefined || pin !== undefined) {
-      try {
-        for (const f of CACHE_FILES) await rm(join(dir, f), { force: true });
-      } catch (e) {
-        throw new CacheError(
-          `${this.o.gun}: cannot drop the cache made under other trust settings in ${dir}`,
-          {
-            cause: e,
-          },
-        );
-      }
-    }
+    if (cached !== undefined || pin !== undefined) await this.drop(CACHE_FILES);
     return undefined;
   }
 
-  private async updateRoot(
+  /**
+   * anchor finds where the pin enters the chain of roots, for a client with no cached root.
+   *
+   * The rule: a pin anchors root version k (1 ≤ k ≤ N, N the served root.json) when version k
+   * is signed by a threshold of its own root keys that are certificates valid now for this GUN
+   * and pinned (by key ID, or chaining to a pinned CA). Trust then only flows forward: the
+   * caller accepts N only through k+1 … N, each signed by a threshold of its predecessor's root
+   * keys and of its own (TUF 5.3.4), and N must be byte-identical to the served root.json. So
+   * a pinned key vouches for nothing but the history its own version handed on: whoever lacks
+   * it cannot make version k, and whoever lacks k's successors' keys cannot extend the chain.
+   * Versions before k are read to find k and trust nothing. The served root.json is tried
+   * first (no walk), then the first of `<v>.root.json`, v = max(1, N - MAX_ROOT_ROTATIONS) …
+   * N - 1, that the pin admits. Trust on first use admits the served root.json only.
+   */
+  private async anchor(
+    current: NotaryDocument<NotaryRoot>,
     now: number,
-  ): Promise<{ doc: NotaryDocument<NotaryRoot>; bytes: Uint8Array }> {
+    read: (v: number) => Promise<NotaryDocument<NotaryRoot>>,
+  ): Promise<NotaryDocument<NotaryRoot>> {
+    const n = current.signed.version;
+    try {
+      this.verifyRoot(current, now, undefined, true);
+      return current;
+    } catch (e) {
+      if (!(e instanceof RepositoryError) || this.o.trust.tofu) throw e;
+      const first = Math.max(1, n - MAX_ROOT_ROTATIONS);
+      // the message names every version checked
+      const refuse = (last: number, why: string) =>
+        new UnsignedMetadataError(
+          `${this.o.gun}: the trust pin admits no root version: checked root.json (v${n})${last < first ? '' : ` and ${first}.root.json${last > first ? `…${last}.root.json` : ''}`} (${why}); ${e.message}`,
+        );
+      // up to N-1 (the walk ends with the served root.json); for N = 1, 1.root.json itself
+      const last = Math.max(first, n - 1);
+      for (let v = first; v <= last; v++) {
+        let doc: NotaryDocument<NotaryRoot>;
+        try {
+          doc = await read(v);
+        } catch (err) {
+          // without N.root.json the answer stays the trust refusal, not the 404
+          if (
+            err instanceof DownloadHttpError &&
+            (err.statusCode === 404 || err.statusCode === 403)
+          )
+            throw refuse(v - 1, `${v}.root.json is not served`);
+          throw err;
+        }
+        try {
+          this.verifyRoot(doc, now, undefined, true);
+          // n.root.json admitted where root.json was not: the byte check after the walk refuses
+          return doc;
+        } catch (err) {
+          if (!(err instanceof RepositoryError)) throw err;
+        }
+      }
+      throw refuse(last, 'none is signed by pinned root keys valid for this GUN');
+    }
+  }
+
+  private async updateRoot(now: number): Promise<NotaryDocument<NotaryRoot>> {
     const cachedBytes = await this.trustedCache();
-    const currentBytes = await this.get('root.json', MAX_ROOT);
+    const currentBytes = await this.get('root.json', MAX_ROOT).catch((e: unknown) => {
+      // no trust data at all: the image is not signed with Docker Content Trust (a refusal,
+      // not an outage)
+      if (e instanceof DownloadHttpError && e.statusCode === 404)
+        throw new RepositoryError(
+          'UNSIGNED_IMAGE',
+          `${this.o.gun}: no trust data on ${this.o.server} (root.json: HTTP 404), not signed with Docker Content Trust`,
+          { cause: e },
+        );
+      throw e;
+    });
     const current = this.parse(currentBytes, 'Root', 'root.json');
-    // trusted and trustedBytes always go together: bytes that verified under the pin, or
-    // under a chain of roots from such bytes (never merely the bytes served)
+    // each N.root.json is fetched once per refresh
+    const versions = new Map<number, NotaryDocument<NotaryRoot>>();
+    const read = async (v: number): Promise<NotaryDocument<NotaryRoot>> => {
+      let doc = versions.get(v);
+      if (doc === undefined) {
+        doc = this.parse(await this.get(`${v}.root.json`, MAX_ROOT), 'Root', `${v}.root.json`);
+        if (doc.signed.version !== v)
+          throw new BadVersionNumberError(
+            `${this.o.gun} ${v}.root.json: version ${doc.signed.version}`,
+          );
+        versions.set(v, doc);
+      }
+      return doc;
+    };
+    // trusted.raw: bytes that verified under the pin, or under a chain of roots from such
+    // bytes (never merely the bytes served)
     let trusted: NotaryDocument<NotaryRoot>;
-    let trustedBytes: Uint8Array;
     if (cachedBytes !== undefined) {
       // made under this pin (trustedCache): its own keys still verify it. Its certificates
       // may have expired since (notary checks the trusted root's without the expiry test): it
@@ -437,32 +518,8 @@ export class NotaryClient {
       // expiry test below (TUF 5.3.10)
       trusted = this.parse(cachedBytes, 'Root', 'cached root.json');
       this.verifyRoot(trusted, now, undefined, false, false);
-      trustedBytes = cachedBytes;
     } else {
-      try {
-        this.verifyRoot(current, now, undefined, true);
-        trusted = current;
-        trustedBytes = currentBytes;
-      } catch (e) {
-        if (!(e instanceof RepositoryError) || this.o.trust.tofu) throw e;
-        // The pin may name an earlier root key: start from version 1 and walk forward. Without
-        // a 1.root.json, the answer stays the trust refusal, not the 404.
-        const first = await this.get('1.root.json', MAX_ROOT).catch((err: unknown) => {
-          if (
-            err instanceof DownloadHttpError &&
-            (err.statusCode === 404 || err.statusCode === 403)
-          )
-            throw e;
-          throw err;
-        });
-        trusted = this.parse(first, 'Root', '1.root.json');
-        if (trusted.signed.version !== 1)
-          throw new BadVersionNumberError(
-            `${this.o.gun} 1.root.json: version ${trusted.signed.version}`,
-          );
-        this.verifyRoot(trusted, now, undefined, true);
-        trustedBytes = first;
-      }
+      trusted = await this.anchor(current, now, read);
     }
     const target = current.signed.version;
     // TUF 5.3.5: a root older than the trusted one is a rollback
@@ -479,20 +536,14 @@ export class NotaryClient {
       );
     }
     for (let v = trusted.signed.version + 1; v <= target; v++) {
-      const bytes = v === target ? currentBytes : await this.get(`${v}.root.json`, MAX_ROOT);
-      const next = this.parse(bytes, 'Root', `${v}.root.json`);
-      if (next.signed.version !== v)
-        throw new BadVersionNumberError(
-          `${this.o.gun} ${v}.root.json: version ${next.signed.version}`,
-        );
+      const next = v === target ? current : await read(v);
       // TUF 5.3.4: signed by the previous root's threshold and its own
       this.verifyRoot(next, now, trusted.signed, false);
       trusted = next;
-      trustedBytes = bytes;
     }
     // TUF 5.3.5: the served root.json has the trusted version now; other bytes of that version
     // (an unverified root beside a genuine N.root.json) are refused, never cached
-    if (sha256Hex(trustedBytes) !== sha256Hex(currentBytes)) {
+    if (sha256Hex(trusted.raw) !== sha256Hex(currentBytes)) {
       throw new RepositoryError(
         'BAD_VERSION',
         `${this.o.gun} root.json: version ${target} differs from the trusted copy`,
@@ -500,17 +551,17 @@ export class NotaryClient {
     }
     // TUF 5.3.10: the final root must not be expired, nor its certificates (the cached root,
     // when no newer one replaced it, was verified without the expiry test)
-    if (trustedBytes === cachedBytes) this.verifyRoot(trusted, now, undefined, false);
+    if (trusted.raw === cachedBytes) this.verifyRoot(trusted, now, undefined, false);
     this.expired('root.json', trusted.signed, now);
     // TUF 5.3.5: never a root older than the cached one on disk (the refresh holds the cache
     // lock, so this is what trustedCache read; checked again before the write all the same)
     await this.refuseOlderCachedRoot(trusted.signed.version);
-    await writeFileAtomic(join(this.o.cacheDir, 'root.json'), trustedBytes);
+    await writeFileAtomic(join(this.o.cacheDir, 'root.json'), trusted.raw);
     await writeFileAtomic(
       join(this.o.cacheDir, PIN_FILE),
       new TextEncoder().encode(this.pinDigest),
     );
-    return { doc: trusted, bytes: trustedBytes };
+    return trusted;
   }
 
   /** refuseOlderCachedRoot throws when the cache holds a root newer than `version`. */
@@ -564,30 +615,34 @@ export class NotaryClient {
   }
 
   /**
-   * cachedFloor returns the version of the cached timestamp or snapshot, the rollback floor,
-   * when the current root's keys for that role still verify it (its expiry does not matter).
-   * One they do not verify was signed by keys since rotated away: it is dropped. The targets
-   * roles' floors (`versions.json`) stay: their versions come from documents the targets and
-   * delegation keys signed, not the snapshot key (TUF 5.3.11 is about timestamp and snapshot).
+   * notBelowCached refuses a timestamp or snapshot older than the cached one, which is the
+   * rollback floor while the current root's keys for that role still verify it (its expiry
+   * does not matter). One they do not verify was signed by keys since rotated away: it is
+   * dropped. The targets roles' floors (`versions.json`) stay: their versions come from
+   * documents the targets and delegation keys signed, not the snapshot key (TUF 5.3.11 is about
+   * timestamp and snapshot).
    */
-  private async cachedFloor(
-    name: 'timestamp' | 'snapshot',
-    type: 'Timestamp' | 'Snapshot',
+  private async notBelowCached(
+    doc: NotaryDocument<NotaryTimestamp | NotarySnapshot>,
     root: NotaryRoot,
     ring: NotaryKeyRing,
-  ): Promise<number | undefined> {
+  ): Promise<void> {
+    const name = doc.signed.type === 'Timestamp' ? 'timestamp' : 'snapshot';
     const b = await readIfExists(join(this.o.cacheDir, `${name}.json`));
-    if (b === undefined) return undefined;
+    if (b === undefined) return;
+    let floor: number;
     try {
-      const doc = this.parse(b, type, `cached ${name}.json`);
+      const cached = this.parse(b, doc.signed.type, `cached ${name}.json`);
       // TUF 5.3.11: fast-forward recovery, a floor set by keys the root no longer trusts goes
-      this.threshold(`cached ${name}.json`, doc, root.roles.get(name) as NotaryRole, ring);
-      return doc.signed.version;
+      this.threshold(`cached ${name}.json`, cached, root.roles.get(name) as NotaryRole, ring);
+      floor = cached.signed.version;
     } catch (e) {
       if (!(e instanceof RepositoryError)) throw e;
       await this.drop([`${name}.json`]);
-      return undefined;
+      return;
     }
+    // TUF 5.4.3 / 5.5.5: rollback
+    this.rolledBack(name, doc.signed.version, floor);
   }
 
   /** roleFloors reads the version floor of each targets role (empty when none is recorded). */
@@ -614,10 +669,9 @@ export class NotaryClient {
     return floors;
   }
 
-  /** rolledBack refuses a verified targets role older than its floor. */
-  private rolledBack(name: string, version: number, floors: ReadonlyMap<string, number>): void {
-    const floor = floors.get(name);
-    // TUF 5.5.5 / 5.6.3 in Notary's dialect: no versions in snapshot meta, a floor per role
+  /** rolledBack refuses a verified role older than its floor. */
+  private rolledBack(name: string, version: number, floor: number | undefined): void {
+    // TUF 5.4.3 / 5.5.5 / 5.6.3 in Notary's dialect: no versions in meta, a floor per role
     if (floor !== undefined && version < floor) {
       throw new BadVersionNumberError(
         `${this.o.gun} ${name}.json: version ${version} is lower than the trusted ${floor}`,
@@ -638,40 +692,31 @@ export class NotaryClient {
 
   private async refreshLocked(): Promise<NotaryCollection> {
     const now = (this.o.now ?? Date.now)();
-    const { doc: rootDoc, bytes: rootBytes } = await this.updateRoot(now);
+    const rootDoc = await this.updateRoot(now);
     const root = rootDoc.signed;
     const ring = new NotaryKeyRing(root.keys, this.backend);
 
-    const tsBytes = await this.get('timestamp.json', MAX_TIMESTAMP);
-    const ts = this.parse(tsBytes, 'Timestamp', 'timestamp.json');
+    const ts = this.parse(
+      await this.get('timestamp.json', MAX_TIMESTAMP),
+      'Timestamp',
+      'timestamp.json',
+    );
     // TUF 5.4.2, 5.4.3, 5.4.4
     this.threshold('timestamp.json', ts, root.roles.get('timestamp') as NotaryRole, ring);
-    const oldTs = await this.cachedFloor('timestamp', 'Timestamp', root, ring);
-    if (oldTs !== undefined && ts.signed.version < oldTs) {
-      throw new BadVersionNumberError(
-        `${this.o.gun} timestamp.json: version ${ts.signed.version} is lower than the trusted ${oldTs}`,
-        'ROLLBACK',
-      );
-    }
+    await this.notBelowCached(ts, root, ring);
     this.expired('timestamp.json', ts.signed, now);
 
     // TUF 5.5.2–5.5.6 (Notary lists no snapshot version: the hash pins it)
     const sn = await this.fetchByHash('snapshot', ts.signed.snapshot, 'Snapshot');
     this.threshold('snapshot.json', sn, root.roles.get('snapshot') as NotaryRole, ring);
-    const oldSn = await this.cachedFloor('snapshot', 'Snapshot', root, ring);
-    if (oldSn !== undefined && sn.signed.version < oldSn) {
-      throw new BadVersionNumberError(
-        `${this.o.gun} snapshot.json: version ${sn.signed.version} is lower than the trusted ${oldSn}`,
-        'ROLLBACK',
-      );
-    }
+    await this.notBelowCached(sn, root, ring);
     this.expired('snapshot.json', sn.signed, now);
     const floors = await this.roleFloors();
     const rootMeta = sn.signed.meta.get('root');
     if (rootMeta !== undefined) {
       // mix-and-match: the snapshot must name the root we trust
       checkLengthAndHashes(
-        rootBytes,
+        rootDoc.raw,
         rootMeta,
         `${this.o.gun} root.json (as snapshot lists it)`,
         this.backend,
@@ -688,21 +733,36 @@ export class NotaryClient {
     const targets = await this.fetchByHash('targets', targetsMeta, 'Targets');
     // TUF 5.6.3–5.6.5: an under-signed or expired top-level targets is fatal
     this.threshold('targets.json', targets, root.roles.get('targets') as NotaryRole, ring);
-    this.rolledBack('targets', targets.signed.version, floors);
+    this.rolledBack('targets', targets.signed.version, floors.get('targets'));
     this.expired('targets.json', targets.signed, now);
+    const { roles, skipped } = await this.delegated(targets.signed, sn.signed, floors, now);
 
-    const roles = new Map<string, NotaryTargets>([['targets', targets.signed]]);
+    await writeFileAtomic(
+      join(this.o.cacheDir, VERSIONS_FILE),
+      canonicalize(Object.fromEntries(nextFloors(floors, roles))),
+    );
+    await writeFileAtomic(join(this.o.cacheDir, 'timestamp.json'), ts.raw);
+    await writeFileAtomic(join(this.o.cacheDir, 'snapshot.json'), sn.raw);
+    return { gun: this.o.gun, root, timestamp: ts.signed, snapshot: sn.signed, roles, skipped };
+  }
+
+  /**
+   * delegated reads the delegations below `targets` in pre-order: the verified roles (targets
+   * first) and those skipped, with why.
+   */
+  private async delegated(
+    targets: NotaryTargets,
+    sn: NotarySnapshot,
+    floors: ReadonlyMap<string, number>,
+    now: number,
+  ): Promise<{ roles: Map<string, NotaryTargets>; skipped: SkippedRole[] }> {
+    const roles = new Map<string, NotaryTargets>([['targets', targets]]);
     const skipped: SkippedRole[] = [];
-    // pre-order walk of the delegations
     const stack: Array<{ parent: NotaryTargets; parentName: string; index: number }> = [
-      { parent: targets.signed, parentName: 'targets', index: 0 },
+      { parent: targets, parentName: 'targets', index: 0 },
     ];
     while (stack.length > 0) {
-      const top = stack[stack.length - 1] as {
-        parent: NotaryTargets;
-        parentName: string;
-        index: number;
-      };
+      const top = stack[stack.length - 1] as (typeof stack)[number];
       const d = top.parent.delegations[top.index++];
       if (d === undefined) {
         stack.pop();
@@ -713,7 +773,7 @@ export class NotaryClient {
         skipped.push({ role: d.name, reason: `not a child of ${top.parentName}` });
         continue;
       }
-      const meta = sn.signed.meta.get(d.name);
+      const meta = sn.meta.get(d.name);
       if (meta === undefined && floors.has(d.name)) {
         // published before (a floor is kept) and still delegated: left out, DCT would fall back
         throw new BadVersionNumberError(
@@ -746,7 +806,7 @@ export class NotaryClient {
         });
         continue;
       }
-      this.rolledBack(d.name, doc.signed.version, floors);
+      this.rolledBack(d.name, doc.signed.version, floors.get(d.name));
       if (now >= doc.signed.expiresAt) {
         skipped.push({ role: d.name, reason: `expired at ${doc.signed.expires}` });
         continue;
@@ -760,14 +820,7 @@ export class NotaryClient {
       roles.set(d.name, verified);
       stack.push({ parent: verified, parentName: d.name, index: 0 });
     }
-
-    await writeFileAtomic(
-      join(this.o.cacheDir, VERSIONS_FILE),
-      canonicalize(Object.fromEntries(nextFloors(floors, roles))),
-    );
-    await writeFileAtomic(join(this.o.cacheDir, 'timestamp.json'), tsBytes);
-    await writeFileAtomic(join(this.o.cacheDir, 'snapshot.json'), sn.raw);
-    return { gun: this.o.gun, root, timestamp: ts.signed, snapshot: sn.signed, roles, skipped };
+    return { roles, skipped };
   }
 }
 

@@ -5,6 +5,7 @@ export {
   type NotaryClientOptions,
   type NotaryCollection,
   type NotaryTrust,
+  ROOT_KEY_ID,
   type SignedTag,
   type SkippedRole,
   signedTags,

@@ -39,6 +39,7 @@ export {
   hashesOf,
   type InitOptions,
   roleFileName,
+  sameJson,
   type TargetEntry,
   type TopRole,
   Workspace,

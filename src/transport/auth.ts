@@ -100,7 +100,11 @@ export class AuthLayer implements Transport {
     }
     const challenge = parseChallenge(first.headers['www-authenticate'] ?? '');
     if (challenge === undefined) return first;
-    const answer = await this.answer(new URL(r.url), challenge, r);
+    // the 401's body is dropped whatever the answer (an unread body holds its connection)
+    const answer = await this.answer(new URL(r.url), challenge, r).catch(async (e: unknown) => {
+      await first.discard();
+      throw e;
+    });
     if (answer === undefined) return first;
     await first.discard();
     this.cache.set(key, answer);

@@ -197,6 +197,8 @@ export class ImageVerifier {
   private readonly manifests = new Map<string, { bytes: Uint8Array; mediaType?: string }>();
   /** HTTP fetchers by extra CA (`''`: none): one connection pool per origin for the process. */
   private readonly http = new Map<string, { fetcher: Fetcher; close?: () => Promise<void> }>();
+  /** The origins of the notary servers in use: they get their hosts' credentials. */
+  private readonly notaryOrigins = new Set<string>();
   /** Trusted roots and CA files as first read, by path. */
   private readonly files = new Map<string, Promise<Uint8Array>>();
   /** The same files once read, for the synchronous {@link hasFreshTrust}. */
@@ -221,7 +223,15 @@ export class ImageVerifier {
       if (this.options.fetcher !== undefined) {
         h = { fetcher: new SignalFetcher(this.options.fetcher) };
       } else {
-        const d = new DefaultFetcher(ca === undefined ? {} : { ca });
+        const d = new DefaultFetcher({
+          ...(ca === undefined ? {} : { ca }),
+          // a notary server's own challenges are answered with its host's credentials (the
+          // transport answers only the origin asked, and the realm its challenge names)
+          credentials: async (origin) =>
+            this.notaryOrigins.has(origin.origin)
+              ? this.options.registryOptions?.credentials?.get(origin.host)
+              : undefined,
+        });
         h = { fetcher: new SignalFetcher(d), close: () => d.close() };
       }
       this.http.set(key, h);
@@ -590,6 +600,7 @@ export class ImageVerifier {
     const serverCa = await text(source.serverCa, 'server CA');
     // the trust source is the server, the GUN and how its root is trusted, as the cache folder is
     const { trust, id } = notaryId(source, gun, rootCa, serverCa);
+    this.notaryOrigins.add(new URL(source.server).origin);
     const collection = this.fresh(this.notary, id, `${source.server} ${gun}`, async () => {
       const cacheDir = join(this.options.cacheDir, 'notary', sha256Hex(trust).slice(0, 32));
       const client = new NotaryClient({

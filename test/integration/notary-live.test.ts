@@ -37,6 +37,8 @@ import {
   run,
   runOk,
   skipReason,
+  TEST_ACCOUNT,
+  TokenIssuer,
 } from '../support/registry.js';
 import { StaticServer } from '../support/static-server.js';
 
@@ -184,6 +186,7 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
   let reg: RegistryServer | undefined;
   let tufServer: StaticServer | undefined;
   let notaryUrl: string;
+  let grpcPort: number;
   let gun: string;
   let caGun: string;
   /** `notary key list`'s root ID (canonical) for gun, and the certificate ID root.json lists. */
@@ -212,18 +215,29 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
 
   /** notary runs the notary CLI with a trust dir of the temp folder. */
   function notary(trustDir: string, ...args: string[]): Promise<Buffer> {
+    return notaryAt(notaryUrl, notaryEnv, undefined, trustDir, ...args);
+  }
+
+  /** notaryWith runs the notary CLI with `input` on stdin (answers to its prompts). */
+  function notaryWith(
+    input: string | undefined,
+    trustDir: string,
+    ...args: string[]
+  ): Promise<Buffer> {
+    return notaryAt(notaryUrl, notaryEnv, input, trustDir, ...args);
+  }
+
+  function notaryAt(
+    url: string,
+    e: NodeJS.ProcessEnv,
+    input: string | undefined,
+    trustDir: string,
+    ...args: string[]
+  ): Promise<Buffer> {
     return runOk(
       'notary',
-      [
-        '-d',
-        join(tmp, trustDir),
-        '-s',
-        notaryUrl,
-        '--tlscacert',
-        join(tmp, 'tls', 'ca.crt'),
-        ...args,
-      ],
-      { env: notaryEnv, cwd: tmp, timeoutMs: 60_000 },
+      ['-d', join(tmp, trustDir), '-s', url, '--tlscacert', join(tmp, 'tls', 'ca.crt'), ...args],
+      { env: e, cwd: tmp, timeoutMs: 60_000, ...(input === undefined ? {} : { input }) },
     );
   }
 
@@ -338,7 +352,7 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
     const tls = (f: string) => join(tmp, 'tls', f);
 
     const daemonEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home };
-    const grpcPort = await freePort();
+    grpcPort = await freePort();
     writeFileSync(
       join(tmp, 'signer.json'),
       JSON.stringify({
@@ -428,6 +442,7 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
     await reg.push(a.ref, 'demo/app:1.0');
     await reg.push(b.ref, 'demo/app:2.0');
     await reg.push(a.ref, 'demo/ca:1.0');
+    await reg.push(a.ref, 'demo/rot:1.0');
     one = await served('demo/app:1.0');
     two = await served('demo/app:2.0');
     assert.equal(one.digest, a.digest);
@@ -673,7 +688,132 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
     assert.equal(other.status, 1, show(other));
     const none = await tufa(...verifyArgs('--cache-dir', join(tmp, 'c-none')), image('1.0'));
     assert.equal(none.status, 2, show(none));
-    assert.match(none.stderr, /rootKeys or rootCa/);
+    // the flags to give, not the policy file's fields (issue 16)
+    assert.match(none.stderr, /--root-key.*--root-ca.*--tofu/);
+    assert.doesNotMatch(none.stderr, /rootKeys/);
+  });
+
+  // issue 16: a malformed --root-key (here a private key pasted by mistake) is a usage error
+  // naming the flag, and the value is not echoed
+  it('a malformed --root-key is a usage error (exit 2) naming the flag, for verify and import', async () => {
+    const pem = readFileSync(join(tmp, 'releases', 'releases.key'), 'utf8');
+    for (const bad of [pem, 'abc123', 'ab'.repeat(31)]) {
+      for (const args of [
+        [...verifyArgs('--root-key', bad, '--cache-dir', join(tmp, 'c-bad')), image('1.0')],
+        [
+          'notary',
+          'import',
+          gun,
+          '--server',
+          notaryUrl,
+          '--root-key',
+          bad,
+          '--into',
+          join(tmp, 'nowhere'),
+        ],
+      ]) {
+        const r = await tufa(...args);
+        assert.equal(r.status, 2, show(r));
+        assert.match(r.stderr, /--root-key/);
+        assert.doesNotMatch(r.stderr, /PRIVATE KEY|MI[A-Za-z0-9+/]{20}/, 'the value is not echoed');
+      }
+    }
+  });
+
+  // issue 16: a GUN nobody signed has no trust data (notary-server answers 404 on root.json):
+  // the image is unsigned (exit 1), not an outage (exit 3, which CI jobs retry)
+  it('a GUN with no trust data is UNSIGNED_IMAGE (exit 1), not unavailable', async () => {
+    const r = await tufa(
+      ...verifyArgs('--root-key', rootKeyId, '--cache-dir', join(tmp, 'c-nodata'), '--json'),
+      `${reg?.host}/demo/nothing:1.0`,
+    );
+    assert.equal(r.status, 1, show(r));
+    const [res] = JSON.parse(r.stdout) as Array<{
+      verified: boolean;
+      error: { code: string; message: string };
+    }>;
+    assert.equal(res?.verified, false);
+    assert.equal(res?.error.code, 'UNSIGNED_IMAGE', show(r));
+    assert.match(res?.error.message ?? '', /no trust data/);
+  });
+
+  // issue 16: a pin of the root key of any version in the chain works for a new client; the
+  // refusal of a wrong pin names the versions it checked
+  it('pins across root rotations: the root key of v1, of a middle version and of the current one each verify from a fresh cache', async () => {
+    const host = (reg as RegistryServer).host;
+    const rotGun = `${host}/demo/rot`;
+    const rot = await served('demo/rot:1.0');
+    const rootJson = () =>
+      JSON.parse(
+        readFileSync(join(tmp, 'trust-rot', 'tuf', rotGun, 'metadata', 'root.json'), 'utf8'),
+      ) as { signed: { version: number; roles: { root: { keyids: string[] } } } };
+    const rootKeys = async () =>
+      new Set(
+        (await notary('trust-rot', 'key', 'list'))
+          .toString()
+          .split('\n')
+          .filter((l) => /^root\s/.test(l))
+          .map((l) => /\b[0-9a-f]{64}\b/.exec(l)?.[0] ?? ''),
+      );
+    await notary('trust-rot', 'init', rotGun, '-p');
+    await notary(
+      'trust-rot',
+      'addhash',
+      rotGun,
+      '1.0',
+      String(rot.bytes.length),
+      '--sha256',
+      rot.sha256,
+      '-p',
+    );
+    const canonical = [...(await rootKeys())];
+    assert.equal(canonical.length, 1);
+    const certIds = [rootJson().signed.roles.root.keyids[0] as string];
+    for (let i = 0; i < 2; i++) {
+      const before = await rootKeys();
+      // notary asks before rotating a root key
+      await notaryWith('yes\n', 'trust-rot', 'key', 'rotate', rotGun, 'root');
+      await notary('trust-rot', 'list', rotGun); // pulls the published root
+      const added = [...(await rootKeys())].filter((k) => !before.has(k));
+      assert.equal(
+        added.length,
+        1,
+        `one new root key per rotation\n${(await notary('trust-rot', 'key', 'list')).toString()}\n${JSON.stringify(rootJson())}`,
+      );
+      canonical.push(added[0] as string);
+      certIds.push(rootJson().signed.roles.root.keyids[0] as string);
+    }
+    const version = rootJson().signed.version;
+    assert.ok(version >= 3, `root version ${version} after two rotations`);
+    assert.equal(new Set(certIds).size, 3);
+    // canonical IDs of v1, the middle version and the current one; the middle one's cert ID
+    for (const [i, pin] of [...canonical, certIds[1] as string].entries()) {
+      const r = await tufa(
+        ...verifyArgs('--root-key', pin, '--cache-dir', join(tmp, `c-rot-${i}`)),
+        `${rotGun}:1.0`,
+      );
+      assert.equal(r.status, 0, `pin ${i}\n${show(r)}`);
+      assert.equal(r.stdout.trim(), `✔ ${rotGun}:1.0 → ${rotGun}@${rot.digest}`);
+    }
+    const wrong = await tufa(
+      ...verifyArgs(
+        '--root-key',
+        'ab'.repeat(32),
+        '--cache-dir',
+        join(tmp, 'c-rot-wrong'),
+        '--json',
+      ),
+      `${rotGun}:1.0`,
+    );
+    assert.equal(wrong.status, 1, show(wrong));
+    const [res] = JSON.parse(wrong.stdout) as Array<{ error: { code: string; message: string } }>;
+    assert.equal(res?.error.code, 'THRESHOLD_NOT_MET');
+    assert.match(
+      res?.error.message ?? '',
+      new RegExp(
+        `checked root\\.json \\(v${version}\\) and 1\\.root\\.json…${version - 1}\\.root\\.json`,
+      ),
+    );
   });
 
   it('the cache of a --tofu run does not let a later wrong pin through (tufa notary verify)', async () => {
@@ -767,12 +907,18 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
       );
       const report = JSON.parse(r.stdout) as {
         gun: string;
-        carried: Array<Record<string, unknown>>;
+        added: Array<Record<string, unknown>>;
+        changed: unknown[];
+        removed: unknown[];
+        unchanged: unknown[];
         refused: unknown[];
       };
       assert.equal(report.gun, gun);
       assert.deepEqual(report.refused, []);
-      assert.deepEqual(report.carried, [
+      assert.deepEqual(report.changed, []);
+      assert.deepEqual(report.removed, []);
+      assert.deepEqual(report.unchanged, []);
+      assert.deepEqual(report.added, [
         {
           tag: '1.0',
           target: image('1.0'),
@@ -903,5 +1049,483 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
     assert.equal(res[0]?.verified, false);
     assert.equal(res[0]?.error?.code, 'UNSIGNED_IMAGE');
     assert.equal(res[1]?.verified, true);
+  });
+  // re-import (after the removal above): the workspace follows Notary, in one change
+  function importArgs(into: string, ...extra: string[]): string[] {
+    return [
+      'notary',
+      'import',
+      gun,
+      '--server',
+      notaryUrl,
+      '--server-ca',
+      join(tmp, 'tls', 'ca.crt'),
+      '--root-key',
+      rootKeyId,
+      '--cache-dir',
+      join(tmp, 'c-import'),
+      '--into',
+      into,
+      ...extra,
+    ];
+  }
+
+  interface ImportReport {
+    added: Array<{ tag: string; digest: string }>;
+    changed: Array<{ tag: string; digest: string; was: string }>;
+    removed: Array<{ tag: string; digest: string }>;
+    unchanged: Array<{ tag: string }>;
+    refused: Array<{ tag?: string; reason: string }>;
+  }
+
+  const wsTargets = () =>
+    JSON.parse(readFileSync(join(tmp, 'migrated', 'metadata', 'targets.json'), 'utf8')) as {
+      signed: { version: number; targets: Record<string, { hashes: { sha256: string } }> };
+    };
+
+  it('re-import after notary remove: the removed tag leaves the workspace (one new targets version), the other is unchanged', async () => {
+    const before = wsTargets();
+    assert.ok(before.signed.targets[image('1.0')], 'the first import listed 1.0');
+    const r = await tufaOk(...importArgs(join(tmp, 'migrated'), '--json'));
+    const report = JSON.parse(r.stdout) as ImportReport;
+    assert.deepEqual(report.added, []);
+    assert.deepEqual(report.changed, []);
+    assert.deepEqual(
+      report.removed.map((x) => [x.tag, x.digest]),
+      [['1.0', one.digest]],
+    );
+    assert.deepEqual(
+      report.unchanged.map((x) => x.tag),
+      ['2.0'],
+    );
+    assert.deepEqual(report.refused, []);
+    const after = wsTargets();
+    assert.equal(after.signed.targets[image('1.0')], undefined);
+    assert.equal(after.signed.targets[image('2.0')]?.hashes.sha256, two.sha256);
+    assert.equal(after.signed.version, before.signed.version + 1);
+    // nothing changed in Notary since: nothing to do, no new version
+    const again = JSON.parse(
+      (await tufaOk(...importArgs(join(tmp, 'migrated'), '--json'))).stdout,
+    ) as ImportReport;
+    assert.deepEqual(
+      [again.added, again.changed, again.removed, again.unchanged.map((x) => x.tag)],
+      [[], [], [], ['2.0']],
+    );
+    assert.equal(wsTargets().signed.version, after.signed.version);
+  });
+
+  it('re-import: added, changed and refused tags are reported; a refused tag makes the import exit 1', async () => {
+    // 3.0 added (in targets), 2.0 re-signed with the manifest of 1.0, and a name that is no tag
+    await notary(
+      'trust-app',
+      'addhash',
+      gun,
+      '3.0',
+      String(two.bytes.length),
+      '--sha256',
+      two.sha256,
+      '-p',
+    );
+    await notary(
+      'trust-app',
+      'addhash',
+      gun,
+      '2.0',
+      String(one.bytes.length),
+      '--sha256',
+      one.sha256,
+      '-r',
+      'targets/releases',
+      '-p',
+    );
+    await notary(
+      'trust-app',
+      'addhash',
+      gun,
+      '.not-a-tag',
+      String(one.bytes.length),
+      '--sha256',
+      one.sha256,
+      '-p',
+    );
+    const r = await tufa(...importArgs(join(tmp, 'migrated'), '--json'));
+    assert.equal(r.status, 1, `a refused tag must fail the import\n${show(r)}`);
+    const report = JSON.parse(r.stdout) as ImportReport;
+    assert.deepEqual(
+      report.added.map((x) => [x.tag, x.digest]),
+      [['3.0', two.digest]],
+    );
+    assert.deepEqual(
+      report.changed.map((x) => [x.tag, x.digest, x.was]),
+      [['2.0', one.digest, two.digest]],
+    );
+    assert.deepEqual(report.removed, []);
+    assert.deepEqual(report.unchanged, []);
+    assert.deepEqual(
+      report.refused.map((x) => x.tag),
+      ['.not-a-tag'],
+    );
+    const t = wsTargets().signed.targets;
+    assert.equal(t[image('2.0')]?.hashes.sha256, one.sha256);
+    assert.equal(t[image('3.0')]?.hashes.sha256, two.sha256);
+    // the text report names each kind
+    const text = await tufa(...importArgs(join(tmp, 'migrated')));
+    assert.equal(text.status, 1, show(text));
+    assert.match(text.stdout, /0 added, 0 changed, 0 removed, 2 unchanged, 1 refused/);
+  });
+  // login: a private GUN on a notary-server with token auth (its own token service on another
+  // origin, as notary.docker.io's is auth.docker.io), the image on a registry with token auth of
+  // its own; credentials from the Docker config or --username/--password-stdin
+  describe('a private GUN on a notary-server with token auth', () => {
+    const notaryAccount = {
+      username: 'notary-user',
+      password: `notary-pw-${randomBytes(9).toString('base64url')}`,
+    };
+    let notaryIssuer: TokenIssuer | undefined;
+    let privateServer: Daemon | undefined;
+    let privateReg: RegistryServer | undefined;
+    let privateUrl: string;
+    let privateGun: string;
+    let privateKeyId: string;
+    let privateOne: Served;
+
+    const basic = (a: { username: string; password: string }) =>
+      Buffer.from(`${a.username}:${a.password}`).toString('base64');
+
+    /** dockerConfig writes a Docker config with these auths and returns its folder. */
+    function dockerConfig(
+      name: string,
+      auths: Record<string, { username: string; password: string }>,
+    ) {
+      const dir = join(tmp, name);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(
+        join(dir, 'config.json'),
+        JSON.stringify({
+          auths: Object.fromEntries(
+            Object.entries(auths).map(([host, a]) => [host, { auth: basic(a) }]),
+          ),
+        }),
+      );
+      return dir;
+    }
+
+    async function tufaWith(dockerDir: string, input: string | undefined, ...args: string[]) {
+      const r = await run(process.execPath, [TUFA_BIN, ...args], {
+        env: { ...env, DOCKER_CONFIG: dockerDir },
+        cwd: tmp,
+        timeoutMs: 60_000,
+        ...(input === undefined ? {} : { input }),
+      });
+      assert.equal(r.timedOut, false, `tufa ${args.join(' ')} timed out`);
+      const out = { status: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
+      // the password is never printed, not even in an error
+      assert.ok(!`${out.stdout}${out.stderr}`.includes(notaryAccount.password), show(out));
+      assert.ok(!`${out.stdout}${out.stderr}`.includes(basic(notaryAccount)), show(out));
+      return out;
+    }
+
+    const privateArgs = (cache: string, ...extra: string[]) => [
+      'notary',
+      'verify',
+      '--server',
+      privateUrl,
+      '--server-ca',
+      join(tmp, 'tls', 'ca.crt'),
+      '--root-key',
+      privateKeyId,
+      '--cache-dir',
+      join(tmp, cache),
+      '--json',
+      ...extra,
+      `${privateGun}:1.0`,
+    ];
+
+    /** The notary token service got the notary account, the registry's never did. */
+    function credentialsStayed(): void {
+      const gunScope = `repository:${privateGun}:pull`;
+      const granted = (notaryIssuer as TokenIssuer).requests.filter(
+        (q) =>
+          q.status === 200 && q.scopes.some((sc) => sc.startsWith(`repository:${privateGun}:`)),
+      );
+      assert.ok(granted.length > 0, 'the notary token service issued a token');
+      assert.ok(
+        granted.every((q) => q.username === notaryAccount.username),
+        JSON.stringify(granted),
+      );
+      assert.ok(
+        (notaryIssuer as TokenIssuer).requestsFor(gunScope).length > 0,
+        'a pull token of the GUN was asked for',
+      );
+      for (const q of (notaryIssuer as TokenIssuer).requests)
+        assert.notEqual(
+          q.password,
+          TEST_ACCOUNT.password,
+          'registry password sent to the notary token service',
+        );
+      for (const q of privateReg?.issuer?.requests ?? [])
+        assert.notEqual(
+          q.password,
+          notaryAccount.password,
+          'notary password sent to the registry token service',
+        );
+    }
+
+    before(async function () {
+      this.timeout(300_000);
+      if (tmp === undefined || grpcPort === undefined) this.skip();
+      const t = join(tmp, 'notary-token');
+      mkdirSync(t);
+      await openssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(t, 'signing.key'),
+        '-out',
+        join(t, 'signing.crt'),
+        '-days',
+        '2',
+        '-subj',
+        '/CN=tufa notary token issuer',
+      );
+      notaryIssuer = await TokenIssuer.start({
+        keyPem: readFileSync(join(t, 'signing.key'), 'utf8'),
+        certPem: readFileSync(join(t, 'signing.crt'), 'utf8'),
+        issuer: 'tufa-notary-issuer',
+        service: 'notary-server',
+        account: notaryAccount,
+      });
+      const tls = (f: string) => join(tmp, 'tls', f);
+      const port = await freePort();
+      privateUrl = `https://127.0.0.1:${port}`;
+      writeFileSync(
+        join(tmp, 'server-token.json'),
+        JSON.stringify({
+          server: {
+            http_addr: `127.0.0.1:${port}`,
+            tls_cert_file: tls('server.crt'),
+            tls_key_file: tls('server.key'),
+          },
+          trust_service: {
+            type: 'remote',
+            hostname: '127.0.0.1',
+            port: String(grpcPort),
+            tls_ca_file: tls('ca.crt'),
+            key_algorithm: 'ecdsa',
+            tls_client_cert: tls('server.crt'),
+            tls_client_key: tls('server.key'),
+          },
+          auth: {
+            type: 'token',
+            options: {
+              realm: notaryIssuer.realm,
+              service: notaryIssuer.service,
+              issuer: notaryIssuer.issuer,
+              rootcertbundle: join(t, 'signing.crt'),
+            },
+          },
+          logging: { level: 'info' },
+          storage: { backend: 'memory' },
+        }),
+      );
+      privateServer = new Daemon(
+        'notary-server (token auth)',
+        'notary-server',
+        ['-config', join(tmp, 'server-token.json')],
+        { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(tmp, 'home') },
+      );
+      await waitFor(
+        `${privateUrl}/_notary_server/health`,
+        20_000,
+        async () => (await httpsStatus(`${privateUrl}/_notary_server/health`, tlsCaPem)) === 200,
+        privateServer,
+      );
+      privateReg = await RegistryServer.start('token');
+      const layout = join(tmp, 'build', 'layout');
+      await privateReg.push(`oci:${layout}:one`, 'private/app:1.0');
+      const bytes = await privateReg.inspectRaw('private/app:1.0');
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      privateOne = { bytes, sha256, digest: `sha256:${sha256}` };
+      privateGun = `${privateReg.host}/private/app`;
+      const authed = { ...notaryEnv, NOTARY_AUTH: basic(notaryAccount) };
+      await notaryAt(privateUrl, authed, undefined, 'trust-private', 'init', privateGun, '-p');
+      await notaryAt(
+        privateUrl,
+        authed,
+        undefined,
+        'trust-private',
+        'addhash',
+        privateGun,
+        '1.0',
+        String(bytes.length),
+        '--sha256',
+        sha256,
+        '-p',
+      );
+      const keyList = (
+        await notaryAt(privateUrl, authed, undefined, 'trust-private', 'key', 'list')
+      ).toString();
+      privateKeyId =
+        /\b[0-9a-f]{64}\b/.exec(keyList.split('\n').find((l) => /^root\s/.test(l)) ?? '')?.[0] ??
+        '';
+      assert.match(privateKeyId, /^[0-9a-f]{64}$/, keyList);
+    });
+
+    after(async function () {
+      this.timeout(60_000);
+      await privateServer?.stop();
+      await notaryIssuer?.close();
+      await privateReg?.close();
+    });
+
+    it('the server wants a token: anonymous, the verification fails with HTTP 401 and how to log in (exit 3)', async () => {
+      const dir = dockerConfig('docker-registry-only', {
+        [privateReg?.host as string]: TEST_ACCOUNT,
+      });
+      const r = await tufaWith(dir, undefined, ...privateArgs('c-private-anon'));
+      assert.equal(r.status, 3, show(r));
+      const [res] = JSON.parse(r.stdout) as Array<{
+        verified: boolean;
+        error: { code: string; message: string };
+      }>;
+      assert.equal(res?.verified, false);
+      assert.equal(res?.error.code, 'HTTP_STATUS', show(r));
+      assert.match(res?.error.message ?? '', /HTTP 401/, show(r));
+      assert.match(res?.error.message ?? '', /--username|docker login/, show(r));
+      // the registry's credentials never went to the notary token service
+      for (const q of (notaryIssuer as TokenIssuer).requests)
+        assert.notEqual(q.password, TEST_ACCOUNT.password);
+    });
+
+    it('credentials from the Docker config (auths) for the notary host: verified; they reached only the notary token service', async () => {
+      const dir = dockerConfig('docker-both', {
+        [new URL(privateUrl).host]: notaryAccount,
+        [privateReg?.host as string]: TEST_ACCOUNT,
+      });
+      const r = await tufaWith(dir, undefined, ...privateArgs('c-private-config'));
+      assert.equal(r.status, 0, show(r));
+      const [res] = JSON.parse(r.stdout) as Array<{ pinned: string }>;
+      assert.equal(res?.pinned, `${privateGun}@${privateOne.digest}`);
+      credentialsStayed();
+    });
+
+    it('--username + --password-stdin: verified; a wrong password fails without showing it', async () => {
+      const dir = dockerConfig('docker-registry-only-2', {
+        [privateReg?.host as string]: TEST_ACCOUNT,
+      });
+      (notaryIssuer as TokenIssuer).requests.length = 0;
+      const r = await tufaWith(
+        dir,
+        `${notaryAccount.password}\n`,
+        ...privateArgs('c-private-flags', '--username', notaryAccount.username, '--password-stdin'),
+      );
+      assert.equal(r.status, 0, show(r));
+      credentialsStayed();
+      const wrong = `wrong-${randomBytes(6).toString('hex')}`;
+      const bad = await tufaWith(
+        dir,
+        wrong,
+        ...privateArgs('c-private-wrong', '--username', notaryAccount.username, '--password-stdin'),
+      );
+      assert.equal(bad.status, 3, show(bad));
+      assert.ok(!`${bad.stdout}${bad.stderr}`.includes(wrong), show(bad));
+      // --password-stdin without --username (and the reverse) is a usage error
+      const half = await tufaWith(dir, 'x', ...privateArgs('c-private-half', '--password-stdin'));
+      assert.equal(half.status, 2, show(half));
+      const other = await tufaWith(
+        dir,
+        undefined,
+        ...privateArgs('c-private-half', '--username', 'u'),
+      );
+      assert.equal(other.status, 2, show(other));
+    });
+
+    it('a notary rule of a trust policy uses the Docker config credentials of the notary host (tufa verify)', async () => {
+      const dir = dockerConfig('docker-both-2', {
+        [new URL(privateUrl).host]: notaryAccount,
+        [privateReg?.host as string]: TEST_ACCOUNT,
+      });
+      const policy = join(tmp, 'private-policy.json');
+      writeFileSync(
+        policy,
+        JSON.stringify({
+          rules: [
+            {
+              match: `${privateReg?.host}/private/**`,
+              notary: {
+                server: privateUrl,
+                serverCa: join(tmp, 'tls', 'ca.crt'),
+                rootKeys: [privateKeyId],
+              },
+            },
+          ],
+        }),
+      );
+      const r = await tufaWith(
+        dir,
+        undefined,
+        'verify',
+        '--policy',
+        policy,
+        '--cache-dir',
+        join(tmp, 'c-private-policy'),
+        '--json',
+        `${privateGun}:1.0`,
+      );
+      assert.equal(r.status, 0, show(r));
+      credentialsStayed();
+    });
+
+    it('tufa notary import of the private GUN with --username + --password-stdin', async () => {
+      const into = join(tmp, 'migrated-private');
+      await tufaOk(
+        'repo',
+        '--repo',
+        into,
+        'init',
+        ...['root', 'targets', 'snapshot', 'timestamp'].flatMap((role) => [
+          `--${role}-key`,
+          join(tmp, 'tuf-keys', `${role}.pub.json`),
+        ]),
+      );
+      const dir = dockerConfig('docker-empty', {});
+      const args = [
+        'notary',
+        'import',
+        privateGun,
+        '--server',
+        privateUrl,
+        '--server-ca',
+        join(tmp, 'tls', 'ca.crt'),
+        '--root-key',
+        privateKeyId,
+        '--cache-dir',
+        join(tmp, 'c-private-import'),
+        '--into',
+        into,
+        '--json',
+      ];
+      const anon = await tufaWith(dir, undefined, ...args);
+      assert.equal(anon.status, 3, show(anon));
+      const r = await tufaWith(
+        dir,
+        notaryAccount.password,
+        ...args,
+        '--username',
+        notaryAccount.username,
+        '--password-stdin',
+      );
+      assert.equal(r.status, 0, show(r));
+      const report = JSON.parse(r.stdout) as { added: Array<{ tag: string; digest: string }> };
+      assert.deepEqual(
+        report.added.map((x) => [x.tag, x.digest]),
+        [['1.0', privateOne.digest]],
+      );
+    });
   });
 });

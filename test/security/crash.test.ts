@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MetadataCache } from '../../src/client/cache.js';
+import { FsMetadataStore } from '../../src/client/store.js';
 import { Metadata } from '../../src/core/metadata/envelope.js';
 import { readLayout } from '../../src/oci/layout.js';
 import { inspectLocal } from '../support/registry.js';
@@ -146,7 +146,7 @@ function checkAfterKill(rel: Releasing, md: string, td: string, what: string): s
 /** checkCurrent asserts the cache holds exactly what the repository serves now. */
 function checkCurrent(rel: Releasing, md: string, what: string): void {
   for (const [role, bytes] of Object.entries(rel.current())) {
-    const file = new MetadataCache(md).fileOf(role);
+    const file = new FsMetadataStore(md).fileOf(role);
     assert.ok(existsSync(file), `${what}: ${role}.json missing after a normal run`);
     assert.ok(readFileSync(file).equals(bytes), `${what}: ${role}.json is not the current version`);
   }

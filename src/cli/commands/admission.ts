@@ -1,12 +1,15 @@
 /** `tufa admission serve`: the Kubernetes admission webhook (validating and mutating). */
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AdmissionController, startAdmissionServer } from '../../admission/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import type { Output } from '../output.js';
-import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
+import {
+  cacheDirOf,
+  type RegistryFlags,
+  registryOptions,
+  withRegistryFlags,
+} from '../registry-options.js';
 
 interface ServeFlags extends RegistryFlags {
   policy: string;
@@ -89,7 +92,7 @@ export function addAdmissionCommands(program: Command, out: Output): void {
     for (const w of policy.warnings) out.error(`warning: ${w}`);
     const verifier = new ImageVerifier({
       policy,
-      cacheDir: o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa'),
+      cacheDir: cacheDirOf(o),
       registryOptions: await registryOptions(o),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,

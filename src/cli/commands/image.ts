@@ -1,12 +1,15 @@
 /** `tufa verify` and `tufa pull`: verify before pull, under a trust policy. */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type Platform, parsePlatform } from '../../oci/index.js';
 import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
 import { EXIT, errorCode, exitCodeFor } from '../exit.js';
 import type { Output } from '../output.js';
-import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
+import {
+  cacheDirOf,
+  type RegistryFlags,
+  registryOptions,
+  withRegistryFlags,
+} from '../registry-options.js';
 
 interface CommonOptions extends RegistryFlags {
   policy: string;
@@ -32,9 +35,11 @@ function withCommonOptions(cmd: Command): Command {
 async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageVerifier> {
   const policy = await TrustPolicy.load(o.policy);
   for (const w of policy.warnings) out.error(`warning: ${w}`);
-  const cacheDir =
-    o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
-  return new ImageVerifier({ policy, cacheDir, registryOptions: await registryOptions(o) });
+  return new ImageVerifier({
+    policy,
+    cacheDir: cacheDirOf(o),
+    registryOptions: await registryOptions(o),
+  });
 }
 
 /**

@@ -4,16 +4,25 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { base64ToBytes, bytesToHex, MisuseError } from '../../core/index.js';
-import { NotaryClient, signedTags } from '../../notary/index.js';
+import { base64ToBytes, bytesToHex, type JsonObject, MisuseError } from '../../core/index.js';
+import { NotaryClient, ROOT_KEY_ID, type SignedTag, signedTags } from '../../notary/index.js';
 import { Reference } from '../../oci/index.js';
-import { Workspace } from '../../repository/index.js';
+import { sameJson, type TargetEntry, Workspace } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
+import { EXIT } from '../exit.js';
 import type { Output } from '../output.js';
-import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
+import {
+  cacheDirOf,
+  cliCredentials,
+  type LoginFlags,
+  login,
+  type RegistryFlags,
+  registryOptions,
+  withLoginFlags,
+  withRegistryFlags,
+} from '../registry-options.js';
 import { verifyAll } from './image.js';
 
 interface TrustFlags {
@@ -53,8 +62,19 @@ function withTrustFlags(cmd: Command): Command {
     );
 }
 
-function cacheDirOf(o: TrustFlags): string {
-  return o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
+/** checkTrustFlags refuses, as usage errors naming the flags, trust settings that cannot work. */
+function checkTrustFlags(o: TrustFlags): void {
+  for (const [i, k] of o.rootKey.entries()) {
+    // the value is not echoed: it may be a private key given by mistake
+    if (!ROOT_KEY_ID.test(k))
+      throw new MisuseError(
+        `--root-key (${i + 1}): expected a root key ID of 64 hex digits as \`notary key list\` prints it, got ${k.length} characters${k.includes('-----BEGIN') ? ' of PEM (give the key ID, not the key)' : ''}`,
+      );
+  }
+  if (o.rootKey.length === 0 && o.rootCa === undefined && !o.tofu)
+    throw new MisuseError(
+      'no root trust given: pin the root with --root-key <ID> (repeatable) or --root-ca <file>, or accept trust on first use with --tofu',
+    );
 }
 
 function hex(b64: string | undefined): string | undefined {
@@ -69,54 +89,66 @@ export function addNotaryCommands(
 ): void {
   const notary = program.command('notary').description('Notary v1 / Docker Content Trust');
 
-  withRegistryFlags(
+  withLoginFlags(
+    withRegistryFlags(
+      withTrustFlags(
+        notary
+          .command('verify')
+          .description(
+            'verify images signed with Docker Content Trust; print the pinned references',
+          )
+          .argument('<image...>')
+          .option('--json', 'machine-readable output', false),
+      ),
+    ),
+  ).action(
+    async (images: string[], o: TrustFlags & RegistryFlags & LoginFlags & { json: boolean }) => {
+      checkTrustFlags(o);
+      const policy = TrustPolicy.fromJSON(
+        {
+          rules: [
+            {
+              match: '**',
+              notary: {
+                server: o.server,
+                ...(o.serverCa ? { serverCa: o.serverCa } : {}),
+                rootKeys: o.rootKey,
+                ...(o.rootCa ? { rootCa: o.rootCa } : {}),
+                tofu: o.tofu,
+              },
+            },
+          ],
+        },
+        process.cwd(),
+        'notary flags',
+      );
+      const verifier = new ImageVerifier({
+        policy,
+        cacheDir: cacheDirOf(o),
+        registryOptions: await registryOptions(o, await login(o, o.server)),
+      });
+      setCode(await verifyAll(verifier, images, o.json, out));
+    },
+  );
+
+  withLoginFlags(
     withTrustFlags(
       notary
-        .command('verify')
-        .description('verify images signed with Docker Content Trust; print the pinned references')
-        .argument('<image...>')
-        .option('--json', 'machine-readable output', false),
+        .command('import')
+        .description(
+          'verify a Notary collection, then make the targets <GUN>:<tag> of a tufa repository follow its signed tags (added, changed, removed)',
+        )
+        .argument('<gun>', 'registry/repository')
+        .requiredOption('--into <dir>', 'tufa repository workspace (tufa repo init first)')
+        .option('--json', 'machine-readable report', false),
     ),
-  ).action(async (images: string[], o: TrustFlags & RegistryFlags & { json: boolean }) => {
-    const policy = TrustPolicy.fromJSON(
-      {
-        rules: [
-          {
-            match: '**',
-            notary: {
-              server: o.server,
-              ...(o.serverCa ? { serverCa: o.serverCa } : {}),
-              rootKeys: o.rootKey,
-              ...(o.rootCa ? { rootCa: o.rootCa } : {}),
-              tofu: o.tofu,
-            },
-          },
-        ],
-      },
-      process.cwd(),
-      'notary flags',
-    );
-    const verifier = new ImageVerifier({
-      policy,
-      cacheDir: cacheDirOf(o),
-      registryOptions: await registryOptions(o),
-    });
-    setCode(await verifyAll(verifier, images, o.json, out));
-  });
-
-  withTrustFlags(
-    notary
-      .command('import')
-      .description(
-        'verify a Notary collection, then list its signed tags as targets <GUN>:<tag> in a tufa repository',
-      )
-      .argument('<gun>', 'registry/repository')
-      .requiredOption('--into <dir>', 'tufa repository workspace (tufa repo init first)')
-      .option('--json', 'machine-readable report', false),
-  ).action(async (gun: string, o: TrustFlags & { into: string; json: boolean }) => {
+  ).action(async (gun: string, o: TrustFlags & LoginFlags & { into: string; json: boolean }) => {
+    checkTrustFlags(o);
     const ref = Reference.parse(`${gun}:latest`);
     if (ref.name !== gun)
       throw new RangeError(`${gun}: give the GUN fully qualified, as ${ref.name}`);
+    // the login given, else the Docker config's for the notary host
+    const credentials = await cliCredentials(await login(o, o.server)).get(new URL(o.server).host);
     const ws = await Workspace.open(o.into, Date.now());
     const rootCa = o.rootCa ? await readFile(o.rootCa, 'utf8') : undefined;
     const client = new NotaryClient({
@@ -124,6 +156,7 @@ export function addNotaryCommands(
       gun,
       trust: { rootKeyIds: o.rootKey, ...(rootCa ? { rootCa } : {}), tofu: o.tofu },
       ...(o.serverCa ? { serverCa: await readFile(o.serverCa, 'utf8') } : {}),
+      ...(credentials === undefined ? {} : { credentials }),
       // one cache per (server, GUN, trust settings): a cached root never outlives a changed pin
       cacheDir: join(
         cacheDirOf(o),
@@ -140,70 +173,135 @@ export function addNotaryCommands(
     } finally {
       await client.close();
     }
-    const carried: object[] = [];
-    const refused: object[] = [];
-    for (const t of signedTags(collection)) {
-      const name = t.target.name;
-      const sha256 = hex(t.target.hashes.sha256);
-      if (!TAG.test(name)) {
-        refused.push({ tag: name, role: t.role, reason: 'not a valid image tag' });
-        continue;
-      }
-      if (sha256 === undefined || sha256.length !== 64) {
-        refused.push({
-          tag: name,
-          role: t.role,
-          reason: 'no sha256 (Docker Content Trust requires one)',
-        });
-        continue;
-      }
-      const sha512 = hex(t.target.hashes.sha512);
-      const path = `${gun}:${name}`;
-      let role: string;
-      try {
-        // the workspace's checks: a publishable path, a role clients will read it from
-        role = await ws.addTarget(path, {
-          length: t.target.length,
-          hashes: { sha256, ...(sha512 ? { sha512 } : {}) },
-          custom: {
-            notary: {
-              role: t.role,
-              ...(t.target.custom === undefined ? {} : { custom: t.target.custom }),
-            },
-          },
-        });
-      } catch (e) {
-        if (!(e instanceof MisuseError)) throw e;
-        refused.push({ tag: name, role: t.role, reason: e.message });
-        continue;
-      }
-      carried.push({
-        tag: name,
-        target: path,
-        digest: `sha256:${sha256}`,
-        length: t.target.length,
-        from: t.role,
-        into: role,
-      });
-    }
-    for (const s of collection.skipped) refused.push({ role: s.role, reason: s.reason });
+    const report = await ws.update(() => importTags(ws, gun, signedTags(collection)));
+    // a skipped delegation holds no tag DCT resolves (targets/releases skipped fails signedTags)
+    const skipped = collection.skipped;
     if (o.json) {
-      out.json({ gun, carried, refused }, 2);
+      out.json({ gun, ...report, skipped }, 2);
     } else {
-      for (const c of carried as Array<{
-        target: string;
-        digest: string;
-        from: string;
-        into: string;
-      }>) {
-        out.line(`✔ ${c.target} → ${c.digest} (from ${c.from}, now in ${c.into})`);
+      for (const [mark, list] of [
+        ['+', report.added],
+        ['~', report.changed],
+        ['-', report.removed],
+      ] as const) {
+        for (const c of list)
+          out.line(
+            `${mark} ${c.target} → ${c.digest}${'into' in c ? ` (from ${c.from}, in ${c.into})` : ''}`,
+          );
       }
-      for (const r of refused as Array<{ tag?: string; role: string; reason: string }>) {
-        out.line(`✘ ${r.tag ?? r.role}: not carried over: ${r.reason}`);
-      }
+      for (const r of skipped) out.line(`· ${r.role}: skipped: ${r.reason}`);
+      for (const r of report.refused) out.line(`✘ ${r.tag}: not carried over: ${r.reason}`);
       out.line(
-        `${carried.length} tags carried over, ${refused.length} refused; now sign with the repository's keys (tufa repo sign …)`,
+        `${report.added.length} added, ${report.changed.length} changed, ${report.removed.length} removed, ${report.unchanged.length} unchanged, ${report.refused.length} refused; now sign with the repository's keys (tufa repo sign …)`,
       );
     }
+    if (report.refused.length > 0) setCode(EXIT.refused);
   });
+}
+
+interface Carried {
+  tag: string;
+  target: string;
+  digest: string;
+  length: number;
+  from: string;
+  into: string;
+}
+
+interface ImportReport {
+  added: Carried[];
+  changed: Array<Carried & { was: string }>;
+  removed: Array<{ tag: string; target: string; digest: string; from: string }>;
+  unchanged: Carried[];
+  refused: Array<{ tag: string; role: string; reason: string }>;
+}
+
+const isObject = (v: unknown): v is JsonObject =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * importTags makes the workspace's targets `<gun>:<tag>` that an import made (they carry
+ * `custom.notary`) follow the signed tags: new ones added, changed ones replaced, those no longer
+ * signed (or now refused) removed, within the caller's one change. Targets added by other means
+ * are left alone.
+ */
+async function importTags(ws: Workspace, gun: string, tags: SignedTag[]): Promise<ImportReport> {
+  const report: ImportReport = { added: [], changed: [], removed: [], unchanged: [], refused: [] };
+  const before = new Map<string, { role: string; entry: JsonObject }>();
+  for (const { name } of await ws.targetsRoles()) {
+    const listed = (await ws.read(name)).signed.targets;
+    for (const [path, entry] of Object.entries(isObject(listed) ? listed : {})) {
+      if (
+        path.startsWith(`${gun}:`) &&
+        isObject(entry) &&
+        isObject(entry.custom) &&
+        'notary' in entry.custom
+      )
+        before.set(path, { role: name, entry });
+    }
+  }
+  const digestOf = (e: JsonObject) => `sha256:${(e.hashes as JsonObject).sha256}`;
+  const kept = new Set<string>();
+  for (const t of tags) {
+    const name = t.target.name;
+    const sha256 = hex(t.target.hashes.sha256);
+    const refuse = (reason: string) => report.refused.push({ tag: name, role: t.role, reason });
+    if (!TAG.test(name)) {
+      refuse('not a valid image tag');
+      continue;
+    }
+    if (sha256 === undefined || sha256.length !== 64) {
+      refuse('no sha256 (Docker Content Trust requires one)');
+      continue;
+    }
+    const sha512 = hex(t.target.hashes.sha512);
+    const path = `${gun}:${name}`;
+    const entry = {
+      length: t.target.length,
+      hashes: { sha256, ...(sha512 ? { sha512 } : {}) },
+      custom: {
+        notary: {
+          role: t.role,
+          ...(t.target.custom === undefined ? {} : { custom: t.target.custom }),
+        },
+      },
+    } as JsonObject;
+    const old = before.get(path);
+    const carried = {
+      tag: name,
+      target: path,
+      digest: `sha256:${sha256}`,
+      length: t.target.length,
+      from: t.role,
+    };
+    if (old !== undefined && sameJson(old.entry, entry)) {
+      kept.add(path);
+      report.unchanged.push({ ...carried, into: old.role });
+      continue;
+    }
+    let into: string;
+    try {
+      // the workspace's checks: a publishable path, a role clients will read it from
+      into = await ws.addTarget(path, entry as unknown as TargetEntry, old?.role);
+    } catch (e) {
+      if (!(e instanceof MisuseError)) throw e;
+      refuse(e.message);
+      continue;
+    }
+    kept.add(path);
+    if (old === undefined) report.added.push({ ...carried, into });
+    else report.changed.push({ ...carried, into, was: digestOf(old.entry) });
+  }
+  for (const [path, { role, entry }] of before) {
+    if (kept.has(path)) continue;
+    await ws.removeTarget(path, role);
+    const notary = (entry.custom as JsonObject).notary;
+    report.removed.push({
+      tag: path.slice(gun.length + 1),
+      target: path,
+      digest: digestOf(entry),
+      from: isObject(notary) && typeof notary.role === 'string' ? notary.role : '',
+    });
+  }
+  return report;
 }

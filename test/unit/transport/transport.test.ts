@@ -285,6 +285,29 @@ describe('transport', () => {
       assert.ok(!store.requests.some((r) => r.path.startsWith('/token')), 'no token asked there');
     });
 
+    it('a token service that refuses: UNAUTHORIZED, and the 401 it answered is ended (no timer left behind)', async () => {
+      const realm = use(
+        await serve((_req, res) => {
+          res.writeHead(401, { 'www-authenticate': 'Basic realm="t"' });
+          res.end('{"details":"invalid credentials"}');
+        }),
+      );
+      const s = use(
+        await serve((_req, res) => {
+          res.writeHead(401, {
+            'www-authenticate': `Bearer realm="${realm.origin}/token",service="s"`,
+          });
+          res.end('unauthorized');
+        }),
+      );
+      const tr = use(createTransport({ credentials: async () => creds, retries: 0 }));
+      const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+      const before = timers();
+      await fails(tr.send({ url: `${s.origin}/x`, maxLength: 100 }), 'UNAUTHORIZED', /HTTP 401/);
+      // an exchange left open keeps its deadline timer (and a CLI process) alive
+      assert.equal(timers(), before);
+    });
+
     it('no credentials for the origin: the 401 is returned as it is', async () => {
       await setup({ kind: 'basic', username: 'other', password: 'x' });
       const stranger = use(createTransport({}));
