@@ -89,6 +89,10 @@ export function* walkDelegations(
  * findTarget runs the walk against a trusted set whose snapshot is loaded, loading each role it
  * needs with `load(role)` (bytes, e.g. from a cache or a repository) unless it was verified
  * against the same delegator already.
+ * @returns the target and the role that lists it, or undefined when no role on the walk does
+ * @throws whatever {@link TrustedMetadataSet.updateDelegatedTargets} throws for a role that
+ *   fails verification (`THRESHOLD_NOT_MET`, `LENGTH_OR_HASH_MISMATCH`, `BAD_VERSION`,
+ *   `EXPIRED`, `METADATA_FORMAT`, …), and whatever `load` throws
  */
 export function findTarget(
   set: TrustedMetadataSet,

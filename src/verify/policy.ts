@@ -42,6 +42,7 @@ export interface NotarySource {
   readonly tofu: boolean;
 }
 
+/** One rule of a {@link TrustPolicy}: the images it matches and where their trust comes from. */
 export interface PolicyRule {
   readonly match: string;
   readonly source: TufSource | NotarySource;
@@ -242,6 +243,8 @@ export class TrustPolicy {
    * load reads a policy file, as given (`/dev/stdin` and `<(…)` work). Relative paths in it
    * resolve against the folder of the real file when it is a regular file (a symlink to the
    * policy is followed first), else against the current folder.
+   * @throws {@link MisuseError} `MISUSE` when the file cannot be read, is not JSON or is not a
+   *   valid policy (naming where)
    */
   static async load(file: string): Promise<TrustPolicy> {
     let text: string;
@@ -261,7 +264,10 @@ export class TrustPolicy {
     return TrustPolicy.fromJSON(json, baseDir, file);
   }
 
-  /** fromJSON checks a policy document; paths resolve against `baseDir`. */
+  /**
+   * fromJSON checks a policy document; paths resolve against `baseDir`.
+   * @throws {@link MisuseError} `MISUSE` naming the rule and field that is wrong
+   */
   static fromJSON(json: unknown, baseDir: string, source = 'policy'): TrustPolicy {
     const fail = (where: string, what: string): never => {
       throw new MisuseError(`${source}: ${where}: ${what}`);

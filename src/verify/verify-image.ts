@@ -40,6 +40,7 @@ import { redact } from '../transport/index.js';
 import { ImageVerificationError } from './errors.js';
 import type { NotarySource, TrustPolicy, TufSource } from './policy.js';
 
+/** Options of {@link ImageVerifier}: the policy, where trust data is cached, and limits. */
 export interface VerifierOptions {
   policy: TrustPolicy;
   /** Where TUF metadata is cached, one folder per trust source. */

@@ -43,6 +43,8 @@ function isSupported(alg: string): alg is HashAlgorithm {
  * checkLengthAndHashes throws a LengthOrHashMismatchError unless `data` has the expected length
  * (when one is given) and matches every listed hash. An algorithm we cannot compute fails: a
  * hash that cannot be checked is not taken as checked.
+ * @throws {@link LengthOrHashMismatchError} `LENGTH_OR_HASH_MISMATCH` naming the file and what
+ *   differs
  */
 export function checkLengthAndHashes(
   data: Uint8Array,
