@@ -142,8 +142,8 @@ async function tufaPull(
       `${job.registry}/${job.repository}:${job.tag}`,
       `oci:${join(job.work, 'out')}`,
       {
-        onProgress: () => {
-          firstBlobMs ??= performance.now() - started;
+        onProgress: (_done, _total, blob) => {
+          if (blob.done === blob.size) firstBlobMs ??= performance.now() - started;
         },
       },
     );

@@ -7,7 +7,7 @@
  * ({@link ErrorCode}, {@link OciErrorCode}). The rest has entries of its own: `tufa/core`
  * (pure TUF; `tufa/core/node` and `tufa/core/portable` are its crypto backends),
  * `tufa/client`, `tufa/oci` (references, manifests) and `tufa/oci/registry`, `tufa/verify`,
- * `tufa/repository` (signing), `tufa/notary`, `tufa/admission`.
+ * `tufa/repository` (signing), `tufa/notary`, `tufa/admission`, `tufa/proxy`.
  *
  * Names are listed one by one: a name added to a module is not public here until it is added.
  */

@@ -1,4 +1,3 @@
-export { Metrics } from './metrics.js';
 export {
   BadReviewError,
   type ImageRef,

@@ -15,8 +15,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { Metrics } from '../internal/index.js';
 import { redactText } from '../transport/index.js';
-import { Metrics } from './metrics.js';
 import type { AdmissionController, Mode } from './webhook.js';
 
 export interface ServerOptions {

@@ -6,6 +6,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { TufaError } from '../core/index.js';
+import { Limiter } from '../internal/index.js';
 import { MAX_REFERENCE_LENGTH, OciError, Reference } from '../oci/index.js';
 import { redactText } from '../transport/index.js';
 import type { ImageVerifier } from '../verify/index.js';
@@ -43,79 +44,6 @@ export function truncate(text: string, max = MAX_MESSAGE_BYTES): string {
   // a cut in the middle of a character decodes to U+FFFD (3 bytes): leave room for it
   const head = bytes.subarray(0, max - Buffer.byteLength(note) - 3).toString('utf8');
   return `${head.replace(/\uFFFD$/, '')}${note}`;
-}
-
-/**
- * A counting semaphore shared fairly: at most `max` tasks run at once, all groups (reviews)
- * together, and while several groups want slots each runs at most `ceil(max / groups)` of
- * them; freed slots go round-robin to the groups that wait. So one review with many images
- * cannot starve the others. A waiting task whose signal aborts leaves the queue without running.
- */
-export class Limiter {
-  private running = 0;
-  /** Per group: its running tasks and its queue, in round-robin order. */
-  private readonly groups = new Map<object, { running: number; queue: Array<() => void> }>();
-
-  constructor(readonly max: number) {}
-
-  async run<T>(signal: AbortSignal, task: () => Promise<T>, group: object = signal): Promise<T> {
-    if (signal.aborted) throw signal.reason;
-    let g = this.groups.get(group);
-    if (g === undefined) {
-      g = { running: 0, queue: [] };
-      this.groups.set(group, g);
-    }
-    const mine = g;
-    await new Promise<void>((resolve, reject) => {
-      const go = () => {
-        signal.removeEventListener('abort', gone);
-        resolve();
-      };
-      const gone = () => {
-        const i = mine.queue.indexOf(go);
-        if (i >= 0) mine.queue.splice(i, 1);
-        this.forget(group, mine);
-        reject(signal.reason);
-      };
-      signal.addEventListener('abort', gone, { once: true });
-      mine.queue.push(go);
-      this.pump();
-    });
-    try {
-      return await task();
-    } finally {
-      this.running--;
-      mine.running--;
-      this.forget(group, mine);
-      this.pump();
-    }
-  }
-
-  private forget(group: object, g: { running: number; queue: unknown[] }): void {
-    if (g.running === 0 && g.queue.length === 0 && this.groups.get(group) === g)
-      this.groups.delete(group);
-  }
-
-  /** pump hands free slots round-robin to the waiting groups under their fair share. */
-  private pump(): void {
-    while (this.running < this.max) {
-      const share = Math.ceil(this.max / Math.max(1, this.groups.size));
-      let started = false;
-      for (const [key, g] of this.groups) {
-        if (g.queue.length === 0 || g.running >= share) continue;
-        const go = g.queue.shift() as () => void;
-        g.running++;
-        this.running++;
-        // served: to the back of the round
-        this.groups.delete(key);
-        this.groups.set(key, g);
-        go();
-        started = true;
-        break;
-      }
-      if (!started) return;
-    }
-  }
 }
 
 /** The verdict on one image. */
@@ -175,13 +103,13 @@ export class AdmissionController {
       const v = this.o.verifier.hasFreshTrust?.(input)
         ? await this.freshLimiter.run(signal, verify)
         : await this.limiter.run(signal, verify);
-      const r = Reference.parse(ref.image);
-      const tag = r.tag ?? v.reference.tag;
+      const r = v.reference;
       return {
         image: ref.image,
         path: ref.path,
         allowed: true,
-        pinned: `${r.name}:${tag}@${v.digest}`,
+        // a digest alone stays a digest alone: it verifies as that digest's signed target
+        pinned: r.tag === undefined ? r.pinned(v.digest) : `${r.name}:${r.tag}@${v.digest}`,
       };
     } catch (e) {
       if (signal.aborted) return this.lateVerdict(ref.image);

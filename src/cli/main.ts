@@ -12,6 +12,8 @@ import { runDemo } from './commands/demo.js';
 import { addImageCommands } from './commands/image.js';
 import { addKeyCommands } from './commands/key.js';
 import { addNotaryCommands } from './commands/notary.js';
+import { addPolicyCommands } from './commands/policy.js';
+import { addProxyCommand } from './commands/proxy.js';
 import { addRepoCommands } from './commands/repo.js';
 import { runTufClient } from './commands/tuf.js';
 import { EXIT, errorCode, exitCodeFor } from './exit.js';
@@ -38,7 +40,9 @@ function build(out: Output, setCode: (n: number) => void): Command {
   addAdmissionCommands(program, out);
   addKeyCommands(program, out);
   addNotaryCommands(program, out, setCode);
+  addProxyCommand(program, out);
   addRepoCommands(program, out);
+  addPolicyCommands(program, out, setCode);
   program
     .command('tuf')
     .description(
@@ -70,10 +74,13 @@ export async function main(argv: readonly string[], out: Output = processOutput)
     await program.parseAsync([...argv], { from: 'user' });
     return code;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    }
-    out.error(`tufa: ${errorCode(e)}: ${(e as Error)?.message ?? String(e)}`);
+    const message = (e as Error)?.message ?? String(e);
+    // --json prints JSON on a failure too (commander's usage errors included); the message
+    // also goes to stderr
+    const failed = !(e instanceof CommanderError && e.exitCode === 0);
+    if (failed && argv.includes('--json')) out.json({ error: { code: errorCode(e), message } }, 2);
+    if (e instanceof CommanderError) return failed ? EXIT.usage : EXIT.ok;
+    out.error(`tufa: ${errorCode(e)}: ${message}`);
     return exitCodeFor(e);
   }
 }

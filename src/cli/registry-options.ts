@@ -1,5 +1,4 @@
 /** Registry connection options shared by the commands that talk to registries. */
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -10,9 +9,11 @@ import {
   type RegistryClientOptions,
 } from '../oci/index.js';
 import { isLoopbackHost } from '../transport/index.js';
+import { readFlagCertificates } from './flags.js';
 
 export interface RegistryFlags {
   plainHttp: string[];
+  https: string[];
   ca?: string;
 }
 
@@ -23,15 +24,16 @@ export function cacheDirOf(o: { cacheDir?: string }): string {
   return o.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tufa');
 }
 
-/** withRegistryFlags adds --plain-http and --ca. */
+/** withRegistryFlags adds --plain-http, --https and --ca. */
 export function withRegistryFlags(cmd: Command): Command {
   return cmd
     .option(
       '--plain-http <registry>',
-      'talk to this registry over plain HTTP (loopback always is)',
+      'talk to this registry over plain HTTP (loopback ones are, unless --https)',
       collect,
       [],
     )
+    .option('--https <registry>', 'talk to this loopback registry over HTTPS', collect, [])
     .option('--ca <file>', 'extra CA certificates (PEM) for registries');
 }
 
@@ -101,17 +103,30 @@ export function cliCredentials(given?: {
 
 /**
  * registryOptions builds client options: {@link cliCredentials}; plain HTTP for the registries
- * named, and for loopback ones unless a CA is given (then loopback registries are spoken to over
- * TLS, as a test or mirror may be).
+ * named and for loopback ones not named by --https. The scheme never depends on --ca; when a CA
+ * is given and a loopback registry is still spoken to over HTTP, `note` says so once, with why.
  */
 export async function registryOptions(
   o: RegistryFlags,
   given?: { host: string; credentials: Credentials },
+  note?: (text: string) => void,
 ): Promise<RegistryClientOptions> {
   const plain = new Set(o.plainHttp);
+  const https = new Set(o.https ?? []);
+  const noted = new Set<string>();
   return {
     credentials: cliCredentials(given),
-    plainHttp: (r) => plain.has(r) || (o.ca === undefined && isLoopbackHost(r)),
-    ...(o.ca === undefined ? {} : { ca: await readFile(o.ca, 'utf8') }),
+    plainHttp: (r) => {
+      if (plain.has(r)) return true;
+      if (https.has(r) || !isLoopbackHost(r)) return false;
+      if (o.ca !== undefined && !noted.has(r)) {
+        noted.add(r);
+        note?.(
+          `note: ${r}: plain HTTP (a loopback registry; --ca applies to HTTPS: add --https ${r} to use it)`,
+        );
+      }
+      return true;
+    },
+    ...(o.ca === undefined ? {} : { ca: await readFlagCertificates('--ca', o.ca) }),
   };
 }

@@ -8,3 +8,5 @@ export {
   withLock,
   writeFileAtomic,
 } from './fs-atomic.js';
+export { Limiter } from './limiter.js';
+export { Metrics } from './metrics.js';

@@ -18,3 +18,15 @@ export {
   type RegistryClientOptions,
   type RepositoryRef,
 } from './registry.js';
+export {
+  metadataTag,
+  ociBaseUrl,
+  parseOciRepository,
+  parseOciUrl,
+  pushTufRepository,
+  TUF_FILENAME_ANNOTATION,
+  TUF_MEDIA_TYPES,
+  type TufImageRef,
+  TufRegistryReader,
+  targetPlace,
+} from './tuf-layout.js';

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, constants as fsConstants } from 'node:fs';
 import {
+  chmod,
   copyFile,
   type FileHandle,
   link,
@@ -163,8 +164,14 @@ export class LayoutWriter {
     };
     try {
       if (this.destination.kind === 'dir') {
-        await claim(() => mkdir(dest, { mode: 0o700 }));
-        await rename(this.tempDir, dest).catch(async (e: unknown) => {
+        // the name claimed with the umask's mode (0755 under 022, as skopeo writes); the
+        // layout, private (0700) while unverified bytes were in it, gets that mode as it lands
+        await claim(() => mkdir(dest, { mode: 0o777 }));
+        const landed = async () => {
+          await chmod(this.tempDir, (await stat(dest)).mode & 0o777);
+          await rename(this.tempDir, dest);
+        };
+        await landed().catch(async (e: unknown) => {
           await rmdir(dest).catch(() => undefined);
           throw e;
         });

@@ -96,9 +96,11 @@ export class RegistryClient {
     deadline: number,
     what: string,
     signal: AbortSignal | undefined,
+    method: 'GET' | 'HEAD' = 'GET',
   ): Promise<TransportResponse> {
     try {
       return await this.transport.send({
+        method,
         url: `${this.baseUrl(repo.registry)}${path}`,
         headers,
         maxLength,
@@ -134,7 +136,8 @@ export class RegistryClient {
     maxBytes = MAX_MANIFEST_BYTES,
     options: { signal?: AbortSignal } = {},
   ): Promise<FetchedManifest> {
-    const what = `${repo.registry}/${repo.repository}@${reference}`;
+    // the reference as written: `repo:tag`, `repo@sha256:…` (a tag has no `:`)
+    const what = `${repo.registry}/${repo.repository}${reference.includes(':') ? '@' : ':'}${reference}`;
     // A whole-request deadline: a registry dripping bytes cannot hold us past it.
     const deadline = performance.now() + 4 * this.timeout;
     const res = await this.send(
@@ -159,6 +162,28 @@ export class RegistryClient {
     }
     const ct = res.headers['content-type'];
     return { bytes, digest, mediaType: ct?.split(';')[0]?.trim() };
+  }
+
+  /**
+   * blobSize asks the registry for a blob's size (`HEAD`), for a blob whose descriptor is not
+   * known (a registry front serving blobs by digest). Untrusted: {@link copyBlob} still checks
+   * the bytes against the digest.
+   */
+  async blobSize(
+    repo: RepositoryRef,
+    digest: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<number> {
+    const what = `${repo.registry}/${repo.repository}@${digest}`;
+    const path = `${repo.repository}/blobs/${digest}`;
+    const deadline = performance.now() + 4 * this.timeout;
+    const res = await this.send(repo, path, {}, 0, deadline, what, options.signal, 'HEAD');
+    if (res.status !== 200) await RegistryClient.fail(res, what);
+    await res.bytes(); // no body: read to its end, the connection goes back to the pool
+    const length = res.headers['content-length'];
+    if (length === undefined || !/^[0-9]{1,15}$/.test(length))
+      throw new OciError('REGISTRY_UNAVAILABLE', `${what}: no Content-Length for the blob`);
+    return Number(length);
   }
 
   /**
@@ -245,6 +270,98 @@ export class RegistryClient {
     if (digest !== desc.digest)
       throw new OciError('DIGEST_MISMATCH', `${what}: the bytes have digest ${digest}`);
   }
+  // ---- push (the signing side: `tufa repo publish --to oci://…`) ---------------------------
+
+  /**
+   * pushBlob uploads `bytes` as a blob unless the repository has it already (`HEAD`), in one
+   * monolithic upload (`POST` then `PUT ?digest=`, OCI distribution spec "Pushing a blob
+   * monolithically"). The upload location must be on the registry's own origin: the request
+   * carrying the bytes goes nowhere else.
+   * @returns the blob's descriptor (media type as given, digest computed here)
+   */
+  async pushBlob(repo: RepositoryRef, bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
+    const digest = digestOf(bytes);
+    const desc: Descriptor = { mediaType, digest, size: bytes.length };
+    const what = `${repo.registry}/${repo.repository}@${digest}`;
+    const base = this.baseUrl(repo.registry);
+    const head = await this.push(repo, 'HEAD', `${base}${repo.repository}/blobs/${digest}`, what);
+    await drain(head);
+    if (head.status === 200) return desc;
+    const start = await this.push(repo, 'POST', `${base}${repo.repository}/blobs/uploads/`, what);
+    await drain(start);
+    if (start.status !== 202) await RegistryClient.fail(start, `${what}: starting the upload`);
+    const location = start.headers.location;
+    let url: URL;
+    try {
+      url = new URL(location ?? '', base);
+    } catch {
+      throw new OciError('REGISTRY_UNAVAILABLE', `${what}: the upload location is not a URL`);
+    }
+    if (location === undefined || url.origin !== new URL(base).origin) {
+      throw new OciError(
+        'REGISTRY_UNAVAILABLE',
+        `${what}: the registry gave ${location === undefined ? 'no upload location' : 'an upload location on another origin'} (refused)`,
+      );
+    }
+    url.searchParams.set('digest', digest);
+    const put = await this.push(repo, 'PUT', url.href, what, bytes, 'application/octet-stream');
+    await drain(put);
+    if (put.status !== 201) await RegistryClient.fail(put, `${what}: upload`);
+    return desc;
+  }
+
+  /**
+   * pushManifest stores a manifest or index under `reference` (a tag, or its own digest).
+   * @returns its digest (computed here)
+   */
+  async pushManifest(
+    repo: RepositoryRef,
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+  ): Promise<string> {
+    const digest = digestOf(bytes);
+    const what = `${repo.registry}/${repo.repository}:${reference}`;
+    if (bytes.length > MAX_MANIFEST_BYTES)
+      throw new OciError('TOO_LARGE', `${what}: a manifest of ${bytes.length} bytes (over 4 MiB)`);
+    const url = `${this.baseUrl(repo.registry)}${repo.repository}/manifests/${reference}`;
+    const res = await this.push(repo, 'PUT', url, what, bytes, mediaType);
+    await drain(res);
+    if (res.status !== 201) await RegistryClient.fail(res, what);
+    return digest;
+  }
+
+  /** push sends one request of a push (scope `pull,push`), with auth; no redirects are followed. */
+  private async push(
+    repo: RepositoryRef,
+    method: 'HEAD' | 'POST' | 'PUT',
+    url: string,
+    what: string,
+    body?: Uint8Array,
+    contentType?: string,
+  ): Promise<TransportResponse> {
+    try {
+      return await this.transport.send({
+        method,
+        url,
+        headers: contentType === undefined ? {} : { 'content-type': contentType },
+        ...(body === undefined ? {} : { body }),
+        maxLength: 64 * 1024,
+        deadline: performance.now() + 4 * this.timeout + Math.ceil((body?.length ?? 0) / 1024),
+        scope: `repository:${repo.repository}:pull,push`,
+      });
+    } catch (e) {
+      throw ociError(e, what);
+    }
+  }
+}
+
+/**
+ * drain reads a push answer's (small) body to its end, so its connection goes back to the pool
+ * (a discarded body that was complete would keep the socket busy until it is read).
+ */
+async function drain(res: TransportResponse): Promise<void> {
+  await res.bytes().catch(() => undefined);
 }
 
 function oversize(what: string, desc: Descriptor): OciError {

@@ -18,7 +18,13 @@ export {
   publicKeyJson,
   reencryptKey,
 } from './keygen.js';
-export { type PublishResult, publishWorkspace, writeTree } from './publish.js';
+export {
+  type PublishResult,
+  type PublishTree,
+  publishTree,
+  publishWorkspace,
+  writeTree,
+} from './publish.js';
 export {
   ExternalCommandSigner,
   KeyObjectSigner,

@@ -57,12 +57,34 @@ export interface PublishResult {
   targets: number;
 }
 
+/** A repository ready to publish: every file in TUF's write order, `timestamp.json` last. */
+export interface PublishTree {
+  /** Relative path → bytes: `N.root.json`, `root.json`, `[V.]<role>.json`, `targets/…`. */
+  files: Map<string, Uint8Array>;
+  targets: number;
+}
+
 /**
  * publishWorkspace verifies the workspace as a client would, checks every file it is to write
  * against the site as it is, then writes them in TUF's order (each atomically): target files,
  * delegated roles (deepest first), `targets`, snapshot, root versions, `timestamp.json` last.
  */
 export async function publishWorkspace(ws: Workspace, outDir: string): Promise<PublishResult> {
+  const { files, targets } = await publishTree(ws);
+  // every file checked against the site before the first is written: a refused publish
+  // writes nothing
+  const unchanged = await checkOutputs(outDir, files);
+  // TUF 5.4.1: clients start from timestamp.json: it goes last (the order of `files`)
+  await writeTree(outDir, new Map([...files].filter(([rel]) => !unchanged.has(rel))));
+  return { files: [...files.keys()], targets };
+}
+
+/**
+ * publishTree lays the workspace out as published files, in TUF's write order, after verifying
+ * them as a client would (a repository a client would refuse is refused here). Where they go
+ * (a folder, a registry) is the caller's.
+ */
+export async function publishTree(ws: Workspace): Promise<PublishTree> {
   const status = await repositoryStatus(ws);
   if (!status.ready) {
     throw new MisuseError(`not ready to publish:\n  ${status.problems.join('\n  ')}`);
@@ -127,12 +149,7 @@ export async function publishWorkspace(ws: Workspace, outDir: string): Promise<P
   verifyAsClient(files, timestamp, versions, roles, consistent, ws.time);
 
   put(files, 'timestamp.json', timestamp);
-  // every file checked against the site before the first is written: a refused publish
-  // writes nothing
-  const unchanged = await checkOutputs(outDir, files);
-  // TUF 5.4.1: clients start from timestamp.json: it goes last (the order of `files`)
-  await writeTree(outDir, new Map([...files].filter(([rel]) => !unchanged.has(rel))));
-  return { files: [...files.keys()], targets };
+  return { files, targets };
 }
 
 /** Bytes a temp file of writeFileAtomic adds to a name: `.<name>.<12 hex>.tmp`. */

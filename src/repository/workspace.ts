@@ -41,6 +41,7 @@ import {
   type RoleKeys,
   type RoleType,
   SuccinctRoles,
+  type TargetFile,
   type VerificationResult,
   verificationResult,
 } from '../core/index.js';
@@ -149,6 +150,17 @@ export function roleNameProblem(name: string): string | undefined {
   if (/^\d+\.root\.json$/.test(folded) || TOP.some((r) => folded === `${r}.json`))
     return `its file ${roleFileName(name)} would be a root version's or a top-level role's metadata file`;
   return undefined;
+}
+
+/** hashesOf returns the sha256 and sha512 hex digests of bytes. */
+/**
+ * imageNameOf gives `registry/repo` for an image tag path `registry/repo:tag` (a `:` after the
+ * last `/`, no `@`), or undefined for any other path.
+ */
+export function imageNameOf(path: string): string | undefined {
+  const colon = path.lastIndexOf(':');
+  if (path.includes('@') || colon <= path.lastIndexOf('/')) return undefined;
+  return path.slice(0, colon);
 }
 
 /** hashesOf returns the sha256 and sha512 hex digests of bytes. */
@@ -507,6 +519,71 @@ export class Workspace {
    * lists it too (clients would keep getting that entry).
    */
   async removeTarget(path: string, role?: string): Promise<string> {
+    return this.update(async () => {
+      const before = await this.listedEntry(path);
+      const r = await this.#removeTarget(path, role);
+      // an image tag's digest path goes with it, unless another tag still has that digest
+      const after = await this.listedEntry(path);
+      const hex = before?.hashes.sha256;
+      if (hex !== undefined && after?.hashes.sha256 !== hex) await this.#dropDigestPath(path, hex);
+      return r;
+    });
+  }
+
+  /**
+   * addImage lists an image manifest under its tag path `registry/repo:tag` and its digest path
+   * `registry/repo@sha256:D` (same length and hashes), so clients find a digest reference with
+   * one delegation walk, hashed bins included. The digest path goes to `role` when that role is
+   * on its walk, else to the role it is delegated to. The digest the tag had before loses its
+   * digest path unless another tag still has it: a re-released tag leaves no vulnerable digest
+   * signed.
+   */
+  async addImage(tagPath: string, entry: TargetEntry, role?: string): Promise<string> {
+    const name = imageNameOf(tagPath);
+    const hex = entry.hashes.sha256;
+    if (name === undefined || hex === undefined || !/^[0-9a-f]{64}$/.test(hex))
+      throw new MisuseError(`${tagPath}: not an image tag path with a sha256 (registry/repo:tag)`);
+    return this.update(async () => {
+      const before = (await this.listedEntry(tagPath))?.hashes.sha256;
+      const r = await this.addTarget(tagPath, entry, role);
+      const digestPath = `${name}@sha256:${hex}`;
+      if ((await this.listedEntry(digestPath))?.hashes.sha256 !== hex) {
+        const walk = await this.walkTarget(digestPath);
+        const on = role !== undefined && walk.order.some((s) => s.role === role);
+        await this.addTarget(digestPath, entry, on ? role : (walk.listedBy[0] ?? undefined));
+      }
+      if (before !== undefined && before !== hex) await this.#dropDigestPath(tagPath, before);
+      return r;
+    });
+  }
+
+  /** listedEntry is the entry clients get for a path (the first role on the walk listing it). */
+  private async listedEntry(path: string): Promise<TargetFile | undefined> {
+    const walker = new TargetWalker((r) => this.bytes(r), roleFileName);
+    const first = (await walker.walk(path)).listedBy[0];
+    return first === undefined ? undefined : (await walker.targetsOf(first)).get(path);
+  }
+
+  /**
+   * #dropDigestPath unlists `registry/repo@sha256:<hex>` once no tag of that repository (as
+   * clients see it) has the digest any more; `tagPath` is a tag that no longer does.
+   */
+  async #dropDigestPath(tagPath: string, hex: string): Promise<void> {
+    const name = imageNameOf(tagPath);
+    if (name === undefined) return;
+    const digestPath = `${name}@sha256:${hex}`;
+    if ((await this.walkTarget(digestPath)).listedBy[0] === undefined) return;
+    const walker = new TargetWalker((r) => this.bytes(r), roleFileName);
+    for (const { name: role } of await this.targetsRoles()) {
+      for (const [path, entry] of await walker.targetsOf(role)) {
+        if (imageNameOf(path) !== name || entry.hashes.sha256 !== hex) continue;
+        if ((await walker.walk(path)).listedBy[0] === role) return; // another tag still has it
+      }
+    }
+    await this.#removeTarget(digestPath);
+  }
+
+  async #removeTarget(path: string, role?: string): Promise<string> {
     const walk = await this.walkTarget(path);
     const r = role ?? walk.listedBy[0];
     if (r === undefined)

@@ -257,7 +257,17 @@ class NodeResponse implements TransportResponse {
 
   async discard(): Promise<void> {
     if (this.consumed) return;
+    if (!this.ok) {
+      // an error answer's body is small (read up to 64 KiB): read it, so the connection goes
+      // back to the pool instead of holding a pooled socket until it times out
+      await this.bytes().catch(() => undefined);
+      return;
+    }
     this.consumed = true;
+    // a body that has fully arrived is drained so its connection returns to the pool; an
+    // unread one closes the connection (the response too, or the pool keeps its socket)
+    if (this.res.complete) this.res.resume();
+    else this.res.destroy();
     this.finish(this.res.complete);
   }
 }

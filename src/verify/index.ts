@@ -1,6 +1,12 @@
 export { ImageVerificationError } from './errors.js';
-export { type NotarySource, type PolicyRule, TrustPolicy, type TufSource } from './policy.js';
-export { type PullOptions, type PullResult, pullImage } from './pull.js';
+export {
+  type NotarySource,
+  type PolicyRule,
+  problemText,
+  TrustPolicy,
+  type TufSource,
+} from './policy.js';
+export { type BlobProgress, type PullOptions, type PullResult, pullImage } from './pull.js';
 export {
   ImageVerifier,
   type VerifiedImage,

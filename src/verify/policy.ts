@@ -3,6 +3,7 @@
  *
  *     { "rules": [
  *       { "match": "ghcr.io/acme/**", "tuf": { "metadataUrl": "https://…/metadata/", "root": "root.json" } },
+ *       { "match": "ghcr.io/team/**", "tuf": { "metadataUrl": "oci://ghcr.io/team/tuf:latest", "root": "root.json" } },
  *       { "match": "registry.example/legacy/*", "notary": { "server": "https://notary.example", "rootKeys": ["…"] } } ] }
  *
  * Patterns match the fully qualified repository name (`registry/repository`): `*` matches within
@@ -21,12 +22,15 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MisuseError } from '../core/index.js';
-import { normalizeRegistry } from '../oci/index.js';
+import { normalizeRegistry, ociBaseUrl, parseOciUrl } from '../oci/index.js';
 import { redact } from '../transport/index.js';
 
 export interface TufSource {
   readonly kind: 'tuf';
-  /** Metadata URL prefix (ends with `/`). */
+  /**
+   * Metadata URL prefix (ends with `/`): http(s), file, or `oci://registry/repository:tag/` for
+   * a TUF repository stored in a registry (docker/attest's layout).
+   */
   readonly metadataUrl: string;
   /** The trusted root file (absolute path). */
   readonly root: string;
@@ -209,6 +213,11 @@ function specificity(pattern: string): [number, number] {
   return [pattern.length - stars, -stars];
 }
 
+/** problemText is one problem of a policy as a line: `file: rules[0].match: …`. */
+export function problemText(source: string, p: { path: string; message: string }): string {
+  return `${source}: ${p.path === '' ? '' : `${p.path}: `}${p.message}`;
+}
+
 /** A parsed trust policy. */
 export class TrustPolicy {
   private readonly compiled: Array<{ rule: PolicyRule; re: RegExp; score: [number, number] }>;
@@ -247,6 +256,17 @@ export class TrustPolicy {
    *   valid policy (naming where)
    */
   static async load(file: string): Promise<TrustPolicy> {
+    const r = await TrustPolicy.checkFile(file);
+    if (r.policy === undefined) {
+      throw new MisuseError(r.problems.map((p) => problemText(file, p)).join('\n'));
+    }
+    return r.policy;
+  }
+
+  /** checkFile reads a policy file as {@link load} does and reports every problem in it. */
+  static async checkFile(
+    file: string,
+  ): Promise<{ policy?: TrustPolicy; problems: Array<{ path: string; message: string }> }> {
     let text: string;
     let baseDir: string;
     try {
@@ -259,121 +279,187 @@ export class TrustPolicy {
     try {
       json = JSON.parse(text);
     } catch (cause) {
-      throw new MisuseError(`policy ${file}: not valid JSON (${(cause as Error).message})`);
+      return { problems: [{ path: '', message: `not valid JSON (${(cause as Error).message})` }] };
     }
-    return TrustPolicy.fromJSON(json, baseDir, file);
+    return TrustPolicy.check(json, baseDir, file);
   }
 
   /**
    * fromJSON checks a policy document; paths resolve against `baseDir`.
-   * @throws {@link MisuseError} `MISUSE` naming the rule and field that is wrong
+   * @throws {@link MisuseError} `MISUSE` naming every problem with its JSON path
    */
   static fromJSON(json: unknown, baseDir: string, source = 'policy'): TrustPolicy {
-    const fail = (where: string, what: string): never => {
-      throw new MisuseError(`${source}: ${where}: ${what}`);
+    const r = TrustPolicy.check(json, baseDir, source);
+    if (r.policy === undefined) {
+      throw new MisuseError(r.problems.map((p) => problemText(source, p)).join('\n'));
+    }
+    return r.policy;
+  }
+
+  /**
+   * check reads a policy document and reports every problem (a wrong type, a missing or unknown
+   * field, a pattern that never matches) with its JSON path; the policy only when there is none.
+   */
+  static check(
+    json: unknown,
+    baseDir: string,
+    source = 'policy',
+  ): { policy?: TrustPolicy; problems: Array<{ path: string; message: string }> } {
+    const problems: Array<{ path: string; message: string }> = [];
+    const fail = (path: string, message: string): undefined => {
+      problems.push({ path, message });
+      return undefined;
     };
-    const rules = (json as { rules?: unknown })?.rules;
-    if (!Array.isArray(rules)) fail('rules', 'expected an array');
-    return new TrustPolicy(
-      (rules as unknown[]).map((r, index) => {
-        const where = `rules[${index}]`;
-        const o = r as Record<string, Record<string, unknown> | string | undefined>;
-        if (typeof o?.match !== 'string' || o.match.length === 0)
-          fail(`${where}.match`, 'expected a pattern');
-        const match = o.match as string;
+    // a field nobody reads is a mistake somebody made (a typo'd "rootkeys" would mean no pin)
+    const known = (o: object, where: string, fields: readonly string[]) => {
+      for (const k of Object.keys(o)) {
+        if (!fields.includes(k))
+          fail(where === '' ? k : `${where}.${k}`, `unknown field (expected ${fields.join(', ')})`);
+      }
+    };
+    const isObject = (v: unknown): v is Record<string, unknown> =>
+      typeof v === 'object' && v !== null && !Array.isArray(v);
+    if (!isObject(json)) return { problems: [{ path: 'rules', message: 'expected an array' }] };
+    known(json, '', ['rules']);
+    const rules = json.rules;
+    if (!Array.isArray(rules))
+      return { problems: [...problems, { path: 'rules', message: 'expected an array' }] };
+    const parsed = rules.map((o: unknown, index): PolicyRule | undefined => {
+      const where = `rules[${index}]`;
+      if (!isObject(o)) return fail(where, 'expected an object');
+      known(o, where, ['match', 'tuf', 'notary']);
+      let match: string | undefined;
+      if (typeof o.match !== 'string' || o.match.length === 0) {
+        fail(`${where}.match`, 'expected a pattern');
+      } else {
         try {
-          compile(match);
+          compile(o.match);
+          match = o.match;
         } catch (e) {
           fail(`${where}.match`, (e as Error).message.replace(/^policy: /, ''));
         }
-        const tuf = o.tuf as Record<string, unknown> | undefined;
-        const notary = o.notary as Record<string, unknown> | undefined;
-        if ((tuf === undefined) === (notary === undefined))
-          fail(where, 'expected exactly one of "tuf" and "notary"');
-        if (tuf !== undefined) {
-          if (
-            typeof tuf.metadataUrl !== 'string' ||
-            !/^(https?|file):\/\/.+\/$/.test(tuf.metadataUrl)
-          ) {
-            fail(`${where}.tuf.metadataUrl`, 'expected an http(s) or file URL ending with /');
+      }
+      if ((o.tuf === undefined) === (o.notary === undefined))
+        return fail(where, 'expected exactly one of "tuf" and "notary"');
+      if (o.tuf !== undefined) {
+        const tuf = o.tuf;
+        if (!isObject(tuf)) return fail(`${where}.tuf`, 'expected an object');
+        known(tuf, `${where}.tuf`, ['metadataUrl', 'root']);
+        let metadataUrl: string | undefined;
+        if (typeof tuf.metadataUrl === 'string' && tuf.metadataUrl.startsWith('oci://')) {
+          // a TUF repository in a registry: oci://REGISTRY/REPOSITORY[:TAG], kept as the
+          // metadata base URL `oci://registry/repository:tag/` (normalized, tag explicit)
+          try {
+            metadataUrl = ociBaseUrl(parseOciUrl(tuf.metadataUrl));
+          } catch (e) {
+            fail(`${where}.tuf.metadataUrl`, (e as Error).message);
           }
-          if (typeof tuf.root !== 'string')
-            fail(`${where}.tuf.root`, 'expected the trusted root file');
-          return {
-            match,
-            index,
-            source: {
-              kind: 'tuf',
-              metadataUrl: tuf.metadataUrl as string,
-              root: resolve(baseDir, tuf.root as string),
-            },
-          };
-        }
-        const n = notary as Record<string, unknown>;
-        if (typeof n.server !== 'string' || !/^https?:\/\//.test(n.server))
-          fail(`${where}.notary.server`, 'expected an http(s) URL');
-        if (
-          n.rootKeys !== undefined &&
-          !(Array.isArray(n.rootKeys) && n.rootKeys.every((k) => typeof k === 'string' && k !== ''))
+        } else if (
+          typeof tuf.metadataUrl === 'string' &&
+          /^(https?|file):\/\/.+\/$/.test(tuf.metadataUrl)
         ) {
-          fail(`${where}.notary.rootKeys`, 'expected an array of key IDs');
-        }
-        if (n.rootCa !== undefined && (typeof n.rootCa !== 'string' || n.rootCa === '')) {
-          fail(`${where}.notary.rootCa`, 'expected the CA certificate file');
-        }
-        if (n.serverCa !== undefined && (typeof n.serverCa !== 'string' || n.serverCa === '')) {
-          fail(`${where}.notary.serverCa`, 'expected the server CA certificate file');
-        }
-        if (n.tofu !== undefined && typeof n.tofu !== 'boolean') {
-          fail(`${where}.notary.tofu`, 'expected true or false');
-        }
-        const rootKeys = (n.rootKeys as string[] | undefined) ?? [];
-        const tofu = n.tofu === true;
-        if (rootKeys.length === 0 && n.rootCa === undefined && !tofu) {
+          metadataUrl = tuf.metadataUrl;
+        } else {
           fail(
-            `${where}.notary`,
-            'expected rootKeys or rootCa (trust on first use only with "tofu": true)',
+            `${where}.tuf.metadataUrl`,
+            'expected an http(s) or file URL ending with /, or oci://REGISTRY/REPOSITORY[:TAG]',
           );
         }
+        if (typeof tuf.root !== 'string')
+          fail(`${where}.tuf.root`, 'expected the trusted root file');
+        if (metadataUrl === undefined || typeof tuf.root !== 'string' || match === undefined)
+          return undefined;
         return {
           match,
           index,
           source: {
-            kind: 'notary',
-            server: n.server as string,
-            rootKeys,
-            ...(typeof n.rootCa === 'string' ? { rootCa: resolve(baseDir, n.rootCa) } : {}),
-            ...(typeof n.serverCa === 'string' ? { serverCa: resolve(baseDir, n.serverCa) } : {}),
-            tofu,
+            kind: 'tuf',
+            metadataUrl,
+            root: resolve(baseDir, tuf.root),
           },
         };
-      }),
-      source,
-    );
+      }
+      const n = o.notary;
+      if (!isObject(n)) return fail(`${where}.notary`, 'expected an object');
+      known(n, `${where}.notary`, ['server', 'rootKeys', 'rootCa', 'serverCa', 'tofu']);
+      const before = problems.length;
+      if (typeof n.server !== 'string' || !/^https?:\/\//.test(n.server))
+        fail(`${where}.notary.server`, 'expected an http(s) URL');
+      if (
+        n.rootKeys !== undefined &&
+        !(Array.isArray(n.rootKeys) && n.rootKeys.every((k) => typeof k === 'string' && k !== ''))
+      ) {
+        fail(`${where}.notary.rootKeys`, 'expected an array of key IDs');
+      }
+      if (n.rootCa !== undefined && (typeof n.rootCa !== 'string' || n.rootCa === '')) {
+        fail(`${where}.notary.rootCa`, 'expected the CA certificate file');
+      }
+      if (n.serverCa !== undefined && (typeof n.serverCa !== 'string' || n.serverCa === '')) {
+        fail(`${where}.notary.serverCa`, 'expected the server CA certificate file');
+      }
+      if (n.tofu !== undefined && typeof n.tofu !== 'boolean') {
+        fail(`${where}.notary.tofu`, 'expected true or false');
+      }
+      const rootKeys = Array.isArray(n.rootKeys) ? (n.rootKeys as string[]) : [];
+      const tofu = n.tofu === true;
+      if (rootKeys.length === 0 && n.rootCa === undefined && !tofu) {
+        fail(
+          `${where}.notary`,
+          'expected rootKeys or rootCa (trust on first use only with "tofu": true)',
+        );
+      }
+      if (problems.length > before || match === undefined) return undefined;
+      return {
+        match,
+        index,
+        source: {
+          kind: 'notary',
+          server: n.server as string,
+          rootKeys,
+          ...(typeof n.rootCa === 'string' ? { rootCa: resolve(baseDir, n.rootCa) } : {}),
+          ...(typeof n.serverCa === 'string' ? { serverCa: resolve(baseDir, n.serverCa) } : {}),
+          tofu,
+        },
+      };
+    });
+    if (problems.length > 0) return { problems };
+    return { policy: new TrustPolicy(parsed as PolicyRule[], source), problems };
   }
 
   /** match returns the most specific rule for a repository name, or undefined (= deny). */
   match(name: string): PolicyRule | undefined {
+    return this.matching(name)[0];
+  }
+
+  /**
+   * matching returns every rule whose pattern matches a repository name, the governing one
+   * first: most literal characters, then fewest `*` (a `**` counts two), then the first listed.
+   */
+  matching(name: string): PolicyRule[] {
     // the caller's name is normally a Reference's (already normalized); normalize anyway
     const slash = name.indexOf('/');
     if (slash > 0) {
       try {
         name = `${normalizeRegistry(name.slice(0, slash))}${name.slice(slash)}`;
       } catch {
-        return undefined; // a registry no reference can name: deny
+        return []; // a registry no reference can name: deny
       }
     }
-    let best: { rule: PolicyRule; score: [number, number] } | undefined;
-    for (const c of this.compiled) {
-      if (!c.re.test(name)) continue;
-      if (
-        best === undefined ||
-        c.score[0] > best.score[0] ||
-        (c.score[0] === best.score[0] && c.score[1] > best.score[1])
-      ) {
-        best = c;
-      }
-    }
-    return best?.rule;
+    return this.compiled
+      .filter((c) => c.re.test(name))
+      .sort(
+        (a, b) => b.score[0] - a.score[0] || b.score[1] - a.score[1] || a.rule.index - b.rule.index,
+      )
+      .map((c) => c.rule);
+  }
+
+  /** specificity of a rule's pattern: [literal characters, -stars] (higher governs). */
+  static specificity(rule: PolicyRule): [number, number] {
+    return specificity(normalizePattern(rule.match));
+  }
+
+  /** describe names a rule's trust source, without credentials. */
+  static describe(rule: PolicyRule): string {
+    return describeSource(rule.source);
   }
 }

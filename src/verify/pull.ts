@@ -22,8 +22,18 @@ import { type ImageVerifier, type VerifiedImage, withLayout } from './verify-ima
 export interface PullOptions {
   /** Which manifest of an index to pull (default linux/amd64). */
   platform?: Platform;
-  /** Called as bytes arrive: done and total of the blobs to fetch. */
-  onProgress?: (done: number, total: number) => void;
+  /**
+   * Called as bytes arrive: done and total of the blobs to fetch, and the blob the bytes are of
+   * (its bytes so far and its size; a blob already at hand counts whole at once).
+   */
+  onProgress?: (done: number, total: number, blob: BlobProgress) => void;
+}
+
+/** Where one blob's copy stands. */
+export interface BlobProgress {
+  readonly digest: string;
+  readonly done: number;
+  readonly size: number;
 }
 
 export interface PullResult {
@@ -35,8 +45,23 @@ export interface PullResult {
   readonly output: string;
 }
 
-/** A source of verified blobs: the registry, or a local layout. */
-type BlobCopier = (desc: Descriptor, writer: LayoutWriter) => Promise<void>;
+/** A source of verified blobs: the registry, or a local layout; `count` sees each chunk's size. */
+type BlobCopier = (
+  desc: Descriptor,
+  writer: LayoutWriter,
+  count: (bytes: number) => void,
+) => Promise<void>;
+
+/** counted wraps a chunk writer so that `count` sees each chunk's size after it is written. */
+function counted(
+  write: (chunk: Uint8Array) => Promise<void>,
+  count: (bytes: number) => void,
+): (chunk: Uint8Array) => Promise<void> {
+  return async (chunk) => {
+    await write(chunk);
+    count(chunk.length);
+  };
+}
 
 /**
  * pullImage verifies `input`, then writes it to `output` (`oci:DIR[:tag]` or
@@ -95,9 +120,19 @@ export async function pullImage(
       const total = blobs.reduce((n, b) => n + b.size, 0);
       let done = 0;
       for (const desc of blobs) {
-        if (!(await writer.hasBlob(desc.digest))) await copy(desc, writer);
-        done += desc.size;
-        options.onProgress?.(done, total);
+        let blobDone = 0;
+        const count = (n: number) => {
+          blobDone += n;
+          done += n;
+          options.onProgress?.(done, total, {
+            digest: desc.digest,
+            done: blobDone,
+            size: desc.size,
+          });
+        };
+        if (!(await writer.hasBlob(desc.digest))) await copy(desc, writer, count);
+        // a blob at hand (or an empty one) counts whole
+        if (blobDone < desc.size || desc.size === 0) count(desc.size - blobDone);
       }
       writer.addManifest(manifestDesc, out.refName ?? verified.reference.tag);
       await writer.commit();
@@ -113,14 +148,18 @@ export async function pullImage(
     if (loc.transport === 'docker') {
       const repo = verified.reference;
       return await run(
-        (desc, w) => w.streamBlob(desc, (write) => verifier.registry.copyBlob(repo, desc, write)),
+        (desc, w, count) =>
+          w.streamBlob(desc, (write) =>
+            verifier.registry.copyBlob(repo, desc, counted(write, count)),
+          ),
         async (digest, size) => (await verifier.registry.getManifest(repo, digest, size)).bytes,
       );
     }
     return await withLayout(loc, async (dir) => {
       const layout = await readLayout(dir, loc.refName);
       return run(
-        (desc, w) => w.streamBlob(desc, (write) => layout.copyBlob(desc, write)),
+        (desc, w, count) =>
+          w.streamBlob(desc, (write) => layout.copyBlob(desc, counted(write, count))),
         (digest, size) => layout.readBlob(digest, size),
       );
     });

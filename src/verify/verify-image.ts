@@ -11,7 +11,14 @@ import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DefaultFetcher, type Fetcher, initMetadataDir, Updater } from '../client/index.js';
+import {
+  DefaultFetcher,
+  type Fetcher,
+  initMetadataDir,
+  isOciUrl,
+  RegistryFetcher,
+  Updater,
+} from '../client/index.js';
 import {
   checkLengthAndHashes,
   DownloadError,
@@ -20,7 +27,7 @@ import {
   MisuseError,
 } from '../core/index.js';
 import { nodeBackend } from '../crypto/index.js';
-import { lookupTag, NotaryClient, type NotaryCollection } from '../notary/index.js';
+import { lookupTag, NotaryClient, type NotaryCollection, signedTags } from '../notary/index.js';
 import {
   extractArchive,
   type ImageIndex,
@@ -149,7 +156,7 @@ export interface VerifiedImage {
   readonly input: string;
   readonly location: ImageLocation;
   readonly reference: Reference;
-  /** The TUF target path: `registry/repository:tag`. */
+  /** The target path: `registry/repository:tag`, or `registry/repository@sha256:…` for a digest alone. */
   readonly targetPath: string;
   /** The signed manifest digest. */
   readonly digest: string;
@@ -205,9 +212,18 @@ export class ImageVerifier {
   /** The same files once read, for the synchronous {@link hasFreshTrust}. */
   private readonly read = new Map<string, Uint8Array>();
 
+  /** Reads TUF repositories stored in registries (`oci://` sources), shared by all of them. */
+  private readonly registryFetcher: RegistryFetcher;
+
   constructor(private readonly options: VerifierOptions) {
     this.ownsRegistry = options.registry === undefined;
     this.registry = options.registry ?? new RegistryClient(options.registryOptions);
+    this.registryFetcher = new RegistryFetcher(this.registry);
+  }
+
+  /** The trust policy verifications run under. */
+  get policy(): TrustPolicy {
+    return this.options.policy;
   }
 
   async close(): Promise<void> {
@@ -450,7 +466,11 @@ export class ImageVerifier {
     return new Updater({
       metadataDir: dir,
       metadataBaseUrl: source.metadataUrl,
-      fetcher: this.fetcherFor(undefined),
+      // a repository in a registry is read through the verifier's registry client: the same
+      // credentials, limits and deadlines as the images it governs
+      fetcher: isOciUrl(source.metadataUrl)
+        ? new SignalFetcher(this.registryFetcher)
+        : this.fetcherFor(undefined),
       ...(this.options.now ? { now: this.options.now } : {}),
     });
   }
@@ -488,13 +508,6 @@ export class ImageVerifier {
   ): Promise<VerifiedImage> {
     const location = parseLocation(input);
     const reference = ImageVerifier.referenceOf(location);
-    const targetPath = reference.tagged;
-    if (targetPath === undefined) {
-      throw new ImageVerificationError(
-        'UNSIGNED_IMAGE',
-        `${input}: a tag is needed to find the signed target (${reference.name}:<tag>)`,
-      );
-    }
     const rule = this.options.policy.match(reference.name);
     if (rule === undefined) {
       throw new ImageVerificationError(
@@ -502,17 +515,8 @@ export class ImageVerifier {
         `${reference.name}: no trust policy rule matches it (denied)`,
       );
     }
-    const signed =
-      rule.source.kind === 'tuf'
-        ? await this.signedByTuf(rule.source, targetPath)
-        : await this.signedByNotary(rule.source, reference, targetPath);
+    const { targetPath, signed } = await this.signedFor(rule.source, reference, input);
     const digest = signed.digest;
-    if (reference.digest !== undefined && reference.digest !== digest) {
-      throw new ImageVerificationError(
-        'DIGEST_MISMATCH',
-        `${input}: the reference's digest ${reference.digest} is not the signed ${digest}`,
-      );
-    }
     const { bytes, mediaType } = await this.fetchManifest(
       location,
       reference,
@@ -548,6 +552,33 @@ export class ImageVerifier {
       signed,
       ...(platformDigest === undefined ? {} : { platformDigest }),
     };
+  }
+
+  /**
+   * signedFor finds the signed target that governs a reference. A tag (alone or with a digest)
+   * is the target `registry/repository:tag`; a given digest must then equal the tag's signed
+   * one. A digest alone is the target `registry/repository@sha256:D` (TUF: `repo add-image`
+   * lists it beside the tag, so the lookup is one delegation walk, hashed bins included) or, for
+   * Notary, a tag Docker Content Trust resolves (`targets/releases`, else `targets`) to D. Either
+   * way the signed digest must be D: an entry listing other bytes under D's path is refused.
+   */
+  private async signedFor(
+    source: TufSource | NotarySource,
+    reference: Reference,
+    input: string,
+  ): Promise<{ targetPath: string; signed: SignedManifest }> {
+    const targetPath = reference.tagged ?? reference.pinned();
+    const signed =
+      source.kind === 'tuf'
+        ? await this.signedByTuf(source, targetPath)
+        : await this.signedByNotary(source, reference, targetPath);
+    if (reference.digest !== undefined && reference.digest !== signed.digest) {
+      throw new ImageVerificationError(
+        'DIGEST_MISMATCH',
+        `${input}: the reference's digest ${reference.digest} is not the signed ${signed.digest} (${targetPath})`,
+      );
+    }
+    return { targetPath, signed };
   }
 
   /** signedByTuf looks the image up as a target of a TUF repository. */
@@ -625,11 +656,20 @@ export class ImageVerifier {
         await client.close();
       }
     });
-    const hit = lookupTag(await collection, reference.tag as string);
+    const c = await collection;
+    // a digest alone: signed when a tag DCT resolves (releases before targets) has it
+    const hit =
+      reference.tag !== undefined
+        ? lookupTag(c, reference.tag)
+        : signedTags(c).find((t) => t.digest === reference.digest);
     if (hit === undefined) {
+      const what =
+        reference.tag !== undefined
+          ? `tag ${reference.tag}`
+          : `tag signed with ${reference.digest}`;
       throw new ImageVerificationError(
         'UNSIGNED_IMAGE',
-        `${targetPath}: not signed (no tag ${reference.tag} in targets/releases or targets of ${gun} on ${redact(source.server)})`,
+        `${targetPath}: not signed (no ${what} in targets/releases or targets of ${gun} on ${redact(source.server)})`,
       );
     }
     if (hit.digest === undefined) {
@@ -713,6 +753,10 @@ export async function withLayout<T>(
   const dir = await extractArchive(loc.path, tmpdir());
   try {
     return await fn(dir);
+  } catch (e) {
+    // messages name the archive the user gave, never the folder it was unpacked into
+    if (e instanceof Error) e.message = e.message.replaceAll(dir, loc.path);
+    throw e;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Updater as TufJsUpdater } from 'tuf-js';
+import { OciSim } from '../support/oci-sim.js';
 import { TUFA_BIN } from '../support/paths.js';
 import { StaticServer } from '../support/static-server.js';
 
@@ -326,14 +327,19 @@ describe('tufa repo CLI: a release engineer’s session (subprocesses)', functio
       const before = readFileSync(join(repo, 'metadata', 'targets.json'));
       const sign = ['repo', '--repo', repo, 'sign', '--role', 'targets', '--key', enc.key];
 
-      // no passphrase, then a wrong one: exit 2, a clear message, nothing signed or printed
-      for (const o of [{}, { env: { TUFA_KEY_PASSPHRASE: WRONG_PASSPHRASE } }]) {
+      // no passphrase, then a wrong one: exit 2, a clear message naming the flag and the file,
+      // nothing signed or printed
+      for (const [o, why] of [
+        [{}, /the key is encrypted: set \$TUFA_KEY_PASSPHRASE/],
+        [
+          { env: { TUFA_KEY_PASSPHRASE: WRONG_PASSPHRASE } },
+          /not a readable PKCS#8 PEM key \(or wrong passphrase\)/,
+        ],
+      ] as const) {
         const r = await tufa(sign, o);
         assert.equal(r.status, 2, show(r));
-        assert.match(
-          r.stderr,
-          /private key: not a readable PKCS#8 PEM key \(or wrong passphrase\)/,
-        );
+        assert.ok(r.stderr.includes(`--key ${enc.key}: `), show(r));
+        assert.match(r.stderr, why);
         assert.equal(r.stdout, '');
         assert.ok(readFileSync(join(repo, 'metadata', 'targets.json')).equals(before));
       }
@@ -445,6 +451,52 @@ describe('tufa repo CLI: a release engineer’s session (subprocesses)', functio
       assert.ok(readFileSync(join(client.td, 'v1.0.0%2Fapp.bin')).equals(app));
       r = await client.download(server, ['not-released.bin']);
       assert.equal(r.status, 1, show(r));
+    });
+
+    it('publish --to oci:// pushes the repository into a registry; tufa tuf reads it from there', async () => {
+      const reg = await OciSim.start();
+      const env = { DOCKER_CONFIG: mkdtempSync(join(dir, 'docker-')) };
+      try {
+        const meta = `oci://${reg.host}/acme/tuf-metadata:latest`;
+        const targets = `oci://${reg.host}/acme/tuf-targets`;
+        const r = ['repo', '--repo', repo];
+        // target files need a targets repository: refused before anything is pushed
+        const refused = await tufa([...r, 'publish', '--to', meta], { env });
+        assert.notEqual(refused.status, 0, show(refused));
+        assert.match(refused.stderr, /--targets-to/);
+        assert.equal(reg.requests.length, 0);
+        const out = await ok([...r, 'publish', '--to', meta, '--targets-to', targets], { env });
+        assert.match(out.stdout, /pushed \d+ images \(2 targets\); the metadata image last/);
+        assert.match(out.stdout, new RegExp(`${reg.host}/acme/tuf-metadata:latest\\s*$`));
+        const md = join(dir, 'oci-client', 'md');
+        const td = join(dir, 'oci-client', 'td');
+        mkdirSync(td, { recursive: true });
+        await ok(['tuf', '--metadata-dir', md, 'init', join(site, '1.root.json')]);
+        await ok(['tuf', '--metadata-url', meta, '--metadata-dir', md, 'refresh'], { env });
+        await ok(
+          [
+            'tuf',
+            '--metadata-url',
+            meta,
+            '--metadata-dir',
+            md,
+            '--target-name',
+            'hello.txt',
+            '--target-name',
+            'v1.0.0/app.bin',
+            '--target-dir',
+            td,
+            '--target-base-url',
+            targets,
+            'download',
+          ],
+          { env },
+        );
+        assert.equal(readFileSync(join(td, 'hello.txt'), 'utf8'), hello);
+        assert.ok(readFileSync(join(td, 'v1.0.0%2Fapp.bin')).equals(app));
+      } finally {
+        await reg.close();
+      }
     });
 
     it('scheduled job: timestamp --key twice gives two new versions; clients accept the newer', async () => {

@@ -554,15 +554,15 @@ describe('tufa admission webhook over HTTPS against a real registry and TUF repo
       assert.match(await denied('validate', r), refusal(unsigned, 'UNSIGNED_IMAGE'));
     });
 
-    it('a digest-only reference (registry/repo@sha256:…) is denied: no tag to find the signed target by', async () => {
-      // `tufa verify` prints this form as "the pinned reference to deploy"; the webhook wants
-      // registry/repo:tag@sha256:… (what its mutate patch writes), see docs/kubernetes.md
+    it('a digest-only reference (registry/repo@sha256:…) no signed target lists is denied', async () => {
+      // the digest is verified as the target registry/repo@sha256:… (repo add-image lists it);
+      // this world signs tags only, so the digest alone is not signed
       const r = withUid(world.review('pod.json'));
       const image = `${world.image('app')}@${world.digests.app}`;
       pointerSet(requestOf(r).object, '/spec/containers/0/image', image);
       const message = await denied('validate', r);
       assert.match(message, refusal(image, 'UNSIGNED_IMAGE'));
-      assert.match(message, /a tag is needed/);
+      assert.match(message, /not signed \(no such target/);
     });
   });
 

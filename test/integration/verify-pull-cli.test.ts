@@ -7,11 +7,19 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { digestOf, MEDIA_TYPES } from '../../src/oci/index.js';
-import { TUFA_BIN } from '../support/paths.js';
+import { ROOT, TUFA_BIN } from '../support/paths.js';
 import {
   type BuiltImage,
   buildImage,
@@ -260,24 +268,27 @@ describe('tufa verify and tufa pull against a real registry (CLI, integration)',
   it('refuses an unsigned tag: exit 1, one line naming UNSIGNED_IMAGE', async () => {
     const r = await tufa('verify', image('demo/app:2.0'), ...opts());
     assert.equal(r.status, 1, show(r));
-    assert.equal(lines(r.stdout).length, 1, show(r));
-    assert.match(r.stdout, /^✘ .*demo\/app:2\.0: refused \(UNSIGNED_IMAGE\)/);
+    assert.equal(r.stdout, '', show(r));
+    assert.equal(lines(r.stderr).length, 1, show(r));
+    assert.match(r.stderr, /^✘ .*demo\/app:2\.0: refused \(UNSIGNED_IMAGE\)/);
     assert.doesNotMatch(r.stdout, /sha256:/, 'no digest to deploy');
   });
 
   it('refuses an image no rule matches: exit 1, NO_POLICY', async () => {
     const r = await tufa('verify', image('other/app:1.0'), ...opts());
     assert.equal(r.status, 1, show(r));
-    assert.equal(lines(r.stdout).length, 1, show(r));
-    assert.match(r.stdout, /refused \(NO_POLICY\)/);
+    assert.equal(r.stdout, '', show(r));
+    assert.equal(lines(r.stderr).length, 1, show(r));
+    assert.match(r.stderr, /refused \(NO_POLICY\)/);
   });
 
   it('refuses a reference whose digest is not the signed one: exit 1, DIGEST_MISMATCH', async () => {
     // the same image as Docker schema 2: in the registry, but not what was signed
     const r = await tufa('verify', `${image('demo/app:1.0')}@${appDockerDigest}`, ...opts());
     assert.equal(r.status, 1, show(r));
-    assert.equal(lines(r.stdout).length, 1, show(r));
-    assert.match(r.stdout, /refused \(DIGEST_MISMATCH\)/);
+    assert.equal(r.stdout, '', show(r));
+    assert.equal(lines(r.stderr).length, 1, show(r));
+    assert.match(r.stderr, /refused \(DIGEST_MISMATCH\)/);
   });
 
   it('exits 3 when the registry is down, and verifies again when it is back', async function () {
@@ -286,7 +297,7 @@ describe('tufa verify and tufa pull against a real registry (CLI, integration)',
     try {
       const r = await tufa('verify', image('demo/app:1.0'), ...opts());
       assert.equal(r.status, 3, show(r));
-      assert.match(r.stdout, /REGISTRY_UNAVAILABLE/);
+      assert.match(r.stderr, /REGISTRY_UNAVAILABLE/);
     } finally {
       await reg.restart();
     }
@@ -327,6 +338,78 @@ describe('tufa verify and tufa pull against a real registry (CLI, integration)',
     assert.deepEqual(readdirSync(parent), ['app.tar'], 'nothing else beside it');
   });
 
+  /** tufaUmask runs the CLI under a umask (through sh, as a shell would set it). */
+  async function tufaUmask(mask: string, ...args: string[]): Promise<Cli> {
+    const r: RunResult = await run(
+      '/bin/sh',
+      ['-c', `umask ${mask} && exec "$0" "$@"`, process.execPath, TUFA_BIN, ...args],
+      { env, cwd: tmp, timeoutMs: 30_000 },
+    );
+    return { status: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
+  }
+
+  /** modes lists every path under a folder with its permission bits. */
+  function modes(root: string): Map<string, number> {
+    const m = new Map<string, number>([['.', statSync(root).mode & 0o777]]);
+    for (const e of readdirSync(root, { recursive: true }) as string[])
+      m.set(e, statSync(join(root, e)).mode & 0o777);
+    return m;
+  }
+
+  it('pull: the layout follows the umask (0755/0644 under 022, as skopeo writes), quiet when stderr is no terminal', async () => {
+    for (const [mask, dirMode, fileMode, extra] of [
+      ['022', 0o755, 0o644, []],
+      ['027', 0o750, 0o640, ['--quiet']],
+    ] as const) {
+      const dir = join(outDir(), 'app');
+      const r = await tufaUmask(
+        mask,
+        'pull',
+        image('demo/app:1.0'),
+        '--output',
+        `oci:${dir}`,
+        ...extra,
+        ...opts(),
+      );
+      assert.equal(r.status, 0, show(r));
+      assert.equal(r.stderr, '', 'no progress and no diagnostics off a terminal');
+      const seen = modes(dir);
+      assert.ok(seen.size >= 6, [...seen.keys()].join(' '));
+      for (const [path, mode] of seen) {
+        const isDir = statSync(join(dir, path)).isDirectory();
+        assert.equal(
+          mode,
+          isDir ? dirMode : fileMode,
+          `umask ${mask}: ${path} is 0${mode.toString(8)}`,
+        );
+      }
+    }
+  });
+
+  it('--ca with a certificate keeps a loopback registry on plain HTTP, and says so', async () => {
+    const ca = join(ROOT, 'test', 'vectors', 'notary-v1', 'keys', 'rsa-root.crt');
+    const r = await tufaOk('verify', image('demo/app:1.0'), '--ca', ca, ...opts());
+    assert.equal(r.stdout, `✔ ${image('demo/app:1.0')} → ${reg.host}/demo/app@${app.digest}\n`);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `${reg.host.replace(/\./g, '\\.')}: plain HTTP \\(a loopback registry.*--https ${reg.host.replace(/\./g, '\\.')}`,
+      ),
+    );
+  });
+
+  it('oci-archive: pulled under a full name, verify finds it again; messages name the archive, not a temp folder', async () => {
+    const file = join(outDir(), 'named.tar');
+    const name = image('demo/app:1.0');
+    await tufaOk('pull', name, '--output', `oci-archive:${file}:${name}`, ...opts());
+    const again = await tufaOk('verify', `oci-archive:${file}:${name}`, ...opts());
+    assert.match(again.stdout, new RegExp(`→ ${reg.host}/demo/app@${app.digest}`));
+    const other = await tufa('verify', `oci-archive:${file}:${image('demo/app:9.9')}`, ...opts());
+    assert.notEqual(other.status, 0, show(other));
+    assert.ok(other.stderr.includes(file), show(other));
+    assert.doesNotMatch(other.stderr + other.stdout, /tufa-archive-/, 'no temp folder named');
+  });
+
   it('re-tag: a new image under the signed tag is not trusted; the signed digest is fetched', async () => {
     const newDigest = await reg.push(retagB.ref, 'demo/retag:1.0');
     assert.equal(newDigest, retagB.digest);
@@ -337,7 +420,7 @@ describe('tufa verify and tufa pull against a real registry (CLI, integration)',
 
     const refused = await tufa('verify', `${image('demo/retag:1.0')}@${retagB.digest}`, ...opts());
     assert.equal(refused.status, 1, show(refused));
-    assert.match(refused.stdout, /refused \(DIGEST_MISMATCH\)/);
+    assert.match(refused.stderr, /refused \(DIGEST_MISMATCH\)/);
 
     const dir = join(outDir(), 'retag');
     await tufaOk('pull', image('demo/retag:1.0'), '--output', `oci:${dir}`, ...opts());
@@ -349,8 +432,9 @@ describe('tufa verify and tufa pull against a real registry (CLI, integration)',
     assert.equal(await reg.deleteManifest('demo/gone', gone.digest), 202);
     const r = await tufa('verify', image('demo/gone:1.0'), ...opts());
     assert.equal(r.status, 1, show(r));
-    assert.equal(lines(r.stdout).length, 1, show(r));
-    assert.match(r.stdout, /refused \(DIGEST_MISMATCH\).*does not have the signed manifest/);
+    assert.equal(r.stdout, '', show(r));
+    assert.equal(lines(r.stderr).length, 1, show(r));
+    assert.match(r.stderr, /refused \(DIGEST_MISMATCH\).*does not have the signed manifest/);
   });
 
   it('pull of an image with a corrupted layer fails and leaves nothing behind', async () => {
@@ -398,8 +482,9 @@ describe('tufa verify and tufa pull against a real registry (CLI, integration)',
 
     const r = await tufa('verify', image('demo/multi:1.0'), '--platform', 'linux/s390x', ...opts());
     assert.equal(r.status, 1, show(r));
-    assert.equal(lines(r.stdout).length, 1, show(r));
-    assert.match(r.stdout, /refused \(UNSIGNED_IMAGE\).*linux\/s390x/);
+    assert.equal(r.stdout, '', show(r));
+    assert.equal(lines(r.stderr).length, 1, show(r));
+    assert.match(r.stderr, /refused \(UNSIGNED_IMAGE\).*linux\/s390x/);
   });
 
   it('multi-arch index: pull --platform linux/arm64 pulls that manifest (default linux/amd64)', async () => {
@@ -429,7 +514,7 @@ describe('tufa verify and tufa pull against a real registry (CLI, integration)',
     const pinned = `${authReg.host}/demo/private@${app.digest}`;
     const denied = await tufa('verify', ref, ...opts());
     assert.equal(denied.status, 3, `no credentials: unauthorized\n${show(denied)}`);
-    assert.match(denied.stdout, /UNAUTHORIZED/);
+    assert.match(denied.stderr, /UNAUTHORIZED/);
 
     const account = authReg.account as NonNullable<typeof authReg.account>;
     const dockerConfig = join(tmp, 'docker-with-auth');

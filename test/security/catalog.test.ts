@@ -72,7 +72,7 @@ describe('security: the catalog in docs/security.md', () => {
 
   it('CAT-02 docs/security.md names no case the battery does not have', () => {
     const known = new Set(rows.map((r) => r.id));
-    const named = [...doc.matchAll(/\b((?:TUF|ADV|OCI|NOT|CRASH|PROP|R2|R2B)-\d{2})\b/g)].map(
+    const named = [...doc.matchAll(/\b((?:TUF|ADV|OCI|NOT|CRASH|PROP|R2|R2B|R3)-\d{2})\b/g)].map(
       (m) => m[1],
     );
     assert.deepEqual(

@@ -82,7 +82,9 @@ const cases: SecurityCase[] = [
       await t.refuses(W.verifier(t).verify(W.image('demo/app:1.0')), 'DIGEST_MISMATCH');
       const r = await W.cli(t, 'verify', W.image('demo/app:1.0'));
       assert.equal(r.status, 1, show(r));
-      assert.match(r.stdout, /refused \(DIGEST_MISMATCH\)/);
+      // refusals are diagnostics: stderr; nothing to deploy on stdout
+      assert.match(r.stderr, /refused \(DIGEST_MISMATCH\)/);
+      assert.equal(r.stdout, '', show(r));
       t.refusedBy('DIGEST_MISMATCH');
       const parent = t.tmp();
       const p = await W.cli(
@@ -330,7 +332,9 @@ const cases: SecurityCase[] = [
       await t.refuses(v.verify(`oci:${layoutDir}:${W.image('demo/app:1.0')}`), 'DIGEST_MISMATCH');
       const r = await W.cli(t, 'verify', `${W.image('demo/app:1.0')}@${other.digest}`);
       assert.equal(r.status, 1, show(r));
-      assert.match(r.stdout, /refused \(DIGEST_MISMATCH\)/);
+      // refusals are diagnostics: stderr; nothing to deploy on stdout
+      assert.match(r.stderr, /refused \(DIGEST_MISMATCH\)/);
+      assert.equal(r.stdout, '', show(r));
     },
   },
   {

@@ -88,6 +88,8 @@ export class OciSim {
   private readonly uploads = new Map<string, { repo: string; chunks: Uint8Array[] }>();
   private readonly tokens = new Set<string>();
   private readonly sockets = new Set<Socket>();
+  /** Connections accepted so far (keep-alive reuse shows as fewer connections than requests). */
+  connections = 0;
   /** Where blobs are read from when this server is another's redirect target. */
   private blobSource: OciSim = this;
 
@@ -110,6 +112,7 @@ export class OciSim {
     sim = new OciSim(server, options);
     server.on('connection', (s) => {
       sim?.sockets.add(s);
+      if (sim !== undefined) sim.connections++;
       s.on('close', () => sim?.sockets.delete(s));
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));

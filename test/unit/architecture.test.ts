@@ -22,6 +22,7 @@ const MODULES = [
   'verify',
   'notary',
   'admission',
+  'proxy',
   'cli',
 ] as const;
 type Module = (typeof MODULES)[number];
@@ -34,13 +35,15 @@ const ALLOWED: Record<Module, readonly Module[]> = {
   // the one HTTP transport: knows nothing of TUF, OCI or Notary
   transport: [],
   internal: ['core'],
-  client: ['core', 'crypto', 'internal', 'transport'],
+  // client reads TUF repositories stored in registries (RegistryFetcher) through oci's client
+  client: ['core', 'crypto', 'internal', 'transport', 'oci'],
   repository: ['core', 'crypto', 'internal'],
   oci: ['internal', 'transport'],
   // verify also joins notary: trust policies may name a Notary server (DCT)
   verify: ['core', 'crypto', 'internal', 'transport', 'client', 'oci', 'notary'],
   notary: ['core', 'crypto', 'internal', 'client', 'oci', 'transport'],
   admission: ['core', 'crypto', 'internal', 'transport', 'client', 'oci', 'verify', 'notary'],
+  proxy: ['core', 'crypto', 'internal', 'transport', 'client', 'oci', 'verify', 'notary'],
   cli: [
     'core',
     'crypto',
@@ -52,6 +55,7 @@ const ALLOWED: Record<Module, readonly Module[]> = {
     'verify',
     'notary',
     'admission',
+    'proxy',
   ],
 };
 

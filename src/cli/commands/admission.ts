@@ -1,8 +1,8 @@
 /** `tufa admission serve`: the Kubernetes admission webhook (validating and mutating). */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AdmissionController, startAdmissionServer } from '../../admission/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
+import { checkFlagPath, readFlagCertificates, readFlagText } from '../flags.js';
 import type { Output } from '../output.js';
 import {
   cacheDirOf,
@@ -29,14 +29,14 @@ interface ServeFlags extends RegistryFlags {
   clientCa?: string;
 }
 
-function positive(v: string, flag: string): number {
+export function positive(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0)
     throw new RangeError(`${flag}: expected a positive number, got ${v}`);
   return n;
 }
 
-function whole(v: string, flag: string): number {
+export function whole(v: string, flag: string): number {
   const n = positive(v, flag);
   if (!Number.isSafeInteger(n)) throw new RangeError(`${flag}: expected a whole number, got ${v}`);
   return n;
@@ -88,6 +88,7 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       ),
   ).action(async (o: ServeFlags) => {
     const deadlineMs = positive(o.deadline, '--deadline') * 1000;
+    await checkFlagPath('--policy', o.policy);
     const policy = await TrustPolicy.load(o.policy);
     for (const w of policy.warnings) out.error(`warning: ${w}`);
     const verifier = new ImageVerifier({
@@ -106,7 +107,10 @@ export function addAdmissionCommands(program: Command, out: Output): void {
     const log = (r: Record<string, unknown>) => out.json({ time: new Date().toISOString(), ...r });
     const server = await startAdmissionServer({
       controller,
-      tls: { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) },
+      tls: {
+        cert: await readFlagText('--tls-cert', o.tlsCert),
+        key: await readFlagText('--tls-key', o.tlsKey),
+      },
       host: o.host,
       port: positive(o.port, '--port'),
       log,
@@ -117,7 +121,9 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       maxBufferedBytes: positive(o.maxBuffered, '--max-buffered') * 1024 * 1024,
       // the API server sends a review at once: one that takes longer to arrive is cut
       requestTimeoutMs: deadlineMs,
-      ...(o.clientCa === undefined ? {} : { clientCa: await readFile(o.clientCa) }),
+      ...(o.clientCa === undefined
+        ? {}
+        : { clientCa: await readFlagCertificates('--client-ca', o.clientCa) }),
     });
     log({ level: 'info', msg: 'listening', url: server.url, policy: o.policy });
     await new Promise<void>((resolve) => {

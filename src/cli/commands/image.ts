@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { type Platform, parsePlatform } from '../../oci/index.js';
 import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
 import { EXIT, errorCode, exitCodeFor } from '../exit.js';
+import { checkFlagDir, checkFlagPath } from '../flags.js';
 import type { Output } from '../output.js';
+import { blobProgress } from '../progress.js';
 import {
   cacheDirOf,
   type RegistryFlags,
@@ -33,12 +35,14 @@ function withCommonOptions(cmd: Command): Command {
 }
 
 async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageVerifier> {
+  await checkFlagPath('--policy', o.policy);
   const policy = await TrustPolicy.load(o.policy);
   for (const w of policy.warnings) out.error(`warning: ${w}`);
+  if (o.cacheDir !== undefined) await checkFlagDir('--cache-dir', o.cacheDir);
   return new ImageVerifier({
     policy,
     cacheDir: cacheDirOf(o),
-    registryOptions: await registryOptions(o),
+    registryOptions: await registryOptions(o, undefined, (t) => out.error(t)),
   });
 }
 
@@ -81,7 +85,8 @@ export async function verifyAll(
           verified: false,
           error: { code: errorCode(e), message: (e as Error).message },
         });
-        if (!json) out.line(`✘ ${image}: refused (${errorCode(e)}): ${(e as Error).message}`);
+        // a refusal is a diagnostic: stderr (stdout keeps only what verified)
+        if (!json) out.error(`✘ ${image}: refused (${errorCode(e)}): ${(e as Error).message}`);
       }
     }
   } finally {
@@ -114,28 +119,20 @@ export function addImageCommands(
         'verify an image, then pull it by digest, checking every blob, into an OCI layout or archive',
       )
       .argument('<image>', 'docker://REF (default), oci:DIR:REF or oci-archive:FILE:REF')
-      .requiredOption(
-        '--output <dest>',
-        'oci:DIR[:tag] or oci-archive:FILE[:tag] (must not exist)',
+      .requiredOption('--output <dest>', 'oci:DIR[:tag] or oci-archive:FILE[:tag] (must not exist)')
+      .option(
+        '-q, --quiet',
+        'no byte progress (there is none either when stderr is not a terminal)',
+        false,
       ),
-  ).action(async (image: string, o: CommonOptions & { output: string }) => {
-    const verifier = await makeVerifier(o, out);
-    const tty = process.stderr.isTTY === true && !o.json;
-    let last = -1;
+  ).action(async (image: string, o: CommonOptions & { output: string; quiet: boolean }) => {
+    let verifier: ImageVerifier | undefined;
+    const tty = process.stderr.isTTY === true && !o.json && !o.quiet;
     try {
+      verifier = await makeVerifier(o, out);
       const r = await pullImage(verifier, image, o.output, {
         ...(o.platform === undefined ? {} : { platform: parsePlatform(o.platform) }),
-        onProgress: (done, total) => {
-          if (!tty) return;
-          const pct = total === 0 ? 100 : Math.floor((done / total) * 100);
-          if (pct === last) return;
-          last = pct;
-          const bar = '#'.repeat(Math.floor(pct / 5)).padEnd(20, '.');
-          process.stderr.write(
-            `\r[${bar}] ${pct}% ${(done / 1048576).toFixed(1)}/${(total / 1048576).toFixed(1)} MiB`,
-          );
-          if (done === total) process.stderr.write('\n');
-        },
+        ...(tty ? { onProgress: blobProgress((t) => process.stderr.write(t)) } : {}),
       });
       if (o.json) {
         out.json(
@@ -156,8 +153,21 @@ export function addImageCommands(
           `  pulled ${r.blobs} blobs (${r.bytes} bytes), each digest checked, into ${r.output}`,
         );
       }
+    } catch (e) {
+      if (!o.json) throw e;
+      // --json prints JSON on a refusal too (and the reason on stderr)
+      out.json(
+        {
+          input: image,
+          verified: false,
+          error: { code: errorCode(e), message: (e as Error).message },
+        },
+        2,
+      );
+      out.error(`tufa: ${errorCode(e)}: ${(e as Error).message}`);
+      setCode(exitCodeFor(e));
     } finally {
-      await verifier.close();
+      await verifier?.close();
     }
   });
 }

@@ -3,7 +3,6 @@
  * collection into a tufa repository for re-signing with the repository's own keys).
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { base64ToBytes, bytesToHex, type JsonObject, MisuseError } from '../../core/index.js';
@@ -12,6 +11,7 @@ import { Reference } from '../../oci/index.js';
 import { sameJson, type TargetEntry, Workspace } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { EXIT } from '../exit.js';
+import { readFlagCertificates } from '../flags.js';
 import type { Output } from '../output.js';
 import {
   cacheDirOf,
@@ -150,12 +150,12 @@ export function addNotaryCommands(
     // the login given, else the Docker config's for the notary host
     const credentials = await cliCredentials(await login(o, o.server)).get(new URL(o.server).host);
     const ws = await Workspace.open(o.into, Date.now());
-    const rootCa = o.rootCa ? await readFile(o.rootCa, 'utf8') : undefined;
+    const rootCa = o.rootCa ? await readFlagCertificates('--root-ca', o.rootCa) : undefined;
     const client = new NotaryClient({
       server: o.server,
       gun,
       trust: { rootKeyIds: o.rootKey, ...(rootCa ? { rootCa } : {}), tofu: o.tofu },
-      ...(o.serverCa ? { serverCa: await readFile(o.serverCa, 'utf8') } : {}),
+      ...(o.serverCa ? { serverCa: await readFlagCertificates('--server-ca', o.serverCa) } : {}),
       ...(credentials === undefined ? {} : { credentials }),
       // one cache per (server, GUN, trust settings): a cached root never outlives a changed pin
       cacheDir: join(

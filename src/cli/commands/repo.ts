@@ -3,16 +3,22 @@
  * files (private: PKCS#8 PEM, passphrase from $TUFA_KEY_PASSPHRASE; public: TUF JSON) or as an
  * external signer command. Nothing private is ever printed.
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { type JsonValue, parseJson } from '../../core/index.js';
-import { parseManifest, Reference, RegistryClient } from '../../oci/index.js';
+import type { JsonValue } from '../../core/index.js';
+import {
+  parseManifest,
+  parseOciRepository,
+  parseOciUrl,
+  pushTufRepository,
+  Reference,
+  RegistryClient,
+} from '../../oci/index.js';
 import {
   DEFAULT_EXPIRY_DAYS,
   ExternalCommandSigner,
   hashesOf,
-  KeyObjectSigner,
   parsePublicKeyFile,
+  publishTree,
   publishWorkspace,
   repositoryStatus,
   type Signer,
@@ -20,9 +26,10 @@ import {
   type TopRole,
   Workspace,
 } from '../../repository/index.js';
+import { conflicting, parseFlagFile, parseFlagJson, readFlagFile, UsageError } from '../flags.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
-import { keyWarning, PASSPHRASE_ENV } from './key.js';
+import { INSECURE_KEY_FLAG, signerFromKeyFile } from './key.js';
 
 const TOP: readonly TopRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -30,8 +37,8 @@ const SIGNER_ENV_FLAG = '--signer-env <name>';
 const SIGNER_ENV_HELP =
   'a variable the signer command gets besides PATH, HOME, LANG… (repeatable; NAME or PREFIX_*; never TUFA_KEY_PASSPHRASE)';
 
-async function publicKey(file: string) {
-  return parsePublicKeyFile(await readFile(file), file);
+async function publicKey(flag: string, file: string) {
+  return parseFlagFile(flag, file, (bytes) => parsePublicKeyFile(bytes, file));
 }
 
 async function signerFrom(
@@ -40,23 +47,22 @@ async function signerFrom(
     signerCommand?: string;
     publicKey?: string;
     signerEnv?: string[];
+    insecureKeyPermissions?: boolean;
   },
   out: Output,
 ): Promise<Signer | undefined> {
+  conflicting(o, '--key', '--signer-command');
   if (o.signerCommand !== undefined) {
-    if (o.publicKey === undefined) throw new RangeError('--signer-command needs --public-key');
+    if (o.publicKey === undefined) throw new UsageError('--signer-command needs --public-key');
     // The command gets a minimal environment plus what --signer-env names, never the passphrase.
     const env = signerEnvironment(process.env, o.signerEnv ?? []);
-    return new ExternalCommandSigner(o.signerCommand, await publicKey(o.publicKey), 60_000, env);
+    const key = await publicKey('--public-key', o.publicKey);
+    return new ExternalCommandSigner(o.signerCommand, key, 60_000, env);
   }
-  if ((o.signerEnv ?? []).length > 0) throw new RangeError('--signer-env needs --signer-command');
+  if ((o.signerEnv ?? []).length > 0) throw new UsageError('--signer-env needs --signer-command');
+  if (o.publicKey !== undefined) throw new UsageError('--public-key needs --signer-command');
   if (o.key === undefined) return undefined;
-  const file = o.key;
-  return KeyObjectSigner.fromPem(
-    await readFile(file, 'utf8'),
-    process.env[PASSPHRASE_ENV] || undefined,
-    { onWarning: (w) => out.error(keyWarning(file, w)) },
-  );
+  return signerFromKeyFile('--key', o.key, o.insecureKeyPermissions === true, out);
 }
 
 function roleNumber(spec: string, what: string): [TopRole, number] {
@@ -118,7 +124,7 @@ function addInitCommand({ repo, out }: RepoContext): void {
       for (const role of TOP) {
         const files = o[`${role}Key`] ?? [];
         if (files.length === 0) throw new RangeError(`--${role}-key is required`);
-        keys[role] = await Promise.all(files.map(publicKey));
+        keys[role] = await Promise.all(files.map((f) => publicKey(`--${role}-key`, f)));
       }
       const thresholds = Object.fromEntries(
         (o.threshold ?? []).map((t) => roleNumber(t, '--threshold')),
@@ -143,22 +149,44 @@ function addTargetCommands({ repo, out, ws, change }: RepoContext): void {
     .option('--path <path>', 'target path (default: the file name)')
     .option('--role <role>', 'role to list it in')
     .option('--custom <json>', 'custom metadata (JSON)')
-    .action(async (file: string, o: { path?: string; role?: string; custom?: string }) => {
-      const content = new Uint8Array(await readFile(file));
-      const path = o.path ?? file.split('/').pop() ?? file;
-      const custom =
-        o.custom === undefined
-          ? undefined
-          : (parseJson(o.custom, { source: '--custom' }) as JsonValue);
-      const role = await change((w) => w.addTargetFile(path, content, o.role, custom));
-      out.line(`${path}: ${content.length} bytes, listed in ${role}`);
-    });
+    .option('--replace', 'list other bytes under a path already listed', false)
+    .action(
+      async (
+        file: string,
+        o: { path?: string; role?: string; custom?: string; replace: boolean },
+      ) => {
+        const custom =
+          o.custom === undefined ? undefined : (parseFlagJson('--custom', o.custom) as JsonValue);
+        const content = await readFlagFile('add-target', file);
+        const path = o.path ?? file.split('/').pop() ?? file;
+        const role = await change(async (w) => {
+          const listedBy = (await w.walkTarget(path)).listedBy[0];
+          const listed =
+            listedBy === undefined
+              ? undefined
+              : (
+                  (await w.read(listedBy)).signed.targets as Record<
+                    string,
+                    { hashes?: { sha256?: string } }
+                  >
+                )[path];
+          const same = listed !== undefined && listed.hashes?.sha256 === hashesOf(content).sha256;
+          if (listed !== undefined && !same && !o.replace) {
+            throw new UsageError(
+              `${path}: ${listedBy} already lists other bytes under this path (--replace to list these instead)`,
+            );
+          }
+          return w.addTargetFile(path, content, o.role, custom);
+        });
+        out.line(`${path}: ${content.length} bytes, listed in ${role}`);
+      },
+    );
 
   withRegistryFlags(
     repo
       .command('add-image')
       .description(
-        'list an image manifest as a target <registry>/<repository>:<tag> (fetched from the registry unless --manifest)',
+        'list an image manifest as the targets <registry>/<repository>:<tag> and <registry>/<repository>@sha256:<digest> (fetched from the registry unless --manifest)',
       )
       .argument('<image>')
       .option(
@@ -171,9 +199,9 @@ function addTargetCommands({ repo, out, ws, change }: RepoContext): void {
     if (ref.tagged === undefined) throw new RangeError(`${image}: a tag is required`);
     let bytes: Uint8Array;
     if (o.manifest !== undefined) {
-      bytes = new Uint8Array(await readFile(o.manifest));
+      bytes = await readFlagFile('--manifest', o.manifest);
     } else {
-      const client = new RegistryClient(await registryOptions(o));
+      const client = new RegistryClient(await registryOptions(o, undefined, (t) => out.error(t)));
       try {
         bytes = (await client.getManifest(ref, ref.digest ?? (ref.tag as string))).bytes;
       } finally {
@@ -186,8 +214,9 @@ function addTargetCommands({ repo, out, ws, change }: RepoContext): void {
       throw new RangeError(`${image}: the manifest's digest is sha256:${hashes.sha256}`);
     }
     const tagged = ref.tagged;
+    // also listed as `registry/repo@sha256:…`, so digest references verify
     const role = await change((w) =>
-      w.addTarget(
+      w.addImage(
         tagged,
         { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } },
         o.role,
@@ -239,7 +268,7 @@ function addDelegateCommand({ repo, out, change }: RepoContext): void {
         succinctBits?: string;
         terminating: boolean;
       }) => {
-        const keys = await Promise.all(o.key.map(publicKey));
+        const keys = await Promise.all(o.key.map((f) => publicKey('--key', f)));
         const created = await change((w) =>
           w.delegate({
             from: o.from,
@@ -272,6 +301,7 @@ function addSigningCommands({ repo, out, ws }: RepoContext): void {
     )
     .option('--public-key <file>', 'public key of the external signer')
     .option(SIGNER_ENV_FLAG, SIGNER_ENV_HELP, collect, [])
+    .option(INSECURE_KEY_FLAG, 'use a key file that group or others may read', false)
     .action(
       async (o: {
         role: string;
@@ -279,6 +309,7 @@ function addSigningCommands({ repo, out, ws }: RepoContext): void {
         signerCommand?: string;
         publicKey?: string;
         signerEnv: string[];
+        insecureKeyPermissions: boolean;
       }) => {
         const signer = await signerFrom(o, out);
         if (signer === undefined) throw new RangeError('--key or --signer-command is required');
@@ -299,6 +330,7 @@ function addSigningCommands({ repo, out, ws }: RepoContext): void {
       .option('--signer-command <cmd>', 'external signer')
       .option('--public-key <file>', 'public key of the external signer')
       .option(SIGNER_ENV_FLAG, SIGNER_ENV_HELP, collect, [])
+      .option(INSECURE_KEY_FLAG, 'use a key file that group or others may read', false)
       .option('--force', 'new version even if nothing changed', false)
       .action(
         async (o: {
@@ -306,6 +338,7 @@ function addSigningCommands({ repo, out, ws }: RepoContext): void {
           signerCommand?: string;
           publicKey?: string;
           signerEnv: string[];
+          insecureKeyPermissions: boolean;
           force: boolean;
         }) => {
           // the key is read (and its passphrase checked) before anything changes
@@ -367,7 +400,7 @@ function addLifecycleCommands({ repo, out, ws, change }: RepoContext): void {
       const add = await Promise.all(
         o.addKey.map(async (s) => {
           const [role, file] = split(s, '--add-key');
-          return { role, key: await publicKey(file) };
+          return { role, key: await publicKey('--add-key', file) };
         }),
       );
       const remove = o.removeKey.map((s) => {
@@ -409,13 +442,40 @@ function addStatusPublishCommands({ repo, out, ws, change }: RepoContext): void 
       out.line(s.ready ? 'ready to publish' : `not ready:\n  ${s.problems.join('\n  ')}`);
     });
 
-  repo
-    .command('publish')
-    .description('verify as a client would, then write the static tree (timestamp.json last)')
-    .requiredOption('--to <dir>', 'output folder (served as the metadata and targets base)')
-    .action(async (o: { to: string }) => {
+  withRegistryFlags(
+    repo
+      .command('publish')
+      .description(
+        'verify as a client would, then write the static tree, or push it to a registry (timestamp.json last)',
+      )
+      .requiredOption(
+        '--to <dir|oci://registry/repo[:tag]>',
+        'output folder (served as the metadata and targets base), or a registry repository for the metadata image',
+      )
+      .option(
+        '--targets-to <oci://registry/repo>',
+        'with --to oci://: the registry repository for target files',
+      ),
+  ).action(async (o: RegistryFlags & { to: string; targetsTo?: string }) => {
+    if (!o.to.startsWith('oci://')) {
+      if (o.targetsTo !== undefined) throw new RangeError('--targets-to needs --to oci://…');
       // under the workspace lock: no change lands halfway through the reads
       const r = await change((w) => publishWorkspace(w, o.to));
       out.line(`published ${r.files.length} files (${r.targets} targets) to ${o.to}`);
-    });
+      return;
+    }
+    const metadata = parseOciUrl(o.to);
+    const targets = o.targetsTo === undefined ? undefined : parseOciRepository(o.targetsTo);
+    const client = new RegistryClient(await registryOptions(o));
+    try {
+      const { pushed, targets: n } = await change(async (w) => {
+        const tree = await publishTree(w);
+        return { pushed: await pushTufRepository(client, tree.files, metadata, targets), ...tree };
+      });
+      out.line(`pushed ${pushed.length} images (${n} targets); the metadata image last:`);
+      for (const p of pushed) out.line(`  ${p}`);
+    } finally {
+      await client.close();
+    }
+  });
 }

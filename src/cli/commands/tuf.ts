@@ -2,6 +2,9 @@
  * `tufa tuf …`: a generic TUF client speaking the conformance-suite protocol exactly:
  *
  *     --metadata-dir MD init TRUSTED_ROOT_FILE
+ *
+ * URL may be `oci://REGISTRY/REPOSITORY[:TAG]` (and TURL `oci://REGISTRY/REPOSITORY`): a TUF
+ * repository stored in a registry, read with the credentials of the Docker config.
  *     --metadata-url URL --metadata-dir MD refresh
  *     --metadata-url URL --metadata-dir MD --target-name N [--target-name N2 …]
  *         --target-dir TD --target-base-url TURL download
@@ -11,8 +14,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
-import { initMetadataDir, Updater } from '../../client/index.js';
+import { initMetadataDir, isOciUrl, RegistryFetcher, Updater } from '../../client/index.js';
+import { ociBaseUrl, parseOciUrl, RegistryClient } from '../../oci/index.js';
 import type { Output } from '../output.js';
+import { registryOptions } from '../registry-options.js';
 
 interface TufOptions {
   metadataDir?: string;
@@ -27,20 +32,41 @@ function required<T>(v: T | undefined, flag: string): T {
   return v;
 }
 
-async function refresh(o: TufOptions): Promise<Updater> {
+async function refresh(o: TufOptions): Promise<{ updater: Updater; close: () => Promise<void> }> {
+  let url = required(o.metadataUrl, '--metadata-url');
+  let registry: RegistryClient | undefined;
+  let targetBaseUrl = o.targetBaseUrl;
+  if (isOciUrl(url)) {
+    // a TUF repository in a registry (docker/attest's layout), with Docker's credentials
+    url = ociBaseUrl(parseOciUrl(url));
+    if (targetBaseUrl !== undefined && !targetBaseUrl.endsWith('/')) targetBaseUrl += '/';
+    registry = new RegistryClient(await registryOptions({ plainHttp: [], https: [] }));
+  }
   const updater = new Updater({
     metadataDir: required(o.metadataDir, '--metadata-dir'),
-    metadataBaseUrl: required(o.metadataUrl, '--metadata-url'),
+    metadataBaseUrl: url,
     ...(o.targetDir === undefined ? {} : { targetDir: o.targetDir }),
-    ...(o.targetBaseUrl === undefined ? {} : { targetBaseUrl: o.targetBaseUrl }),
+    ...(targetBaseUrl === undefined ? {} : { targetBaseUrl }),
+    ...(registry === undefined
+      ? {}
+      : {
+          fetcher: new RegistryFetcher(
+            registry,
+            targetBaseUrl === undefined ? {} : { targetBaseUrl },
+          ),
+        }),
   });
+  const close = async () => {
+    await updater.close();
+    await registry?.close();
+  };
   try {
     await updater.refresh();
   } catch (e) {
-    await updater.close();
+    await close();
     throw e;
   }
-  return updater;
+  return { updater, close };
 }
 
 /** runTufClient runs the protocol with `argv` (after the `tuf` word); returns 0 or 1. */
@@ -52,7 +78,10 @@ export async function runTufClient(argv: readonly string[], out: Output): Promis
       writeErr: (s) => out.error(s.trimEnd()),
     })
     .option('--metadata-dir <dir>', 'folder of the trusted metadata')
-    .option('--metadata-url <url>', 'metadata URL prefix (ends with /)')
+    .option(
+      '--metadata-url <url>',
+      'metadata URL prefix (ends with /), or oci://REGISTRY/REPOSITORY[:TAG]',
+    )
     .option(
       '--target-name <name>',
       'target to download (repeatable)',
@@ -91,7 +120,7 @@ export async function runTufClient(argv: readonly string[], out: Output): Promis
       if (o.targetName.length === 0) throw new Error('--target-name is required');
       required(o.targetDir, '--target-dir');
       required(o.targetBaseUrl, '--target-base-url');
-      const updater = await refresh(o);
+      const { updater, close } = await refresh(o);
       try {
         for (const name of o.targetName) {
           const info = await updater.getTargetInfo(name);
@@ -100,7 +129,7 @@ export async function runTufClient(argv: readonly string[], out: Output): Promis
             await updater.downloadTarget(info);
         }
       } finally {
-        await updater.close();
+        await close();
       }
     });
   try {

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { setMaxListeners } from 'node:events';
 import {
   AdmissionController,
-  Limiter,
   MAX_MESSAGE_BYTES,
   truncate,
 } from '../../../src/admission/webhook.js';
+import { Limiter } from '../../../src/internal/index.js';
 import type { ImageVerifier } from '../../../src/verify/index.js';
 
 const tick = () => new Promise((r) => setImmediate(r));

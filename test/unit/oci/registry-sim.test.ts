@@ -52,6 +52,15 @@ describe('RegistryClient against the distribution simulator', () => {
     return { sim, client, repo: { registry: sim.host, repository: 'team/app' }, image };
   }
 
+  it('error answers give their connection back: 20 × 404 in a row reuse one connection', async () => {
+    // an unread error body used to keep its pooled socket until a timeout: after 8 of them
+    // (the pool) the next request waited seconds for a free socket
+    const { sim, client, repo, image } = await world({}, { timeoutMs: 60_000 });
+    for (let i = 0; i < 20; i++) await fails(client.getManifest(repo, `missing-${i}`), 'NOT_FOUND');
+    assert.equal((await client.getManifest(repo, '1.0')).digest, image.digest);
+    assert.equal(sim.connections, 1, 'one keep-alive connection for all 21 requests');
+  });
+
   it('gets a manifest by tag and by digest, computing the digest from the bytes', async () => {
     const { client, repo, image } = await world();
     const byTag = await client.getManifest(repo, '1.0');

@@ -139,6 +139,22 @@ describe('transport', () => {
       const ports = new Set(s.seen.map((r) => r.socket.remotePort));
       assert.equal(ports.size, 1);
     });
+
+    it('a discarded answer frees its connection: 30 discarded answers in a row do not hang', async () => {
+      const s = use(await serve((_req, res) => res.end('{"errors":[]}')));
+      const t = use(new NodeTransport({ readGapTimeout: 2000 }));
+      for (let i = 0; i < 30; i++) {
+        const res = await t.send({
+          url: `${s.origin}/${i}`,
+          maxLength: 100,
+          deadline: performance.now() + 5000,
+        });
+        // let the whole small body arrive before it is discarded unread
+        await new Promise((ok) => setTimeout(ok, 5));
+        await res.discard();
+      }
+      assert.equal(s.seen.length, 30);
+    });
   });
 
   describe('redirects', () => {

@@ -355,12 +355,12 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
       assert.deepEqual(server.take(), []);
     });
 
-    it('a reference with a digest but no tag: UNSIGNED_IMAGE (a tag finds the target)', async () => {
+    it('a reference with a digest but no tag no target lists: UNSIGNED_IMAGE (the target registry/repo@sha256:…)', async () => {
       await rejectsWith(
         verifier().verify(`oci:${layout}:registry.example/app@${app.manifest.desc.digest}`),
         'UNSIGNED_IMAGE',
         ImageVerificationError,
-        /a tag is needed/,
+        /^registry\.example\/app@sha256:[0-9a-f]{64}: not signed \(no such target/,
       );
     });
 

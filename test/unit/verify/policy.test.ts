@@ -230,6 +230,34 @@ describe('TrustPolicy', () => {
       });
     });
 
+    it('a TUF repository in a registry: oci://REGISTRY/REPO[:TAG], normalized with its tag; a digest or no repository refused', () => {
+      const url = (metadataUrl: string) => {
+        const p = TrustPolicy.fromJSON(
+          { rules: [{ match: '**', tuf: { metadataUrl, root: 'r' } }] },
+          BASE,
+        );
+        const s = p.rules[0]?.source;
+        return s?.kind === 'tuf' ? s.metadataUrl : undefined;
+      };
+      assert.equal(url('oci://ghcr.io/acme/tuf:v2'), 'oci://ghcr.io/acme/tuf:v2/');
+      assert.equal(url('oci://GHCR.io:443/acme/tuf'), 'oci://ghcr.io/acme/tuf:latest/');
+      assert.equal(
+        url('oci://127.0.0.1:5000/tuf/meta:latest/'),
+        'oci://127.0.0.1:5000/tuf/meta:latest/',
+      );
+      for (const bad of [
+        `oci://ghcr.io/acme/tuf@sha256:${'a'.repeat(64)}`,
+        'oci://ghcr.io',
+        'oci://ghcr.io/Acme/tuf',
+      ]) {
+        assert.throws(
+          () => url(bad),
+          (e: Error) => e instanceof MisuseError && /rules\[0\]\.tuf\.metadataUrl/.test(e.message),
+          bad,
+        );
+      }
+    });
+
     it('an absolute root stays as it is', () => {
       const root = resolve('/elsewhere/root.json');
       const p = TrustPolicy.fromJSON(

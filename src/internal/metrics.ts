@@ -1,4 +1,4 @@
-/** Prometheus-style metrics of the webhook: counters and a latency histogram, text format 0.0.4. */
+/** Prometheus-style metrics of the network services (webhook, registry proxy): counters and a latency histogram, text format 0.0.4. */
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
