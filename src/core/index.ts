@@ -18,7 +18,7 @@ export {
   type WalkOptions,
   walkDelegations,
 } from './delegation-walk.js';
-export { base64ToBytes, bytesToBase64, bytesToHex, hexToBytes } from './encoding.js';
+export { base64ToBytes, bytesEqual, bytesToBase64, bytesToHex, hexToBytes } from './encoding.js';
 export {
   BadVersionNumberError,
   CacheError,

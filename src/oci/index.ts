@@ -19,6 +19,15 @@ export {
   type RepositoryRef,
 } from './registry.js';
 export {
+  imageReference,
+  LayoutSource,
+  type ManifestSource,
+  type OpenedImage,
+  openImage,
+  RegistrySource,
+  type SourceRequest,
+} from './source.js';
+export {
   metadataTag,
   ociBaseUrl,
   parseOciRepository,

@@ -13,7 +13,7 @@
  * Requests to the realm go through the layers below (redirects drop the credentials there too).
  */
 import { TransportError } from './errors.js';
-import { realmProblem } from './origin.js';
+import { mayHoldCredentials, realmProblem } from './origin.js';
 import { redact } from './redact.js';
 import type { Credentials, Transport, TransportRequest, TransportResponse } from './types.js';
 
@@ -113,7 +113,8 @@ export class AuthLayer implements Transport {
 
   /** answer turns a challenge into an Authorization value, or undefined when it cannot. */
   private async answer(url: URL, ch: Challenge, r: TransportRequest): Promise<Cached | undefined> {
-    const creds = await this.options.credentials?.(url);
+    // none for plain http off loopback (see origin.ts), whoever the lookup would name
+    const creds = mayHoldCredentials(url) ? await this.options.credentials?.(url) : undefined;
     if (ch.scheme === 'basic') {
       if (creds?.username === undefined) return undefined;
       return { header: basicHeader(creds), expiresAt: Number.POSITIVE_INFINITY };

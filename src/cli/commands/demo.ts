@@ -18,7 +18,8 @@ import {
 import { nodeBackend, sha256Hex } from '../../crypto/index.js';
 import { type BuiltImage, buildImage, OciError, writeLayoutImages } from '../../oci/index.js';
 import { buildRepository, KeyObjectSigner, writeTree } from '../../repository/index.js';
-import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
+import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
+import { ImageArgs, readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 
 const KEYS_DIR = fileURLToPath(new URL('../../../../keys-example/', import.meta.url));
@@ -130,12 +131,15 @@ async function setUpDemo(dir: string, now: number) {
 type Demo = Awaited<ReturnType<typeof setUpDemo>>;
 
 /** demoVerifier is the image verifier a client of the demo's policy runs. */
-function demoVerifier(d: Demo): ImageVerifier {
-  return new ImageVerifier({
-    policy: TrustPolicy.fromJSON(d.policy, d.dir),
-    cacheDir: join(d.dir, 'cache'),
-    now: () => d.now,
-  });
+function demoVerifier(d: Demo): ImageArgs {
+  return new ImageArgs(
+    new ImageVerifier({
+      policy: TrustPolicy.fromJSON(d.policy, d.dir),
+      files: readTrustFile,
+      cacheDir: join(d.dir, 'cache'),
+      now: () => d.now,
+    }),
+  );
 }
 
 type Attack = [string, () => Promise<void> | void];
@@ -163,7 +167,7 @@ async function verifyAndPull(
     const v = await good.verify(`oci:${layoutDir}:${IMAGE}`);
     out.line(`  ✔ ${IMAGE}: manifest ${v.length} bytes matches the signed target → ${v.pinned}`);
     const pulled = join(dir, 'pulled', 'app.tar');
-    const r = await pullImage(good, `oci:${layoutDir}:${IMAGE}`, `oci-archive:${pulled}:1.0`);
+    const r = await good.pull(`oci:${layoutDir}:${IMAGE}`, `oci-archive:${pulled}:1.0`);
     out.line(
       `  ✔ pulled ${r.blobs} blobs (${r.bytes} bytes), each digest checked, into oci-archive:${pulled}`,
     );
@@ -283,7 +287,7 @@ function imageAttacks(demo: Demo): Attack[] {
         await writeFile(blob, bytes);
         const dest = join(dir, 'attacks', 'bad-layer.tar');
         const v = demoVerifier(demo);
-        const pulled = await pullImage(v, `oci:${d}:${IMAGE}`, `oci-archive:${dest}`).then(
+        const pulled = await v.pull(`oci:${d}:${IMAGE}`, `oci-archive:${dest}`).then(
           () => undefined,
           (e: unknown) => e,
         );

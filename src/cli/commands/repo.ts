@@ -201,7 +201,7 @@ function addTargetCommands({ repo, out, ws, change }: RepoContext): void {
     if (o.manifest !== undefined) {
       bytes = await readFlagFile('--manifest', o.manifest);
     } else {
-      const client = new RegistryClient(await registryOptions(o, undefined, (t) => out.error(t)));
+      const client = new RegistryClient(await registryOptions(o, (t) => out.error(t)));
       try {
         bytes = (await client.getManifest(ref, ref.digest ?? (ref.tag as string))).bytes;
       } finally {
