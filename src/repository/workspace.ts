@@ -37,7 +37,6 @@ import {
   type KeyRing,
   Metadata,
   MisuseError,
-  nodeBackend,
   parseJson,
   type RoleKeys,
   type RoleType,
@@ -46,6 +45,7 @@ import {
   type VerificationResult,
   verificationResult,
 } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { readIfExists, withLock } from '../internal/index.js';
 import {
   type CommitFile,

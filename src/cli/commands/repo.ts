@@ -75,18 +75,41 @@ function roleNumber(spec: string, what: string): [TopRole, number] {
   return [role as TopRole, Number(n)];
 }
 
+/** What every repo subcommand needs: its command group, the output and the workspace. */
+interface RepoContext {
+  readonly repo: Command;
+  readonly out: Output;
+  /** ws opens the workspace named by --repo. */
+  ws(): Promise<Workspace>;
+  /** change runs one command's edits as a unit: locked, and nothing written when it fails. */
+  change<T>(fn: (w: Workspace) => Promise<T>): Promise<T>;
+}
+
 export function addRepoCommands(program: Command, out: Output): void {
   const repo = program
     .command('repo')
     .description('maintain a TUF repository (workspace folder: --repo, default .)')
     .option('--repo <dir>', 'repository workspace folder', '.');
   const ws = async () => Workspace.open(repo.opts<{ repo: string }>().repo, Date.now());
-  /** change runs one command's edits as a unit: locked, and nothing written when it fails. */
-  const change = async <T>(fn: (w: Workspace) => Promise<T>): Promise<T> => {
-    const w = await ws();
-    return w.update(() => fn(w));
+  const ctx: RepoContext = {
+    repo,
+    out,
+    ws,
+    change: async (fn) => {
+      const w = await ws();
+      return w.update(() => fn(w));
+    },
   };
+  addInitCommand(ctx);
+  addTargetCommands(ctx);
+  addDelegateCommand(ctx);
+  addSigningCommands(ctx);
+  addLifecycleCommands(ctx);
+  addStatusPublishCommands(ctx);
+}
 
+/** The repo subcommands init: version 1 of every top-level role. */
+function addInitCommand({ repo, out }: RepoContext): void {
   repo
     .command('init')
     .description('create a repository: version 1 of every top-level role, unsigned')
@@ -115,7 +138,10 @@ export function addRepoCommands(program: Command, out: Output): void {
       });
       out.line(`initialised ${dir}: sign root, targets, snapshot and timestamp, then publish`);
     });
+}
 
+/** The repo subcommands add-target, add-image, remove-target. */
+function addTargetCommands({ repo, out, ws, change }: RepoContext): void {
   repo
     .command('add-target')
     .description('list a file as a target (in the role its path is delegated to, unless --role)')
@@ -213,7 +239,10 @@ export function addRepoCommands(program: Command, out: Output): void {
       if (next !== undefined)
         out.line(`note: ${next} lists ${path} too: clients now get its entry`);
     });
+}
 
+/** The repo subcommands delegate. */
+function addDelegateCommand({ repo, out, change }: RepoContext): void {
   repo
     .command('delegate')
     .description('delegate paths to a new role (or succinct hashed bins)')
@@ -257,7 +286,10 @@ export function addRepoCommands(program: Command, out: Output): void {
         );
       },
     );
+}
 
+/** The repo subcommands sign, snapshot, timestamp. */
+function addSigningCommands({ repo, out, ws }: RepoContext): void {
   repo
     .command('sign')
     .description('add one signature to a role (idempotent per key)')
@@ -327,7 +359,10 @@ export function addRepoCommands(program: Command, out: Output): void {
         },
       );
   }
+}
 
+/** The repo subcommands renew, rotate-root. */
+function addLifecycleCommands({ repo, out, ws, change }: RepoContext): void {
   repo
     .command('renew')
     .description('give a role a new expiry (a new version, to be signed again)')
@@ -378,7 +413,10 @@ export function addRepoCommands(program: Command, out: Output): void {
         `root v${v} started: sign it with a threshold of the old root keys and of the new ones`,
       );
     });
+}
 
+/** The repo subcommands status, publish. */
+function addStatusPublishCommands({ repo, out, ws, change }: RepoContext): void {
   repo
     .command('status')
     .description('signatures missing, expiries, stale meta')
