@@ -18,7 +18,7 @@
  * Prints one JSON line: bytes of blobs written and the time of the pull (ms, in process).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 
@@ -112,11 +112,18 @@ async function plainPull(
   }
 }
 
-type VerifyModule = typeof import('../src/verify/index.js');
+type VerifyModule = typeof import('../src/verify/index.js') & typeof import('../src/oci/index.js');
 
 async function tufaPull(
   job: PullJob,
-  { ImageVerifier, pullImage, TrustPolicy }: VerifyModule,
+  {
+    ImageVerifier,
+    pullImage,
+    TrustPolicy,
+    Reference,
+    RegistryClient,
+    RegistrySource,
+  }: VerifyModule,
   started: number,
 ): Promise<{ bytes: number; blobs: number; firstBlobMs?: number }> {
   let firstBlobMs: number | undefined;
@@ -133,13 +140,16 @@ async function tufaPull(
   );
   const verifier = new ImageVerifier({
     policy,
+    files: (p: string) => readFile(p),
     cacheDir: join(job.work, 'cache'),
-    registryOptions: { timeoutMs: 60_000 },
   });
+  const registry = new RegistryClient({ timeoutMs: 60_000 });
+  const reference = Reference.parse(`${job.registry}/${job.repository}:${job.tag}`);
   try {
     const r = await pullImage(
       verifier,
-      `${job.registry}/${job.repository}:${job.tag}`,
+      reference,
+      new RegistrySource(registry, reference),
       `oci:${join(job.work, 'out')}`,
       {
         onProgress: (_done, _total, blob) => {
@@ -154,12 +164,16 @@ async function tufaPull(
     };
   } finally {
     await verifier.close();
+    await registry.close();
   }
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as PullJob;
 // Only the tufa mode loads the library; module loading is not part of the pull time.
-const verify = job.mode === 'tufa' ? await import('../src/verify/index.js') : undefined;
+const verify =
+  job.mode === 'tufa'
+    ? { ...(await import('../src/verify/index.js')), ...(await import('../src/oci/index.js')) }
+    : undefined;
 const loaded = performance.now();
 const r: { bytes: number; blobs: number; firstBlobMs?: number } =
   verify !== undefined

@@ -6,9 +6,11 @@
 // Every manifest is verified under the trust policy and served as the signed bytes; blobs are
 // streamed from the upstream registry and hash-checked on the way (see docs/registry-proxy.md).
 // Put TLS in front of it (or use https.createServer) outside a loopback test.
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RegistryClient } from 'tufa/oci/registry';
 import { createVerifyingRegistryHandler } from 'tufa/proxy';
 import { ImageVerifier, TrustPolicy } from 'tufa/verify';
 
@@ -18,13 +20,20 @@ if (policyFile === undefined || upstream === undefined) {
   process.exit(2);
 }
 
+const upstreamClient = new RegistryClient(); // credentials: pass `credentials` (Docker config)
 const verifier = new ImageVerifier({
   policy: await TrustPolicy.load(policyFile),
+  registry: upstreamClient,
+  files: (path) => readFile(path), // the trusted roots the policy names
   cacheDir: join(tmpdir(), 'tufa-example-proxy-cache'),
   refreshIntervalMs: 60_000, // requests share one trust refresh a minute
   failureCacheMs: 5_000, // a trust server that fails is not asked by every request
 });
-const registry = createVerifyingRegistryHandler({ verifier, upstream });
+const registry = createVerifyingRegistryHandler({
+  verifier,
+  registry: upstreamClient,
+  upstream,
+});
 
 const server = createServer((req, res) => {
   // your own routes first; everything else is the registry API
@@ -41,4 +50,5 @@ process.once('SIGTERM', () => {
   server.close();
   server.closeAllConnections();
   verifier.close();
+  upstreamClient.close();
 });

@@ -7,7 +7,13 @@
 import { setMaxListeners } from 'node:events';
 import { TufaError } from '../core/index.js';
 import { Limiter } from '../internal/index.js';
-import { MAX_REFERENCE_LENGTH, OciError, Reference } from '../oci/index.js';
+import {
+  MAX_REFERENCE_LENGTH,
+  OciError,
+  Reference,
+  type RegistryClient,
+  RegistrySource,
+} from '../oci/index.js';
 import { redactText } from '../transport/index.js';
 import type { ImageVerifier } from '../verify/index.js';
 import {
@@ -25,6 +31,8 @@ export type Mode = 'validate' | 'mutate';
 
 export interface ControllerOptions {
   verifier: ImageVerifier;
+  /** The registries the images are read from (the webhook reads no local files). */
+  registry: Pick<RegistryClient, 'getManifest' | 'copyBlob'>;
   /** ms a review may take before it is denied (keep it well below the webhook's timeoutSeconds). */
   deadlineMs: number;
   /** Distinct images one review may ask for; a review with more is denied unverified (64). */
@@ -93,17 +101,17 @@ export class AdmissionController {
     this.freshLimiter = new Limiter(4 * (o.maxConcurrent ?? 16));
   }
 
-  /** verifyImage checks one image; registry images only (`docker://`), never local transports. */
+  /** verifyImage checks one image, read from its registry (a reference names no local file). */
   private async verifyImage(ref: ImageRef, signal: AbortSignal): Promise<ImageVerdict> {
     try {
-      const input = `docker://${ref.image}`;
-      const verify = () => this.o.verifier.verify(input, { signal });
+      const r = Reference.parse(ref.image);
+      const source = new RegistrySource(this.o.registry, r);
+      const verify = () => this.o.verifier.verify(r, source, { signal });
       // an image whose trust data is fresh in memory waits for no slow image: reviews of slow
       // images cannot hold it up (it has a limiter of its own)
-      const v = this.o.verifier.hasFreshTrust?.(input)
+      const v = this.o.verifier.hasFreshTrust?.(r)
         ? await this.freshLimiter.run(signal, verify)
         : await this.limiter.run(signal, verify);
-      const r = v.reference;
       return {
         image: ref.image,
         path: ref.path,

@@ -8,7 +8,7 @@ import {
   DockerConfigCredentials,
   type RegistryClientOptions,
 } from '../oci/index.js';
-import { isLoopbackHost } from '../transport/index.js';
+import { type CredentialLookup, isLoopbackHost, mayHoldCredentials } from '../transport/index.js';
 import { readFlagCertificates } from './flags.js';
 
 export interface RegistryFlags {
@@ -29,7 +29,7 @@ export function withRegistryFlags(cmd: Command): Command {
   return cmd
     .option(
       '--plain-http <registry>',
-      'talk to this registry over plain HTTP (loopback ones are, unless --https)',
+      'talk to this registry over plain HTTP (loopback ones are, unless --https); no credentials are sent to it unless it is a loopback one',
       collect,
       [],
     )
@@ -49,56 +49,55 @@ export function withLoginFlags(cmd: Command): Command {
     .option('--password-stdin', 'read the notary server password from stdin', false);
 }
 
+/** A command line login: credentials for one server's origin (`https://host:port`). */
+export interface Login {
+  readonly origin: string;
+  readonly credentials: Credentials;
+}
+
 /**
  * login reads `--username` and the password on stdin (one trailing newline dropped, as `docker
- * login --password-stdin` does) into the credentials for the server at `url`.
+ * login --password-stdin` does) into the credentials for the server at `url` (its origin only).
  */
-export async function login(
-  o: LoginFlags,
-  url: string,
-): Promise<{ host: string; credentials: Credentials } | undefined> {
+export async function login(o: LoginFlags, url: string): Promise<Login | undefined> {
   if (o.username === undefined && !o.passwordStdin) return undefined;
   if (o.username === undefined || !o.passwordStdin)
     throw new RangeError('--username and --password-stdin go together');
+  if (!mayHoldCredentials(new URL(url)))
+    throw new RangeError(`--password-stdin: ${url} is plain http: no password is sent there`);
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const password = Buffer.concat(chunks)
     .toString('utf8')
     .replace(/\r?\n$/, '');
   if (password === '') throw new RangeError('--password-stdin: no password on stdin');
-  return { host: new URL(url).host, credentials: { username: o.username, password } };
+  return { origin: new URL(url).origin, credentials: { username: o.username, password } };
 }
 
 /** Docker Hub's notary server, which shares Docker Hub's login and token service. */
 const DOCKER_HUB_NOTARY = 'notary.docker.io';
 
 /**
- * The CLI's credentials by host: the login given on the command line for its server only, else
- * the Docker config's (for notary.docker.io, Docker Hub's, as Docker does for its own notary).
+ * cliCredentials gives credentials by host from `$DOCKER_CONFIG/config.json` (or
+ * `~/.docker/config.json`): the registries' credentials.
  */
-class CliCredentials implements CredentialProvider {
-  constructor(
-    private readonly docker: CredentialProvider,
-    private readonly given?: { host: string; credentials: Credentials },
-  ) {}
-
-  async get(host: string): Promise<Credentials | undefined> {
-    if (host === this.given?.host) return this.given.credentials;
-    const c = await this.docker.get(host);
-    return c ?? (host === DOCKER_HUB_NOTARY ? this.docker.get('docker.io') : undefined);
-  }
+export function cliCredentials(): CredentialProvider {
+  const dockerConfig = join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
+  return new DockerConfigCredentials(dockerConfig, 30_000, process.env);
 }
 
 /**
- * cliCredentials gives credentials by host: from `$DOCKER_CONFIG/config.json` (or
- * `~/.docker/config.json`), and a command line login for its one server.
+ * notaryCredentials gives a notary server's credentials by origin: the command line login for
+ * its one origin, else the Docker config's for the server's host (for notary.docker.io, Docker
+ * Hub's, as Docker does for its own notary). The login never reaches a registry.
  */
-export function cliCredentials(given?: {
-  host: string;
-  credentials: Credentials;
-}): CredentialProvider {
-  const dockerConfig = join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
-  return new CliCredentials(new DockerConfigCredentials(dockerConfig, 30_000, process.env), given);
+export function notaryCredentials(given?: Login): CredentialLookup {
+  const docker = cliCredentials();
+  return async (origin) => {
+    if (given !== undefined && origin.origin === given.origin) return given.credentials;
+    const c = await docker.get(origin.host);
+    return c ?? (origin.host === DOCKER_HUB_NOTARY ? docker.get('docker.io') : undefined);
+  };
 }
 
 /**
@@ -108,14 +107,13 @@ export function cliCredentials(given?: {
  */
 export async function registryOptions(
   o: RegistryFlags,
-  given?: { host: string; credentials: Credentials },
   note?: (text: string) => void,
 ): Promise<RegistryClientOptions> {
   const plain = new Set(o.plainHttp);
   const https = new Set(o.https ?? []);
   const noted = new Set<string>();
   return {
-    credentials: cliCredentials(given),
+    credentials: cliCredentials(),
     plainHttp: (r) => {
       if (plain.has(r)) return true;
       if (https.has(r) || !isLoopbackHost(r)) return false;

@@ -19,6 +19,7 @@ import { realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import {
   BadVersionNumberError,
+  bytesEqual,
   type CryptoBackend,
   checkLengthAndHashes,
   consistentTargetName,
@@ -29,7 +30,6 @@ import {
   FormatError,
   Metadata,
   MisuseError,
-  nodeBackend,
   RepositoryError,
   type Root,
   type TargetFile,
@@ -39,6 +39,7 @@ import {
   verifyThreshold,
   walkDelegations,
 } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
 import { DEFAULT_CONFIG, type UpdaterConfig } from './config.js';
 import { DefaultFetcher, type Fetcher } from './fetcher.js';
@@ -56,7 +57,7 @@ export interface UpdaterOptions {
   store?: MetadataStore;
   /**
    * The trusted root's bytes (obtained through a trusted channel): the start of the root chain
-   * when the store holds no root yet; the store's root (as new or newer) is used when it has one.
+   * unless the store holds a newer root (verified then); a newer one replaces the store's root.
    */
   trustedRoot?: Uint8Array;
   /** URL prefix of the metadata (ends with `/`; names are appended as they are). */
@@ -164,18 +165,34 @@ export class Updater {
   /** update runs TUF 5.2–5.6.6 once; undefined when it dropped files and must run again. */
   private async update(now: number, mayRetry: boolean): Promise<TrustedMetadataSet | undefined> {
     const cached = await this.store.read('root', this.config.rootMaxLength);
-    const rootBytes = cached ?? this.options.trustedRoot;
-    if (rootBytes === undefined) {
+    const given = this.options.trustedRoot;
+    if (cached === undefined && given === undefined) {
       throw new MisuseError(
         `${this.store.dir ?? 'the metadata store'} holds no trusted root.json: initialise it with a trusted root, or give the Updater trustedRoot`,
       );
     }
-    // TUF 5.2: the trusted root must verify against itself before any request
-    const set = new TrustedMetadataSet(rootBytes, now, {
-      backend: this.backend,
-      allowExpiredMetadata: this.options.allowExpiredMetadata === true,
-    });
-    if (cached === undefined) await this.store.write('root', rootBytes);
+    const setOf = (bytes: Uint8Array) =>
+      new TrustedMetadataSet(bytes, now, {
+        backend: this.backend,
+        allowExpiredMetadata: this.options.allowExpiredMetadata === true,
+      });
+    // TUF 5.2: the trusted root must verify against itself before any request (both of them).
+    // With a trustedRoot and a cached root, the higher version starts the walk: a trustedRoot
+    // as new or newer (one shipped after a root key was compromised and removed) replaces the
+    // cached root; an older one yields to the cached root, which this store holds only once a
+    // chain from a trusted root verified it (TUF 5.3.8). python-tuf's ngclient (PR #2767,
+    // "Cache all root metadata versions") always starts from its `bootstrap` root and re-verifies
+    // the cached versions after it (root_history/); we keep no root history, so we cannot
+    // re-walk, and take the newer of the two instead: a newer trustedRoot always wins, which is
+    // the case an embedder ships it for; a cache an attacker can write is out of our model.
+    const fromGiven = given === undefined ? undefined : setOf(given);
+    const fromCache = cached === undefined ? undefined : setOf(cached);
+    const useCache =
+      fromCache !== undefined &&
+      (fromGiven === undefined || fromCache.root.signed.version > fromGiven.root.signed.version);
+    const set = (useCache ? fromCache : fromGiven) as TrustedMetadataSet;
+    if (!useCache && (cached === undefined || !bytesEqual(cached, given as Uint8Array)))
+      await this.store.write('root', given as Uint8Array);
     const trustedRoot = set.root.signed;
     if (!this.options.offline) await this.updateRootChain(set);
     // TUF 5.3.11 (fast-forward recovery): when the timestamp or snapshot keys rotated, both

@@ -6,7 +6,6 @@
  * registry it was not stored for. Nothing here logs a secret. A helper gets only the
  * environment it needs ({@link helperEnvironment}), never TUFA_KEY_PASSPHRASE.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { childEnvironment } from '../internal/index.js';
 import { OciError } from './errors.js';
@@ -152,49 +151,82 @@ export class DockerConfigCredentials implements CredentialProvider {
       );
     }
     const server = isDockerHub(registry) ? 'https://index.docker.io/v1/' : registry;
+    // child_process is loaded only when a credential helper is configured
+    return import('node:child_process').then(({ spawn }) => this.runHelper(spawn, helper, server));
+  }
+
+  private runHelper(
+    spawn: typeof import('node:child_process').spawn,
+    helper: string,
+    server: string,
+  ): Promise<Credentials | undefined> {
+    const name = `docker-credential-${helper}`;
     return new Promise((resolve, reject) => {
-      const child = spawn(`docker-credential-${helper}`, ['get'], {
+      // its own process group (detached), so the timeout kills whatever it started too: a
+      // helper ignoring SIGTERM, or a child (agent, pinentry) holding its stdout open, cannot
+      // keep us waiting; we settle on its exit with its stdout ended, or on our own timer
+      const child = spawn(name, ['get'], {
         stdio: ['pipe', 'pipe', 'pipe'],
         env: helperEnvironment(this.env),
-        timeout: this.helperTimeoutMs,
+        detached: true,
       });
       const out: Buffer[] = [];
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.resume();
-      child.on('error', (e) =>
-        reject(
-          new OciError(
-            'UNAUTHORIZED',
-            `credential helper docker-credential-${helper}: ${e.message}`,
-          ),
-        ),
-      );
-      child.on('close', (code) => {
+      let exitCode: number | null | undefined;
+      let ended = false;
+      let settled = false;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        fn();
+      };
+      const fail = (why: string) =>
+        settle(() => reject(new OciError('UNAUTHORIZED', `credential helper ${name} ${why}`)));
+      const timer = setTimeout(() => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        child.stdout.destroy();
+        child.stderr.destroy();
+        child.stdin.destroy();
+        fail(`gave no answer within ${this.helperTimeoutMs} ms (killed)`);
+      }, this.helperTimeoutMs);
+      const done = () => {
+        if (exitCode === undefined || !ended) return;
         const text = Buffer.concat(out).toString('utf8');
-        if (code !== 0) {
+        if (exitCode !== 0) {
           // "credentials not found" is not an error: anonymous access may still work
-          if (/not found/i.test(text)) resolve(undefined);
-          else
-            reject(
-              new OciError(
-                'UNAUTHORIZED',
-                `credential helper docker-credential-${helper} exited with ${code}`,
-              ),
-            );
+          if (/not found/i.test(text)) settle(() => resolve(undefined));
+          else fail(`exited with ${exitCode}`);
           return;
         }
         try {
           const r = JSON.parse(text) as { Username?: string; Secret?: string };
-          if (r.Username === '<token>') resolve({ identityToken: r.Secret ?? '' });
-          else resolve({ username: r.Username ?? '', password: r.Secret ?? '' });
-        } catch {
-          reject(
-            new OciError(
-              'UNAUTHORIZED',
-              `credential helper docker-credential-${helper} printed no JSON`,
+          settle(() =>
+            resolve(
+              r.Username === '<token>'
+                ? { identityToken: r.Secret ?? '' }
+                : { username: r.Username ?? '', password: r.Secret ?? '' },
             ),
           );
+        } catch {
+          fail('printed no JSON');
         }
+      };
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stdout.on('end', () => {
+        ended = true;
+        done();
+      });
+      child.stdout.on('error', () => undefined);
+      child.stderr.on('error', () => undefined);
+      child.stderr.resume();
+      child.on('error', (e) => fail(`could not run: ${e.message}`));
+      child.on('exit', (code) => {
+        exitCode = code;
+        done();
       });
       child.stdin.on('error', () => undefined);
       child.stdin.end(server);

@@ -9,7 +9,8 @@
  * default port (`:443`, `:80`): see {@link normalizeRegistry}. Digests are `sha256:` plus 64
  * lowercase hex characters, nothing else. The original string is kept.
  */
-import { redactText } from '../transport/index.js';
+// the one file of transport/ the pure part takes: pure text, it imports nothing
+import { redactText } from '../transport/redact.js';
 import { OciError } from './errors.js';
 
 /** The longest reference parsed, in characters (Kubernetes image names are far shorter). */

@@ -20,13 +20,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TufaError } from '../core/index.js';
 import { Limiter, Metrics } from '../internal/index.js';
-import { type Descriptor, isDigest, OciError, Reference } from '../oci/index.js';
+import {
+  type Descriptor,
+  isDigest,
+  OciError,
+  Reference,
+  type RegistryClient,
+  RegistrySource,
+} from '../oci/index.js';
 import { redactText } from '../transport/index.js';
 import type { ImageVerifier } from '../verify/index.js';
 
 export interface VerifyingRegistryOptions {
   /** Verifies manifests under the trust policy; keeps the shared refreshes and caches. */
   readonly verifier: ImageVerifier;
+  /** The upstream registries' client: manifests by the signed digest, blobs by digest. */
+  readonly registry: RegistryClient;
   /**
    * The registry of names asked for without one (`/v2/demo/app/…` is `<upstream>/demo/app`).
    * Without it a name is read as Docker reads it (`registry.example/demo/app`, else docker.io).
@@ -78,6 +87,7 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
   const streams = new Limiter(o.maxBlobStreams ?? 8);
   const children = new Map<string, Child>();
   const v = o.verifier;
+  const upstream = o.registry;
 
   /** reference reads the image a route names (`name` and `ns` as the client sent them). */
   const reference = (name: string, ns: string | null, ref: string): Reference => {
@@ -133,15 +143,19 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
     ref: Reference,
     signal: AbortSignal,
   ): Promise<{ bytes: Uint8Array; mediaType: string; digest: string }> => {
-    const verify = (image: string) =>
-      verifications.run(signal, () => v.verify(`docker://${image}`, { signal }));
+    const verify = (image: string) => {
+      const r = Reference.parse(image);
+      return verifications.run(signal, () =>
+        v.verify(r, new RegistrySource(upstream, r), { signal }),
+      );
+    };
     const child = ref.tag === undefined ? children.get(ref.toString()) : undefined;
     if (child !== undefined) {
       // a child of a signed index: the index must still verify as the same digest
       const parent = await verify(child.parent);
       if (parent.digest === child.parentDigest) {
         const m = await verifications.run(signal, () =>
-          v.registry.getManifest(ref, child.desc.digest, child.desc.size, { signal }),
+          upstream.getManifest(ref, child.desc.digest, child.desc.size, { signal }),
         );
         if (m.bytes.length !== child.desc.size)
           throw new OciError('SIZE_MISMATCH', `${ref}: not the size its signed index gives`);
@@ -183,7 +197,7 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
       throw new HttpError(403, 'DENIED', `${ref.name}: no trust policy rule matches it (denied)`);
     const digest = ref.digest as string;
     await streams.run(signal, async () => {
-      const size = await v.registry.blobSize(ref, digest, { signal });
+      const size = await upstream.blobSize(ref, digest, { signal });
       const head = () =>
         res.writeHead(200, {
           'content-type': 'application/octet-stream',
@@ -210,7 +224,7 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
             signal.addEventListener('abort', done, { once: true });
           });
       };
-      await v.registry.copyBlob(
+      await upstream.copyBlob(
         ref,
         { mediaType: 'application/octet-stream', digest, size },
         async (c) => {

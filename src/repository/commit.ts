@@ -27,6 +27,8 @@ const MAX_JOURNAL = 64 * 1024 * 1024;
 
 /** The folders of a workspace a commit writes in. */
 const FOLDERS = ['metadata', 'targets'] as const;
+/** The bookkeeping files a commit may write at the workspace root (Workspace.record). */
+export const RECORDS: readonly string[] = ['notary-imports.json'];
 
 /** One file of a commit. */
 export interface CommitFile {
@@ -58,7 +60,7 @@ function checkStep(s: unknown): Step {
   if (
     !ok ||
     posix.normalize(to) !== to ||
-    !(FOLDERS as readonly string[]).includes(dir) ||
+    !((FOLDERS as readonly string[]).includes(dir) || (dir === '.' && RECORDS.includes(name))) ||
     name.startsWith('.') ||
     posix.dirname(step.tmp) !== dir ||
     !new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.[0-9a-f]{12}\\.tmp$`).test(
@@ -143,7 +145,7 @@ async function applySteps(dir: string, steps: readonly Step[], recovering: boole
       throw new MisuseError(`${join(dir, s.to)} exists already: nothing written`);
     }
   }
-  for (const f of FOLDERS) await syncDir(join(dir, f));
+  for (const f of [...FOLDERS, '.']) await syncDir(join(dir, f));
 }
 
 /**

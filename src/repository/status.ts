@@ -5,7 +5,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Metadata, nodeBackend, type Root, verificationResult } from '../core/index.js';
+import { Metadata, type Root, verificationResult } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { entryProblems, TargetWalker } from './target-walk.js';
 import {
   DEFAULT_EXPIRY_DAYS,

@@ -37,7 +37,6 @@ import {
   type KeyRing,
   Metadata,
   MisuseError,
-  nodeBackend,
   parseJson,
   type RoleKeys,
   type RoleType,
@@ -48,8 +47,16 @@ import {
   type VerificationResult,
   verificationResult,
 } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { readIfExists, withLock } from '../internal/index.js';
-import { type CommitFile, commitFiles, exists, hasJournal, recoverCommit } from './commit.js';
+import {
+  type CommitFile,
+  commitFiles,
+  exists,
+  hasJournal,
+  RECORDS,
+  recoverCommit,
+} from './commit.js';
 import type { Signer } from './signer.js';
 import {
   defaultRole,
@@ -266,6 +273,17 @@ export class Workspace {
     if (writes === undefined) throw new MisuseError('workspace write outside a change');
     writes.delete(path); // keep the order of the last writes
     writes.set(path, bytes);
+  }
+
+  /**
+   * record reads (`bytes` undefined) or writes, within the running change, a bookkeeping file of
+   * the workspace root (one of {@link RECORDS}): not metadata, committed with the change.
+   */
+  async record(name: string, bytes?: Uint8Array): Promise<Uint8Array | undefined> {
+    if (!RECORDS.includes(name)) throw new MisuseError(`${name}: not a workspace record`);
+    if (bytes === undefined) return this.#get(join(this.dir, name));
+    this.#put(join(this.dir, name), bytes);
+    return bytes;
   }
 
   get metadataDir(): string {

@@ -31,6 +31,7 @@ export {
   headersForHop,
   isLoopbackHost,
   mayAnswerChallenge,
+  mayHoldCredentials,
   originOf,
   realmProblem,
 } from './origin.js';

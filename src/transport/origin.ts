@@ -12,6 +12,10 @@
  * - The token realm a server's own challenge names may be another host (Docker Hub's is), but
  *   never plain HTTP, except on a loopback host or on the challenging origin itself (which the
  *   caller already speaks plain HTTP to, by its own choice).
+ * - No credentials at all for an origin spoken to over plain HTTP off loopback: its challenge
+ *   may come from anyone on the path (who could name an https realm of its own), and a Basic
+ *   answer would travel in clear ({@link mayHoldCredentials}). Lookups are by origin (scheme,
+ *   host, port); callers keyed by host (Docker config) answer only origins this rule allows.
  * Modelled on go-containerregistry `transport/bearer.go`: Authorization only on requests whose
  * host is the registry; a 401 only ever leads to the realm learned from the registry itself.
  */
@@ -65,6 +69,16 @@ export function isLoopbackHost(host: string): boolean {
     .replace(/^\[|\]$/g, '')
     .toLowerCase();
   return h === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1';
+}
+
+/**
+ * mayHoldCredentials says whether credentials may be looked up for (and sent to) `origin`:
+ * https anywhere, plain http only on a loopback host.
+ */
+export function mayHoldCredentials(origin: URL): boolean {
+  return (
+    origin.protocol === 'https:' || (origin.protocol === 'http:' && isLoopbackHost(origin.host))
+  );
 }
 
 /**

@@ -1,3 +1,4 @@
+export { checkManifest, type SignedManifest } from './check-manifest.js';
 export { ImageVerificationError } from './errors.js';
 export {
   type NotarySource,
@@ -7,9 +8,4 @@ export {
   type TufSource,
 } from './policy.js';
 export { type BlobProgress, type PullOptions, type PullResult, pullImage } from './pull.js';
-export {
-  ImageVerifier,
-  type VerifiedImage,
-  type VerifierOptions,
-  withLayout,
-} from './verify-image.js';
+export { ImageVerifier, type VerifiedImage, type VerifierOptions } from './verify-image.js';

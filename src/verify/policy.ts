@@ -25,6 +25,15 @@ import { MisuseError } from '../core/index.js';
 import { normalizeRegistry, ociBaseUrl, parseOciUrl } from '../oci/index.js';
 import { redact } from '../transport/index.js';
 
+/** A trusted root or CA certificates: the bytes, or the file (absolute path) holding them. */
+export type TrustAnchor = Uint8Array | string;
+
+/** anchor reads a rule's root or CA: bytes as given, a non-empty file name resolved. */
+function anchor(v: unknown, baseDir: string): TrustAnchor | undefined {
+  if (v instanceof Uint8Array) return v.length > 0 ? v : undefined;
+  return typeof v === 'string' && v !== '' ? resolve(baseDir, v) : undefined;
+}
+
 export interface TufSource {
   readonly kind: 'tuf';
   /**
@@ -32,20 +41,25 @@ export interface TufSource {
    * a TUF repository stored in a registry (docker/attest's layout).
    */
   readonly metadataUrl: string;
-  /** The trusted root file (absolute path). */
-  readonly root: string;
+  /**
+   * The trusted root: its bytes, or the file holding it (absolute path), which the verifier
+   * reads with the reader it is given (files are the caller's concern).
+   */
+  readonly root: TrustAnchor;
 }
 
 export interface NotarySource {
   readonly kind: 'notary';
   readonly server: string;
   readonly rootKeys: readonly string[];
-  readonly rootCa?: string;
-  /** CA file (PEM) for the notary server's TLS certificate, besides the system's. */
-  readonly serverCa?: string;
+  /** CA certificates (PEM) the root certificate must chain to: bytes, or a file. */
+  readonly rootCa?: TrustAnchor;
+  /** CA certificates (PEM) for the notary server's TLS certificate, besides the system's. */
+  readonly serverCa?: TrustAnchor;
   readonly tofu: boolean;
 }
 
+/** One rule of a {@link TrustPolicy}: the images it matches and where their trust comes from. */
 export interface PolicyRule {
   readonly match: string;
   readonly source: TufSource | NotarySource;
@@ -251,6 +265,8 @@ export class TrustPolicy {
    * load reads a policy file, as given (`/dev/stdin` and `<(…)` work). Relative paths in it
    * resolve against the folder of the real file when it is a regular file (a symlink to the
    * policy is followed first), else against the current folder.
+   * @throws {@link MisuseError} `MISUSE` when the file cannot be read, is not JSON or is not a
+   *   valid policy (naming where)
    */
   static async load(file: string): Promise<TrustPolicy> {
     const r = await TrustPolicy.checkFile(file);
@@ -282,8 +298,9 @@ export class TrustPolicy {
   }
 
   /**
-   * fromJSON checks a policy document; paths resolve against `baseDir`.
-   * @throws {@link MisuseError} naming every problem with its JSON path
+   * fromJSON checks a policy document; file names resolve against `baseDir`. A document built
+   * in code may give a trusted root or CA certificates as bytes instead of a file.
+   * @throws {@link MisuseError} `MISUSE` naming every problem with its JSON path
    */
   static fromJSON(json: unknown, baseDir: string, source = 'policy'): TrustPolicy {
     const r = TrustPolicy.check(json, baseDir, source);
@@ -362,9 +379,9 @@ export class TrustPolicy {
             'expected an http(s) or file URL ending with /, or oci://REGISTRY/REPOSITORY[:TAG]',
           );
         }
-        if (typeof tuf.root !== 'string')
-          fail(`${where}.tuf.root`, 'expected the trusted root file');
-        if (metadataUrl === undefined || typeof tuf.root !== 'string' || match === undefined)
+        const root = anchor(tuf.root, baseDir);
+        if (root === undefined) fail(`${where}.tuf.root`, 'expected the trusted root file');
+        if (metadataUrl === undefined || root === undefined || match === undefined)
           return undefined;
         return {
           match,
@@ -372,7 +389,7 @@ export class TrustPolicy {
           source: {
             kind: 'tuf',
             metadataUrl,
-            root: resolve(baseDir, tuf.root),
+            root,
           },
         };
       }
@@ -388,10 +405,12 @@ export class TrustPolicy {
       ) {
         fail(`${where}.notary.rootKeys`, 'expected an array of key IDs');
       }
-      if (n.rootCa !== undefined && (typeof n.rootCa !== 'string' || n.rootCa === '')) {
+      const rootCa = anchor(n.rootCa, baseDir);
+      const serverCa = anchor(n.serverCa, baseDir);
+      if (n.rootCa !== undefined && rootCa === undefined) {
         fail(`${where}.notary.rootCa`, 'expected the CA certificate file');
       }
-      if (n.serverCa !== undefined && (typeof n.serverCa !== 'string' || n.serverCa === '')) {
+      if (n.serverCa !== undefined && serverCa === undefined) {
         fail(`${where}.notary.serverCa`, 'expected the server CA certificate file');
       }
       if (n.tofu !== undefined && typeof n.tofu !== 'boolean') {
@@ -413,8 +432,8 @@ export class TrustPolicy {
           kind: 'notary',
           server: n.server as string,
           rootKeys,
-          ...(typeof n.rootCa === 'string' ? { rootCa: resolve(baseDir, n.rootCa) } : {}),
-          ...(typeof n.serverCa === 'string' ? { serverCa: resolve(baseDir, n.serverCa) } : {}),
+          ...(rootCa === undefined ? {} : { rootCa }),
+          ...(serverCa === undefined ? {} : { serverCa }),
           tofu,
         },
       };

@@ -9,15 +9,16 @@ import {
   digestOf,
   type ImageManifest,
   LayoutWriter,
+  type ManifestSource,
   OciError,
   type Platform,
   parseLocation,
   parseManifest,
-  readLayout,
+  type Reference,
   selectPlatform,
 } from '../oci/index.js';
 import { ImageVerificationError } from './errors.js';
-import { type ImageVerifier, type VerifiedImage, withLayout } from './verify-image.js';
+import type { ImageVerifier, VerifiedImage } from './verify-image.js';
 
 export interface PullOptions {
   /** Which manifest of an index to pull (default linux/amd64). */
@@ -45,13 +46,6 @@ export interface PullResult {
   readonly output: string;
 }
 
-/** A source of verified blobs: the registry, or a local layout; `count` sees each chunk's size. */
-type BlobCopier = (
-  desc: Descriptor,
-  writer: LayoutWriter,
-  count: (bytes: number) => void,
-) => Promise<void>;
-
 /** counted wraps a chunk writer so that `count` sees each chunk's size after it is written. */
 function counted(
   write: (chunk: Uint8Array) => Promise<void>,
@@ -64,12 +58,14 @@ function counted(
 }
 
 /**
- * pullImage verifies `input`, then writes it to `output` (`oci:DIR[:tag]` or
- * `oci-archive:FILE[:tag]`).
+ * pullImage verifies `reference`, then copies it from `source` to `output` (`oci:DIR[:tag]` or
+ * `oci-archive:FILE[:tag]`): the verified manifest, for an index the platform's manifest (by
+ * the digest the signed index lists), and every blob, each checked as it streams.
  */
 export async function pullImage(
   verifier: ImageVerifier,
-  input: string,
+  reference: Reference,
+  source: ManifestSource,
   output: string,
   options: PullOptions = {},
 ): Promise<PullResult> {
@@ -77,94 +73,78 @@ export async function pullImage(
   if (out.transport === 'docker')
     throw new MisuseError(`--output: expected oci:DIR or oci-archive:FILE, got ${output}`);
   const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
-  const verified = await verifier.verify(input, { platform });
-  const loc = verified.location;
+  const verified = await verifier.verify(reference, source, { platform });
   const writer = await LayoutWriter.create(out.transport === 'oci' ? 'dir' : 'archive', out.path);
   try {
-    const run = async (
-      copy: BlobCopier,
-      getManifest: (digest: string, size: number) => Promise<Uint8Array>,
-    ) => {
-      let manifestBytes = verified.manifest;
-      let manifestDesc: Descriptor = {
-        mediaType: verified.parsed.mediaType,
-        digest: verified.digest,
-        size: verified.length,
-      };
-      await writer.putBlob(manifestDesc, manifestBytes);
-      let manifest = verified.parsed;
-      if (manifest.kind === 'index') {
-        const entry = selectPlatform(manifest, platform);
-        if (entry === undefined) {
-          throw new ImageVerificationError(
-            'UNSIGNED_IMAGE',
-            `${verified.targetPath}: no ${platform.os}/${platform.architecture} manifest in the signed index`,
-          );
-        }
-        // The index is verified; a child fetched by the digest it lists is verified by that digest.
-        manifestBytes = await getManifest(entry.digest, entry.size);
-        if (manifestBytes.length !== entry.size || digestOf(manifestBytes) !== entry.digest) {
-          throw new OciError(
-            'DIGEST_MISMATCH',
-            `${entry.digest}: the platform manifest does not match the signed index`,
-          );
-        }
-        manifestDesc = { mediaType: entry.mediaType, digest: entry.digest, size: entry.size };
-        await writer.putBlob(manifestDesc, manifestBytes);
-        manifest = parseManifest(manifestBytes, entry.mediaType);
-        if (manifest.kind !== 'manifest')
-          throw new OciError('MANIFEST_INVALID', `${entry.digest}: nested index`);
-      }
-      const image = manifest as ImageManifest;
-      const blobs = [image.config, ...image.layers];
-      const total = blobs.reduce((n, b) => n + b.size, 0);
-      let done = 0;
-      for (const desc of blobs) {
-        let blobDone = 0;
-        const count = (n: number) => {
-          blobDone += n;
-          done += n;
-          options.onProgress?.(done, total, {
-            digest: desc.digest,
-            done: blobDone,
-            size: desc.size,
-          });
-        };
-        if (!(await writer.hasBlob(desc.digest))) await copy(desc, writer, count);
-        // a blob at hand (or an empty one) counts whole
-        if (blobDone < desc.size || desc.size === 0) count(desc.size - blobDone);
-      }
-      writer.addManifest(manifestDesc, out.refName ?? verified.reference.tag);
-      await writer.commit();
-      return {
-        verified,
-        manifestDigest: manifestDesc.digest,
-        blobs: blobs.length,
-        bytes: total,
-        output,
-      };
+    let manifestDesc: Descriptor = {
+      mediaType: verified.parsed.mediaType,
+      digest: verified.digest,
+      size: verified.length,
     };
-
-    if (loc.transport === 'docker') {
-      const repo = verified.reference;
-      return await run(
-        (desc, w, count) =>
-          w.streamBlob(desc, (write) =>
-            verifier.registry.copyBlob(repo, desc, counted(write, count)),
-          ),
-        async (digest, size) => (await verifier.registry.getManifest(repo, digest, size)).bytes,
-      );
+    await writer.putBlob(manifestDesc, verified.manifest);
+    let manifest = verified.parsed;
+    if (manifest.kind === 'index') {
+      const entry = selectPlatform(manifest, platform);
+      if (entry === undefined) {
+        throw new ImageVerificationError(
+          'UNSIGNED_IMAGE',
+          `${verified.targetPath}: no ${platform.os}/${platform.architecture} manifest in the signed index`,
+        );
+      }
+      manifestDesc = { mediaType: entry.mediaType, digest: entry.digest, size: entry.size };
+      const child = await platformManifest(source, entry);
+      await writer.putBlob(manifestDesc, child.bytes);
+      manifest = child.manifest;
     }
-    return await withLayout(loc, async (dir) => {
-      const layout = await readLayout(dir, loc.refName);
-      return run(
-        (desc, w, count) =>
-          w.streamBlob(desc, (write) => layout.copyBlob(desc, counted(write, count))),
-        (digest, size) => layout.readBlob(digest, size),
-      );
-    });
+    const image = manifest as ImageManifest;
+    const blobs = [image.config, ...image.layers];
+    const total = blobs.reduce((n, b) => n + b.size, 0);
+    let done = 0;
+    for (const desc of blobs) {
+      let blobDone = 0;
+      const count = (n: number) => {
+        blobDone += n;
+        done += n;
+        options.onProgress?.(done, total, { digest: desc.digest, done: blobDone, size: desc.size });
+      };
+      if (!(await writer.hasBlob(desc.digest))) {
+        await writer.streamBlob(desc, (write) => source.copyBlob(desc, counted(write, count)));
+      }
+      // a blob at hand (or an empty one) counts whole
+      if (blobDone < desc.size || desc.size === 0) count(desc.size - blobDone);
+    }
+    writer.addManifest(manifestDesc, out.refName ?? verified.reference.tag);
+    await writer.commit();
+    return {
+      verified,
+      manifestDigest: manifestDesc.digest,
+      blobs: blobs.length,
+      bytes: total,
+      output,
+    };
   } catch (e) {
     await writer.abort();
     throw e;
   }
+}
+
+/**
+ * platformManifest fetches the manifest a verified index lists: verified by the digest and
+ * size the index gives.
+ */
+async function platformManifest(
+  source: ManifestSource,
+  entry: Descriptor,
+): Promise<{ manifest: ImageManifest; bytes: Uint8Array }> {
+  const { bytes } = await source.manifest(entry.digest, entry.size);
+  if (bytes.length !== entry.size || digestOf(bytes) !== entry.digest) {
+    throw new OciError(
+      'DIGEST_MISMATCH',
+      `${entry.digest}: the platform manifest does not match the signed index`,
+    );
+  }
+  const manifest = parseManifest(bytes, entry.mediaType);
+  if (manifest.kind !== 'manifest')
+    throw new OciError('MANIFEST_INVALID', `${entry.digest}: nested index`);
+  return { manifest, bytes };
 }

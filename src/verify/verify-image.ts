@@ -3,58 +3,69 @@
  * signed digest and its bytes checked against the target's length and every hash. Nothing is
  * pulled before this passes, and the result is the pinned reference to deploy.
  *
- * A tag or a `Docker-Content-Digest` header is never trusted: the registry is asked for
- * `<repo>@sha256:<signed digest>`, and the bytes it returns are hashed here.
+ * A tag or a `Docker-Content-Digest` header is never trusted: the source (a registry, a layout)
+ * is asked for the manifest by the signed digest, and the bytes it returns are checked here
+ * ({@link checkManifest}).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DefaultFetcher,
   type Fetcher,
-  initMetadataDir,
   isOciUrl,
+  MemoryMetadataStore,
   RegistryFetcher,
   Updater,
 } from '../client/index.js';
-import {
-  checkLengthAndHashes,
-  DownloadError,
-  ExpiredMetadataError,
-  type HashEncoding,
-  MisuseError,
-  nodeBackend,
-} from '../core/index.js';
+import { ExpiredMetadataError, MisuseError } from '../core/index.js';
+import { sha256Hex } from '../crypto/index.js';
 import { lookupTag, NotaryClient, type NotaryCollection, signedTags } from '../notary/index.js';
 import {
-  extractArchive,
+  type FetchedManifest,
   type ImageIndex,
-  type ImageLocation,
   type ImageManifest,
+  type ManifestSource,
   OciError,
   type Platform,
-  parseLocation,
-  parseManifest,
-  Reference,
-  RegistryClient,
-  type RegistryClientOptions,
-  readLayout,
+  type Reference,
+  type RegistryClient,
   selectPlatform,
 } from '../oci/index.js';
-import { redact } from '../transport/index.js';
+import { type CredentialLookup, redact } from '../transport/index.js';
+import { checkManifest, checkPinnedDigest, type SignedManifest } from './check-manifest.js';
 import { ImageVerificationError } from './errors.js';
-import type { NotarySource, TrustPolicy, TufSource } from './policy.js';
+import type { NotarySource, PolicyRule, TrustAnchor, TrustPolicy, TufSource } from './policy.js';
+import { abortable, currentSignal, RefreshCache, SignalFetcher } from './refresh-cache.js';
 
+/** Options of {@link ImageVerifier}: the policy, where trust data is cached, and limits. */
 export interface VerifierOptions {
   policy: TrustPolicy;
-  /** Where TUF metadata is cached, one folder per trust source. */
-  cacheDir: string;
-  registry?: RegistryClient;
-  registryOptions?: RegistryClientOptions;
+  /**
+   * Where trust data is cached, one folder per trust source (default: TUF data in memory, Notary
+   * collections in a temp folder of the verifier's own, removed by {@link ImageVerifier.close}).
+   */
+  cacheDir?: string;
   /** Metadata fetcher for TUF repositories (default: HTTP). */
   fetcher?: Fetcher;
+  /**
+   * The registry client that reads TUF repositories stored in registries (`oci://` rules): the
+   * same credentials, limits and deadlines as the images they govern. Without it such a rule is
+   * refused (`MISUSE`).
+   */
+  registry?: RegistryClient;
+  /**
+   * Credentials for the notary servers of the policy, by origin: each server's own challenges
+   * are answered with its origin's (never another origin's). A notary login goes here, never
+   * to the registry client.
+   */
+  notaryCredentials?: CredentialLookup;
+  /**
+   * Reads the files a policy names instead of giving bytes (trusted roots, CA certificates),
+   * once each for the verifier's lifetime; the CLI passes a file reader. Without it, a rule
+   * naming a file is refused (`MISUSE`).
+   */
+  files?: (path: string) => Promise<Uint8Array>;
   /** The clock (epoch ms). */
   now?: () => number;
   /**
@@ -81,79 +92,10 @@ export interface VerifierOptions {
   maxSources?: number;
 }
 
-/** A refreshed trust source and how long it may be reused. */
-interface Fresh<T> {
-  readonly value: Promise<T>;
-  readonly refreshedAt: number;
-  /**
-   * Earliest expiry of the metadata it holds, read at every use: a role loaded after the
-   * refresh lowers it. Infinite while the refresh runs.
-   */
-  validUntil: () => number;
-  /** Set when the refresh failed: the failure is the answer until then. */
-  failedUntil?: number;
-  /** While the refresh runs: the callers waiting for it, and how to stop it. */
-  running?: { waiters: number; readonly stop: AbortController; readonly drop: () => void };
-}
-
-/** Trust sources kept at once, per kind (TUF repositories, Notary collections): least recently used go first. */
-const MAX_SOURCES = 1024;
-
-/** How long a shared refresh may run, ms, whoever waits for it (default). */
-const REFRESH_TIMEOUT_MS = 30_000;
-
-/**
- * The abort signal of the verification running in this async context: every request a
- * verification makes (its refreshes and lookups included) ends when it aborts.
- */
-const currentSignal = new AsyncLocalStorage<AbortSignal | undefined>();
-
-/** abortable settles with `p`, or fails at once when `signal` aborts. */
-function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
-  if (signal === undefined) return p;
-  const stopped = () =>
-    new DownloadError(`${redact(what)}: aborted (deadline)`, {
-      code: 'SLOW_RETRIEVAL',
-      cause: signal.reason,
-    });
-  if (signal.aborted) {
-    p.catch(() => undefined); // its own failure is no longer anyone's answer
-    return Promise.reject(stopped());
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(stopped());
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-/** A fetcher that passes on the signal of the verification it runs for. */
-class SignalFetcher implements Fetcher {
-  constructor(private readonly inner: Fetcher) {}
-
-  fetch(url: string, maxLength: number, headers?: Record<string, string>): Promise<Uint8Array> {
-    const signal = currentSignal.getStore();
-    return abortable(this.inner.fetch(url, maxLength, headers, signal), signal, url);
-  }
-}
-
-/** A manifest as its trust source signs it. */
-export interface SignedManifest {
-  /** `sha256:<hex>`: the digest to fetch by. */
-  readonly digest: string;
-  readonly length: number;
-  readonly hashes: Record<string, string>;
-  /** How `hashes` are written: hex (TUF) or base64 (Notary). */
-  readonly encoding: HashEncoding;
-  /** Who signed it, for messages: the TUF repository, or the Notary server and role. */
-  readonly signedBy: string;
-}
+export type { SignedManifest } from './check-manifest.js';
 
 /** What a verification established. */
 export interface VerifiedImage {
-  /** The argument as given. */
-  readonly input: string;
-  readonly location: ImageLocation;
   readonly reference: Reference;
   /** The target path: `registry/repository:tag`, or `registry/repository@sha256:…` for a digest alone. */
   readonly targetPath: string;
@@ -170,10 +112,6 @@ export interface VerifiedImage {
   readonly signed: SignedManifest;
   /** For an index and a requested platform: that platform's manifest digest. */
   readonly platformDigest?: string;
-}
-
-function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** The trust source of a TUF rule: the repository and the root trusted for it (as the cache folder). */
@@ -195,13 +133,45 @@ function notaryId(
   return { trust, id: `${trust}\n${serverCa ?? ''}` };
 }
 
+/**
+ * targetPathOf says which signed target governs `reference`: a tag (alone or with a digest) is
+ * the target `registry/repository:tag`, and a digest given too must equal the tag's signed one
+ * ({@link checkPinnedDigest}); a digest alone is the target `registry/repository@sha256:D`
+ * (`repo add-image` lists it beside the tag, so the lookup is one delegation walk, hashed bins
+ * included) or, for Notary, a tag Docker Content Trust resolves to D. Either way the signed
+ * digest must be D: an entry listing other bytes under D's path is refused.
+ */
+function targetPathOf(reference: Reference): string {
+  return reference.tagged ?? reference.pinned();
+}
+
+/**
+ * platformDigestOf returns, for a signed index and a requested platform, that platform's
+ * manifest digest.
+ * @throws {@link ImageVerificationError} `UNSIGNED_IMAGE` when the index lists none
+ */
+function platformDigestOf(
+  parsed: ImageManifest | ImageIndex,
+  platform: Platform | undefined,
+  targetPath: string,
+): string | undefined {
+  if (platform === undefined || parsed.kind !== 'index') return undefined;
+  const entry = selectPlatform(parsed, platform);
+  if (entry === undefined) {
+    const p = platform;
+    throw new ImageVerificationError(
+      'UNSIGNED_IMAGE',
+      `${targetPath}: the signed index lists no ${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''} manifest`,
+    );
+  }
+  return entry.digest;
+}
+
 /** Verifies images under a trust policy; keeps one refreshed TUF client per trust source. */
 export class ImageVerifier {
-  readonly registry: RegistryClient;
-  private readonly ownsRegistry: boolean;
-  private readonly updaters = new Map<string, Fresh<Updater>>();
-  private readonly notary = new Map<string, Fresh<NotaryCollection>>();
-  private readonly manifests = new Map<string, { bytes: Uint8Array; mediaType?: string }>();
+  private readonly updaters: RefreshCache<Updater>;
+  private readonly notary: RefreshCache<NotaryCollection>;
+  private readonly manifests = new Map<string, FetchedManifest>();
   /** HTTP fetchers by extra CA (`''`: none): one connection pool per origin for the process. */
   private readonly http = new Map<string, { fetcher: Fetcher; close?: () => Promise<void> }>();
   /** The origins of the notary servers in use: they get their hosts' credentials. */
@@ -210,14 +180,18 @@ export class ImageVerifier {
   private readonly files = new Map<string, Promise<Uint8Array>>();
   /** The same files once read, for the synchronous {@link hasFreshTrust}. */
   private readonly read = new Map<string, Uint8Array>();
+  /** The cache folder, when none was given: a temp folder of this verifier's. */
+  private tempDir: Promise<string> | undefined;
 
   /** Reads TUF repositories stored in registries (`oci://` sources), shared by all of them. */
-  private readonly registryFetcher: RegistryFetcher;
+  private readonly registryFetcher: RegistryFetcher | undefined;
 
   constructor(private readonly options: VerifierOptions) {
-    this.ownsRegistry = options.registry === undefined;
-    this.registry = options.registry ?? new RegistryClient(options.registryOptions);
-    this.registryFetcher = new RegistryFetcher(this.registry);
+    const o = { ...options, now: () => this.now() };
+    this.updaters = new RefreshCache(o);
+    this.notary = new RefreshCache(o);
+    this.registryFetcher =
+      options.registry === undefined ? undefined : new RegistryFetcher(options.registry);
   }
 
   /** The trust policy verifications run under. */
@@ -226,9 +200,20 @@ export class ImageVerifier {
   }
 
   async close(): Promise<void> {
-    for (const u of this.updaters.values()) await (await u.value.catch(() => undefined))?.close();
+    for (const u of this.updaters.values()) await (await u.catch(() => undefined))?.close();
     for (const h of this.http.values()) await h.close?.();
-    if (this.ownsRegistry) await this.registry.close();
+    const tmp = await this.tempDir?.catch(() => undefined);
+    if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
+  }
+
+  /** notaryDir is the cache folder of a Notary collection: under `cacheDir`, or the temp folder. */
+  private async notaryDir(id: string): Promise<string> {
+    let root = this.options.cacheDir;
+    if (root === undefined) {
+      this.tempDir ??= mkdtemp(join(tmpdir(), 'tufa-verify-'));
+      root = await this.tempDir;
+    }
+    return join(root, 'notary', sha256Hex(id).slice(0, 32));
   }
 
   /** fetcherFor returns the shared fetcher for servers trusted with `ca` (PEM) besides the system's. */
@@ -241,11 +226,11 @@ export class ImageVerifier {
       } else {
         const d = new DefaultFetcher({
           ...(ca === undefined ? {} : { ca }),
-          // a notary server's own challenges are answered with its host's credentials (the
-          // transport answers only the origin asked, and the realm its challenge names)
+          // a notary server's own challenges are answered with its credentials (the transport
+          // answers only the origin asked, and the realm its challenge names)
           credentials: async (origin) =>
             this.notaryOrigins.has(origin.origin)
-              ? this.options.registryOptions?.credentials?.get(origin.host)
+              ? this.options.notaryCredentials?.(origin)
               : undefined,
         });
         h = { fetcher: new SignalFetcher(d), close: () => d.close() };
@@ -255,11 +240,19 @@ export class ImageVerifier {
     return h.fetcher;
   }
 
-  /** file reads a policy file (a trusted root, a CA) once for the verifier's lifetime. */
-  private file(path: string, what: string): Promise<Uint8Array> {
+  /** anchor returns a rule's trusted root or CA bytes: as given, or read once from its file. */
+  private anchor(value: TrustAnchor, what: string): Promise<Uint8Array> {
+    if (typeof value !== 'string') return Promise.resolve(value);
+    const path = value;
+    const read = this.options.files;
+    if (read === undefined) {
+      return Promise.reject(
+        new MisuseError(`${what} ${path}: a file, and this verifier reads none (give the bytes)`),
+      );
+    }
     let p = this.files.get(path);
     if (p === undefined) {
-      p = readFile(path).then(
+      p = read(path).then(
         (b) => {
           const bytes = new Uint8Array(b);
           this.read.set(path, bytes);
@@ -280,170 +273,36 @@ export class ImageVerifier {
   }
 
   /**
-   * fresh returns a source's refreshed value, refreshing it (once, shared by concurrent callers)
-   * when the refresh interval passed or the metadata it holds expired (checked at every use).
-   * The refresh runs under its own timeout, not under the signal of the caller that started it:
-   * each caller stops waiting when its own signal aborts, and the refresh is stopped only when
-   * no caller waits for it any more. A failed refresh is answered for `failureCacheMs`, then
-   * forgotten, so a later caller tries again; meanwhile nothing is trusted. A refresh stopped
-   * because its callers left is never remembered as a failure. At most `maxSources` sources are
-   * kept: expired failures and the least recently used go first.
-   */
-  private fresh<T>(
-    map: Map<string, Fresh<T>>,
-    key: string,
-    what: string,
-    refresh: (previous: Promise<T> | undefined) => Promise<{ value: T; validUntil: () => number }>,
-  ): Promise<T> {
-    const now = this.now();
-    const interval = this.options.refreshIntervalMs ?? Number.POSITIVE_INFINITY;
-    const cur = map.get(key);
-    const signal = currentSignal.getStore();
-    if (cur !== undefined) {
-      if (
-        cur.running !== undefined ||
-        (cur.failedUntil !== undefined
-          ? now < cur.failedUntil
-          : now - cur.refreshedAt < interval && now < cur.validUntil())
-      ) {
-        // most recently used last
-        map.delete(key);
-        map.set(key, cur);
-        return this.wait(cur, signal, what);
-      }
-    }
-    // its own signal: aborted at its timeout, or when no caller waits for it any more
-    const stop = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      stop.abort(new Error(`${redact(what)}: the refresh timed out`));
-    }, this.options.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS);
-    timer.unref?.();
-    const entry: Fresh<T> = {
-      refreshedAt: now,
-      validUntil: () => Number.POSITIVE_INFINITY,
-      running: {
-        waiters: 0,
-        stop,
-        // stopped: later callers start a refresh of their own rather than join this one
-        drop: () => {
-          if (map.get(key) === entry) map.delete(key);
-        },
-      },
-      // its requests end with its own signal, not with the caller's
-      value: currentSignal
-        .run(stop.signal, () => refresh(cur?.value))
-        .then((r) => {
-          entry.validUntil = r.validUntil;
-          return r.value;
-        })
-        .finally(() => clearTimeout(timer)),
-    };
-    map.delete(key);
-    map.set(key, entry);
-    this.evict(map, now);
-    entry.value.then(
-      () => {
-        delete entry.running;
-      },
-      () => {
-        delete entry.running;
-        if (map.get(key) !== entry) return;
-        const ttl = this.options.failureCacheMs ?? 0;
-        // stopped because nobody waits: not an answer about the trust source (a refresh that
-        // ran out its own timeout is one: the server is too slow)
-        if (ttl > 0 && (!stop.signal.aborted || timedOut)) entry.failedUntil = this.now() + ttl;
-        else map.delete(key);
-      },
-    );
-    return this.wait(entry, signal, what);
-  }
-
-  /** wait waits for a source until `signal` aborts; the last waiter to leave stops its refresh. */
-  private wait<T>(entry: Fresh<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
-    const running = entry.running;
-    if (running === undefined) return abortable(entry.value, signal, what);
-    if (signal === undefined) {
-      // a caller that never aborts keeps the refresh wanted until it ends
-      running.waiters++;
-      return entry.value;
-    }
-    if (signal.aborted) return abortable(entry.value, signal, what);
-    running.waiters++;
-    return abortable(entry.value, signal, what).finally(() => {
-      if (--running.waiters === 0 && entry.running === running) {
-        running.drop();
-        running.stop.abort();
-      }
-    });
-  }
-
-  /** evict forgets failures past their time, then the least recently used beyond the bound. */
-  private evict<T>(map: Map<string, Fresh<T>>, now: number): void {
-    for (const [k, e] of map) {
-      if (e.failedUntil !== undefined && now >= e.failedUntil) map.delete(k);
-    }
-    const max = this.options.maxSources ?? MAX_SOURCES;
-    // (an evicted TUF client holds no connections: its fetcher is the verifier's, shared)
-    for (const k of map.keys()) {
-      if (map.size <= max) break;
-      map.delete(k);
-    }
-  }
-
-  /**
    * hasFreshTrust tells, without waiting, whether the trust data an image needs is refreshed
    * and fresh in memory (no refresh to wait for): the admission webhook lets such images pass
    * its limiter queue.
    */
-  hasFreshTrust(input: string): boolean {
-    let reference: Reference;
-    try {
-      const location = parseLocation(input);
-      if (location.transport !== 'docker') return false;
-      reference = Reference.parse(location.reference);
-    } catch {
-      return false;
-    }
+  hasFreshTrust(reference: Reference): boolean {
     const source = this.options.policy.match(reference.name)?.source;
     if (source === undefined) return false;
+    const bytes = (a: TrustAnchor) => (typeof a === 'string' ? this.read.get(a) : a);
     if (source.kind === 'tuf') {
-      const root = this.read.get(source.root);
-      return root !== undefined && this.isFresh(this.updaters.get(tufId(source, root)));
+      const root = bytes(source.root);
+      return root !== undefined && this.updaters.isFresh(tufId(source, root));
     }
-    const text = (path: string | undefined): string | undefined | null => {
-      if (path === undefined) return undefined;
-      const b = this.read.get(path);
+    const text = (a: TrustAnchor | undefined): string | undefined | null => {
+      if (a === undefined) return undefined;
+      const b = bytes(a);
       return b === undefined ? null : new TextDecoder().decode(b);
     };
     const rootCa = text(source.rootCa);
     const serverCa = text(source.serverCa);
     if (rootCa === null || serverCa === null) return false;
-    const { id } = notaryId(source, reference.name, rootCa, serverCa);
-    return this.isFresh(this.notary.get(id));
-  }
-
-  private isFresh<T>(e: Fresh<T> | undefined): boolean {
-    const now = this.now();
-    const interval = this.options.refreshIntervalMs ?? Number.POSITIVE_INFINITY;
-    return (
-      e !== undefined &&
-      e.running === undefined &&
-      e.failedUntil === undefined &&
-      now - e.refreshedAt < interval &&
-      now < e.validUntil()
-    );
+    return this.notary.isFresh(notaryId(source, reference.name, rootCa, serverCa).id);
   }
 
   /** updaterFor returns the refreshed client of a TUF source (one per URL and trusted root). */
   private async updaterFor(source: TufSource): Promise<Updater> {
-    const root = await this.file(source.root, 'trusted root');
+    const root = await this.anchor(source.root, 'trusted root');
     // the trust source is the repository and the root trusted for it, as the cache folder is
     const id = tufId(source, root);
-    return this.fresh(this.updaters, id, source.metadataUrl, async (previous) => {
-      const updater =
-        (await previous?.catch(() => undefined)) ?? (await this.newUpdater(source, id, root));
+    return this.updaters.get(id, source.metadataUrl, async (previous) => {
+      const updater = (await previous?.catch(() => undefined)) ?? this.newUpdater(source, id, root);
       await updater.refresh();
       const validUntil = () => {
         try {
@@ -456,90 +315,72 @@ export class ImageVerifier {
     });
   }
 
-  private async newUpdater(source: TufSource, id: string, root: Uint8Array): Promise<Updater> {
-    // One cache per (repository, trusted root): changing the policy's root starts afresh.
-    const dir = join(this.options.cacheDir, 'tuf', sha256Hex(id).slice(0, 32));
-    if ((await readFile(join(dir, 'root.json')).catch(() => undefined)) === undefined) {
-      await initMetadataDir(dir, root, nodeBackend);
+  /** registryOf is the fetcher of a TUF repository in a registry (an `oci://` rule). */
+  private registryOf(source: TufSource): RegistryFetcher {
+    if (this.registryFetcher === undefined) {
+      throw new MisuseError(
+        `${source.metadataUrl}: a TUF repository in a registry, and this verifier has no registry client (give one)`,
+      );
     }
+    return this.registryFetcher;
+  }
+
+  private newUpdater(source: TufSource, id: string, root: Uint8Array): Updater {
+    // One cache per (repository, trusted root): changing the policy's root starts afresh.
+    // Without a cache folder the trust data is kept in memory.
+    const dir = this.options.cacheDir;
     return new Updater({
-      metadataDir: dir,
+      ...(dir === undefined
+        ? { store: new MemoryMetadataStore() }
+        : { metadataDir: join(dir, 'tuf', sha256Hex(id).slice(0, 32)) }),
+      trustedRoot: root,
       metadataBaseUrl: source.metadataUrl,
       // a repository in a registry is read through the verifier's registry client: the same
       // credentials, limits and deadlines as the images it governs
       fetcher: isOciUrl(source.metadataUrl)
-        ? new SignalFetcher(this.registryFetcher)
+        ? new SignalFetcher(this.registryOf(source))
         : this.fetcherFor(undefined),
       ...(this.options.now ? { now: this.options.now } : {}),
     });
   }
 
-  /** referenceOf reads the image reference of a location (for oci:/oci-archive:, the ref name). */
-  static referenceOf(loc: ImageLocation): Reference {
-    if (loc.transport === 'docker') return Reference.parse(loc.reference);
-    if (loc.refName === undefined) {
-      throw new OciError(
-        'BAD_REFERENCE',
-        `${loc.transport}:${loc.path}: give the image's full name, e.g. ${loc.transport}:${loc.path}:registry.example/app:1.0`,
-      );
-    }
-    return Reference.parse(loc.refName);
-  }
-
   /**
-   * verify checks one image.
+   * verify checks one image: `reference` is looked up under the trust policy, and its manifest
+   * is asked of `source` by the signed digest and checked ({@link checkManifest}).
+   * @param source - where the image's bytes are (a registry, a layout); it stays open
    * @throws {@link ImageVerificationError} (`NO_POLICY`, `UNSIGNED_IMAGE`, `DIGEST_MISMATCH`),
    *   a TUF {@link RepositoryError} (expired, threshold, hash…), a {@link DownloadError} or an
    *   {@link OciError}; a `SLOW_RETRIEVAL` {@link DownloadError} when `signal` aborted it
    */
   verify(
-    input: string,
+    reference: Reference,
+    source: ManifestSource,
     options: { platform?: Platform; signal?: AbortSignal } = {},
   ): Promise<VerifiedImage> {
     // every request this verification makes, shared refreshes it starts included, ends when
     // the signal aborts
-    return currentSignal.run(options.signal, () => this.verifyIn(input, options));
+    return currentSignal.run(options.signal, () =>
+      this.verifyIn(reference, source, options.platform),
+    );
   }
 
   private async verifyIn(
-    input: string,
-    options: { platform?: Platform; signal?: AbortSignal },
+    reference: Reference,
+    source: ManifestSource,
+    platform: Platform | undefined,
   ): Promise<VerifiedImage> {
-    const location = parseLocation(input);
-    const reference = ImageVerifier.referenceOf(location);
-    const rule = this.options.policy.match(reference.name);
-    if (rule === undefined) {
-      throw new ImageVerificationError(
-        'NO_POLICY',
-        `${reference.name}: no trust policy rule matches it (denied)`,
-      );
-    }
-    const { targetPath, signed } = await this.signedFor(rule.source, reference, input);
+    const targetPath = targetPathOf(reference);
+    const rule = this.ruleFor(reference);
+    const signed = await this.signedFor(rule, reference, targetPath);
     const digest = signed.digest;
-    const { bytes, mediaType } = await this.fetchManifest(
-      location,
-      reference,
-      digest,
-      signed.length,
-    );
-    // TUF 5.7.3: the manifest is the target: its length and every signed hash
-    checkLengthAndHashes(bytes, signed, targetPath, nodeBackend, signed.encoding);
-    const parsed = parseManifest(bytes, mediaType);
-    let platformDigest: string | undefined;
-    if (options.platform !== undefined && parsed.kind === 'index') {
-      const entry = selectPlatform(parsed, options.platform);
-      if (entry === undefined) {
-        const p = options.platform;
-        throw new ImageVerificationError(
-          'UNSIGNED_IMAGE',
-          `${targetPath}: the signed index lists no ${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''} manifest`,
-        );
-      }
-      platformDigest = entry.digest;
-    }
+    checkPinnedDigest(reference, digest);
+    const fetched = await this.fetchManifest(source, digest, signed.length);
+    const { bytes, mediaType } = fetched;
+    const parsed = checkManifest(signed, bytes, reference, mediaType);
+    // kept only once checked: a source that answers with other bytes poisons nothing
+    this.remember(digest, fetched);
+    const platformDigest = platformDigestOf(parsed, platform, targetPath);
     return {
-      input,
-      location,
       reference,
       targetPath,
       digest,
@@ -554,30 +395,29 @@ export class ImageVerifier {
   }
 
   /**
-   * signedFor finds the signed target that governs a reference. A tag (alone or with a digest)
-   * is the target `registry/repository:tag`; a given digest must then equal the tag's signed
-   * one. A digest alone is the target `registry/repository@sha256:D` (TUF: `repo add-image`
-   * lists it beside the tag, so the lookup is one delegation walk, hashed bins included) or, for
-   * Notary, a tag Docker Content Trust resolves (`targets/releases`, else `targets`) to D. Either
-   * way the signed digest must be D: an entry listing other bytes under D's path is refused.
+   * ruleFor finds the policy rule that governs `reference`.
+   * @throws {@link ImageVerificationError} `NO_POLICY` (no rule: denied)
    */
-  private async signedFor(
-    source: TufSource | NotarySource,
-    reference: Reference,
-    input: string,
-  ): Promise<{ targetPath: string; signed: SignedManifest }> {
-    const targetPath = reference.tagged ?? reference.pinned();
-    const signed =
-      source.kind === 'tuf'
-        ? await this.signedByTuf(source, targetPath)
-        : await this.signedByNotary(source, reference, targetPath);
-    if (reference.digest !== undefined && reference.digest !== signed.digest) {
+  private ruleFor(reference: Reference): PolicyRule {
+    const rule = this.options.policy.match(reference.name);
+    if (rule === undefined) {
       throw new ImageVerificationError(
-        'DIGEST_MISMATCH',
-        `${input}: the reference's digest ${reference.digest} is not the signed ${signed.digest} (${targetPath})`,
+        'NO_POLICY',
+        `${reference.name}: no trust policy rule matches it (denied)`,
       );
     }
-    return { targetPath, signed };
+    return rule;
+  }
+
+  /** signedFor looks the image up in the trust source of its rule. */
+  private signedFor(
+    rule: PolicyRule,
+    reference: Reference,
+    targetPath: string,
+  ): Promise<SignedManifest> {
+    return rule.source.kind === 'tuf'
+      ? this.signedByTuf(rule.source, targetPath)
+      : this.signedByNotary(rule.source, reference, targetPath);
   }
 
   /** signedByTuf looks the image up as a target of a TUF repository. */
@@ -614,6 +454,7 @@ export class ImageVerifier {
       length: target.length,
       hashes: target.hashes,
       encoding: 'hex',
+      path: targetPath,
       signedBy: redact(source.metadataUrl),
     };
   }
@@ -625,15 +466,15 @@ export class ImageVerifier {
     targetPath: string,
   ): Promise<SignedManifest> {
     const gun = reference.name;
-    const text = async (path: string | undefined, what: string) =>
-      path === undefined ? undefined : new TextDecoder().decode(await this.file(path, what));
+    const text = async (a: TrustAnchor | undefined, what: string) =>
+      a === undefined ? undefined : new TextDecoder().decode(await this.anchor(a, what));
     const rootCa = await text(source.rootCa, 'root CA');
     const serverCa = await text(source.serverCa, 'server CA');
     // the trust source is the server, the GUN and how its root is trusted, as the cache folder is
     const { trust, id } = notaryId(source, gun, rootCa, serverCa);
     this.notaryOrigins.add(new URL(source.server).origin);
-    const collection = this.fresh(this.notary, id, `${source.server} ${gun}`, async () => {
-      const cacheDir = join(this.options.cacheDir, 'notary', sha256Hex(trust).slice(0, 32));
+    const collection = this.notary.get(id, `${source.server} ${gun}`, async () => {
+      const cacheDir = await this.notaryDir(trust);
       const client = new NotaryClient({
         server: source.server,
         gun,
@@ -682,81 +523,56 @@ export class ImageVerifier {
       length: hit.target.length,
       hashes: hit.target.hashes,
       encoding: 'base64',
+      path: targetPath,
       signedBy: `${redact(source.server)} ${hit.role}`,
     };
   }
 
-  private remember(digest: string, m: { bytes: Uint8Array; mediaType?: string }): void {
+  private remember(digest: string, m: FetchedManifest): void {
     const max = this.options.manifestCacheSize ?? 256;
-    if (max <= 0) return;
+    if (max <= 0 || this.manifests.has(digest)) return;
     if (this.manifests.size >= max)
       this.manifests.delete(this.manifests.keys().next().value as string);
     this.manifests.set(digest, m);
   }
 
-  /** fetchManifest gets the manifest by the signed digest from the image's location. */
+  /**
+   * fetchManifest asks `source` for the manifest by the signed digest. A source that names a
+   * digest itself (a layout's ref name) must name the signed one.
+   */
   private async fetchManifest(
-    loc: ImageLocation,
-    ref: Reference,
+    source: ManifestSource,
     digest: string,
     length: number,
-  ): Promise<{ bytes: Uint8Array; mediaType?: string }> {
-    if (loc.transport === 'docker') {
-      // Content-addressed: bytes verified for a digest stay right for it; the signed length and
-      // hashes are still checked against them on every verification.
-      const hit = this.manifests.get(digest);
-      if (hit !== undefined) return hit;
-      try {
-        const signal = currentSignal.getStore();
-        // the request itself ends when the verification is aborted, not just the wait for it
-        const m = await abortable(
-          this.registry.getManifest(ref, digest, length, signal === undefined ? {} : { signal }),
-          signal,
-          `${ref.name}@${digest}`,
-        );
-        this.remember(digest, {
-          bytes: m.bytes,
-          ...(m.mediaType ? { mediaType: m.mediaType } : {}),
-        });
-        return { bytes: m.bytes, ...(m.mediaType ? { mediaType: m.mediaType } : {}) };
-      } catch (e) {
-        if (e instanceof OciError && e.code === 'NOT_FOUND') {
-          throw new ImageVerificationError(
-            'DIGEST_MISMATCH',
-            `${ref.name}: the registry does not have the signed manifest ${digest}`,
-          );
-        }
-        throw e;
-      }
+  ): Promise<FetchedManifest> {
+    const signal = currentSignal.getStore();
+    const request = signal === undefined ? {} : { signal };
+    const named = await source.named?.(request);
+    if (named !== undefined && named.digest !== digest) {
+      throw new ImageVerificationError(
+        'DIGEST_MISMATCH',
+        `${source.name} names ${named.digest}, the signed digest is ${digest}`,
+      );
     }
-    return withLayout(loc, async (dir) => {
-      const image = await readLayout(dir, loc.refName);
-      if (image.descriptor.digest !== digest) {
+    // Content-addressed: bytes verified for a digest stay right for it; the signed length and
+    // hashes are still checked against them on every verification.
+    const hit = this.manifests.get(digest);
+    if (hit !== undefined) return hit;
+    try {
+      // the request itself ends when the verification is aborted, not just the wait for it
+      return await abortable(
+        source.manifest(digest, length, request),
+        signal,
+        `${source.name}@${digest}`,
+      );
+    } catch (e) {
+      if (e instanceof OciError && e.code === 'NOT_FOUND') {
         throw new ImageVerificationError(
           'DIGEST_MISMATCH',
-          `${loc.transport}:${loc.path}:${loc.refName} names ${image.descriptor.digest}, the signed digest is ${digest}`,
+          `${source.name}: the registry does not have the signed manifest ${digest}`,
         );
       }
-      return { bytes: image.manifest, mediaType: image.descriptor.mediaType };
-    });
-  }
-}
-
-/** withLayout runs `fn` on a layout folder: the folder itself, or an unpacked archive. */
-export async function withLayout<T>(
-  loc: ImageLocation,
-  fn: (dir: string) => Promise<T>,
-): Promise<T> {
-  if (loc.transport === 'docker') throw new MisuseError('not a local layout');
-  if (loc.transport === 'oci') return fn(loc.path);
-  const dir = await extractArchive(loc.path, tmpdir());
-  try {
-    return await fn(dir);
-  } catch (e) {
-    // messages name the archive the user gave, never the folder it was unpacked into
-    if (e instanceof Error) e.message = e.message.replaceAll(dir, loc.path);
-    throw e;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
   }
 }

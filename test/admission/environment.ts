@@ -14,12 +14,15 @@
  * Saved AdmissionReviews (`test/admission/reviews/`) name images `REGISTRY/demo/…`;
  * {@link AdmissionWorld.reviewText} puts the live registry's host:port in their place.
  */
+
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readTrustFile } from '../../src/cli/images.js';
+import { RegistryClient } from '../../src/oci/index.js';
 import { buildRepository, KeyObjectSigner } from '../../src/repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../src/verify/index.js';
 import { ROOT } from '../support/paths.js';
@@ -336,13 +339,18 @@ export class AdmissionWorld {
   }
 
   /** verifier makes an ImageVerifier for the world's policy, with its own cache folder. */
-  verifier(o: { refreshIntervalMs?: number; timeoutMs?: number } = {}): ImageVerifier {
+  verifier(o: { refreshIntervalMs?: number } = {}): ImageVerifier {
     return new ImageVerifier({
       policy: this.policy,
+      files: readTrustFile,
       cacheDir: mkdtempSync(join(this.tmp, 'cache-')),
-      registryOptions: this.reg.clientOptions({ timeoutMs: o.timeoutMs ?? 15_000 }),
       refreshIntervalMs: o.refreshIntervalMs ?? 60_000,
     });
+  }
+
+  /** registry makes a client of the world's registry. */
+  registry(o: { timeoutMs?: number } = {}): RegistryClient {
+    return new RegistryClient(this.reg.clientOptions({ timeoutMs: o.timeoutMs ?? 15_000 }));
   }
 
   /** reviewText reads a saved review with the live registry in place of `REGISTRY/`. */

@@ -241,10 +241,11 @@ describe('tufa admission webhook over HTTPS against a real registry and TUF repo
   const sent: Sent[] = [];
 
   async function startHook(deadlineMs: number, o: { timeoutMs?: number } = {}): Promise<Hook> {
-    const verifier = world.verifier(o);
+    const verifier = world.verifier();
+    const registry = world.registry(o);
     const logs: Log[] = [];
     const server = await startAdmissionServer({
-      controller: new AdmissionController({ verifier, deadlineMs }),
+      controller: new AdmissionController({ verifier, registry, deadlineMs }),
       tls: { cert: world.tls.cert, key: world.tls.key },
       host: '127.0.0.1',
       port: 0,
@@ -260,6 +261,7 @@ describe('tufa admission webhook over HTTPS against a real registry and TUF repo
         client.close();
         await server.close();
         await verifier.close();
+        await registry.close();
       },
     };
   }

@@ -18,6 +18,7 @@ import {
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ImageArgs, readTrustFile } from '../../src/cli/images.js';
 import {
   type Descriptor,
   digestOf,
@@ -31,7 +32,7 @@ import {
   StaticCredentials,
 } from '../../src/oci/index.js';
 import { buildRepository, KeyObjectSigner } from '../../src/repository/index.js';
-import { ImageVerifier, pullImage, TrustPolicy } from '../../src/verify/index.js';
+import { ImageVerifier, TrustPolicy } from '../../src/verify/index.js';
 import {
   type BuiltImage,
   blobOf,
@@ -408,14 +409,13 @@ describe('OCI registry client against distribution 2.8 (integration)', function 
           },
           work,
         );
-        const verifier = new ImageVerifier({
-          policy,
-          cacheDir: join(work, 'cache'),
-          registryOptions: reg.clientOptions(),
-        });
+        const verifier = new ImageArgs(
+          new ImageVerifier({ policy, files: readTrustFile, cacheDir: join(work, 'cache') }),
+          reg.clientOptions(),
+        );
         const out = join(work, 'out');
         try {
-          const r = await pullImage(verifier, target, `oci:${out}`);
+          const r = await verifier.pull(target, `oci:${out}`);
           assert.equal(r.verified.digest, app.digest);
           assert.equal(r.manifestDigest, app.digest);
           assert.equal(r.blobs, 2);

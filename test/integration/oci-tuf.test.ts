@@ -14,13 +14,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
+import { readTrustFile } from '../../src/cli/images.js';
 import { initMetadataDir, RegistryFetcher, Updater } from '../../src/client/index.js';
 import {
   MEDIA_TYPES,
   parseOciRepository,
   parseOciUrl,
   pushTufRepository,
+  Reference,
   RegistryClient,
+  RegistrySource,
 } from '../../src/oci/index.js';
 import { ImageVerifier, TrustPolicy } from '../../src/verify/index.js';
 import { RepositorySimulator } from '../sim/repository-simulator.js';
@@ -324,6 +327,7 @@ describe('TUF repositories in a real registry (docker-registry), the same verdic
         );
         const v = new ImageVerifier({
           policy,
+          files: readTrustFile,
           cacheDir: mkdtempSync(join(tmp, 'cache-')),
           registry: client,
           now: () => NOW,
@@ -331,10 +335,12 @@ describe('TUF repositories in a real registry (docker-registry), the same verdic
         const out: string[] = [];
         for (const image of [`${reg.host}/team/app:1.0`, `${reg.host}/team/app:unsigned`]) {
           out.push(
-            await v.verify(image).then(
-              (r) => r.pinned,
-              (e: { code?: string }) => String(e.code),
-            ),
+            await v
+              .verify(Reference.parse(image), new RegistrySource(client, Reference.parse(image)))
+              .then(
+                (r) => r.pinned,
+                (e: { code?: string }) => String(e.code),
+              ),
           );
         }
         verdicts.push(out);

@@ -10,10 +10,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { digestOf, type ImageManifest, parseManifest } from '../../src/oci/index.js';
+import {
+  digestOf,
+  type ImageManifest,
+  parseManifest,
+  RegistryClient,
+} from '../../src/oci/index.js';
 import { type RunningRegistryProxy, startRegistryProxy } from '../../src/proxy/index.js';
 import { ImageVerifier, TrustPolicy } from '../../src/verify/index.js';
 import { makeTls } from '../admission/environment.js';
@@ -70,6 +76,7 @@ describe('tufa proxy: a registry front serving only signed images (skopeo, docke
   let tuf: StaticServer;
   let proxy: RunningRegistryProxy;
   let verifier: ImageVerifier;
+  let upstreamClient: RegistryClient;
   let policyFile: string;
   const built: Record<string, BuiltImage> = {};
   const digests: Record<string, string> = {};
@@ -142,7 +149,10 @@ describe('tufa proxy: a registry front serving only signed images (skopeo, docke
       join(dir, 'skopeo-policy.json'),
       JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }),
     );
+    upstreamClient = new RegistryClient();
     verifier = new ImageVerifier({
+      registry: upstreamClient,
+      files: (path) => readFile(path),
       policy: TrustPolicy.fromJSON(policyJson, policyDir),
       cacheDir: join(dir, 'cache'),
       refreshIntervalMs: 60_000,
@@ -150,6 +160,7 @@ describe('tufa proxy: a registry front serving only signed images (skopeo, docke
     });
     proxy = await startRegistryProxy({
       verifier,
+      registry: upstreamClient,
       upstream: reg.host,
       log: (r) => {
         if (process.env.PROXY_LOG) console.error(JSON.stringify({ t: Date.now() % 100000, ...r }));
@@ -160,6 +171,7 @@ describe('tufa proxy: a registry front serving only signed images (skopeo, docke
   after(async () => {
     await proxy?.close();
     await verifier?.close();
+    await upstreamClient?.close();
     await tuf?.close();
     await reg?.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -261,7 +273,11 @@ describe('tufa proxy: a registry front serving only signed images (skopeo, docke
   });
 
   it('a platform manifest by digest: only as a child of a signed index this proxy served', async () => {
-    const fresh = await startRegistryProxy({ verifier, upstream: reg.host });
+    const fresh = await startRegistryProxy({
+      verifier,
+      registry: upstreamClient,
+      upstream: reg.host,
+    });
     try {
       const arm = (built.arm64 as BuiltImage).digest;
       const before = await get(`${fresh.url}/v2/demo/multi/manifests/${arm}`);

@@ -9,9 +9,12 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AdmissionController } from '../../src/admission/index.js';
+import { ImageArgs } from '../../src/cli/images.js';
 import type { Key } from '../../src/core/index.js';
+import { RegistryClient } from '../../src/oci/index.js';
 import {
   hashesOf,
   KeyObjectSigner,
@@ -48,7 +51,7 @@ interface DigestWorld {
   image(path: string): string;
   entry(img: SimImage): { length: number; hashes: Record<string, string> };
   /** release signs every role, publishes the workspace and returns a fresh verifier of it. */
-  release(): Promise<ImageVerifier>;
+  release(): Promise<ImageArgs>;
 }
 
 /** world: a registry, a signing workspace (optionally with 2^bins succinct hashed bins). */
@@ -107,7 +110,16 @@ async function world(t: CaseContext, bins?: number): Promise<DigestWorld> {
         },
         dir,
       );
-      const v = new ImageVerifier({ policy, cacheDir: join(dir, `cache-${++n}`) });
+      const registry = new RegistryClient();
+      const v = new ImageArgs(
+        new ImageVerifier({
+          policy,
+          registry,
+          files: (path) => readFile(path),
+          cacheDir: join(dir, `cache-${++n}`),
+        }),
+        registry,
+      );
       t.defer(() => v.close());
       return v;
     },
@@ -215,7 +227,13 @@ const cases: SecurityCase[] = [
       const w = await world(t);
       await w.ws.addImage(w.image('demo/app:1.0'), w.entry(w.img.v1));
       const v = await w.release();
-      const ctl = new AdmissionController({ verifier: v, deadlineMs: 10_000 });
+      const registry = new RegistryClient();
+      t.defer(() => registry.close());
+      const ctl = new AdmissionController({
+        verifier: v.verifier,
+        registry,
+        deadlineMs: 10_000,
+      });
       const review = (image: string, operation = 'CREATE') => ({
         apiVersion: 'admission.k8s.io/v1',
         kind: 'AdmissionReview',
@@ -284,17 +302,24 @@ const cases: SecurityCase[] = [
       });
       const server = 'https://notary.test';
       const dir = t.tmp();
-      const v = new ImageVerifier({
-        policy: TrustPolicy.fromJSON(
-          {
-            rules: [{ match: `${reg.host}/**`, notary: { server, rootKeys: [keys.root[0]?.id] } }],
-          },
-          dir,
-        ),
-        cacheDir: join(dir, 'cache'),
-        fetcher: new NotaryFixtureFetcher(forgedCrawl(server, gun, collection)),
-        now: forgeClock(),
-      });
+      const registry = new RegistryClient();
+      const v = new ImageArgs(
+        new ImageVerifier({
+          registry,
+          policy: TrustPolicy.fromJSON(
+            {
+              rules: [
+                { match: `${reg.host}/**`, notary: { server, rootKeys: [keys.root[0]?.id] } },
+              ],
+            },
+            dir,
+          ),
+          cacheDir: join(dir, 'cache'),
+          fetcher: new NotaryFixtureFetcher(forgedCrawl(server, gun, collection)),
+          now: forgeClock(),
+        }),
+        registry,
+      );
       t.defer(() => v.close());
       const ok = await v.verify(`${gun}@${v2.digest}`);
       assert.equal(ok.digest, v2.digest);

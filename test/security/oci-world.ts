@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ImageArgs, readTrustFile } from '../../src/cli/images.js';
 import { StaticCredentials } from '../../src/oci/credentials.js';
 import { digestOf } from '../../src/oci/manifest.js';
 import { TrustPolicy } from '../../src/verify/policy.js';
@@ -63,7 +64,7 @@ export interface OciWorld {
   /** image names a reference through the proxy: `<proxy host>/<ref>`. */
   image(ref: string): string;
   /** verifier makes an ImageVerifier (credentials for the proxy; closed after the case). */
-  verifier(t: CaseContext, timeoutMs?: number): ImageVerifier;
+  verifier(t: CaseContext, timeoutMs?: number): ImageArgs;
   /** cli runs tufa with the policy, a fresh cache folder and the credentials. */
   cli(t: CaseContext, ...args: string[]): Promise<CliResult>;
   /** cliArgs are the common flags (a new cache folder each call unless `cache` is given). */
@@ -202,14 +203,13 @@ export async function startOciWorld(options: { layerBytes?: number } = {}): Prom
       big,
       image: at,
       verifier(t, timeoutMs = 15_000) {
-        const v = new ImageVerifier({
-          policy,
-          cacheDir: join(t.tmp(), 'cache'),
-          registryOptions: {
+        const v = new ImageArgs(
+          new ImageVerifier({ policy, files: readTrustFile, cacheDir: join(t.tmp(), 'cache') }),
+          {
             timeoutMs,
             credentials: new StaticCredentials(new Map([[proxy.host, CREDS]])),
           },
-        });
+        );
         t.defer(() => v.close());
         return v;
       },

@@ -10,7 +10,6 @@ import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { LayoutWriter, readLayout } from '../../src/oci/layout.js';
 import { MEDIA_TYPES } from '../../src/oci/manifest.js';
-import { pullImage } from '../../src/verify/pull.js';
 import { inspectLocal } from '../support/registry.js';
 import { codeOf, defineCases, type SecurityCase, show, sleep } from './harness.js';
 import type { SeenRequest } from './oci-proxy.js';
@@ -165,7 +164,7 @@ const cases: SecurityCase[] = [
         W.proxy.hooks.push(serveFor(path, body));
         const parent = t.tmp();
         await t.refuses(
-          pullImage(W.verifier(t), W.image('demo/app:1.0'), `oci:${join(parent, 'out')}`),
+          W.verifier(t).pull(W.image('demo/app:1.0'), `oci:${join(parent, 'out')}`),
           code,
         );
         expectNoOutput(parent);
@@ -180,14 +179,12 @@ const cases: SecurityCase[] = [
       const otherBody = (await W.proxy.get(`/v2/demo/app/blobs/${otherConfig}`)).body;
       W.proxy.hooks.push(serveFor(`/blobs/${config}`, otherBody));
       const parent = t.tmp();
-      const e = await pullImage(
-        W.verifier(t),
-        W.image('demo/app:1.0'),
-        `oci-archive:${join(parent, 'out.tar')}`,
-      ).then(
-        () => undefined,
-        (x: unknown) => x,
-      );
+      const e = await W.verifier(t)
+        .pull(W.image('demo/app:1.0'), `oci-archive:${join(parent, 'out.tar')}`)
+        .then(
+          () => undefined,
+          (x: unknown) => x,
+        );
       assert.ok(codeOf(e) === 'DIGEST_MISMATCH' || codeOf(e) === 'SIZE_MISMATCH', String(e));
       t.refusedBy(codeOf(e) as string);
       expectNoOutput(parent);
@@ -231,7 +228,7 @@ const cases: SecurityCase[] = [
       });
       const parent = t.tmp();
       const out = join(parent, 'out');
-      await pullImage(W.verifier(t), W.image('demo/app:1.0'), `oci:${out}`);
+      await W.verifier(t).pull(W.image('demo/app:1.0'), `oci:${out}`);
       assert.equal((await inspectLocal(`oci:${out}:1.0`)).Digest, app.digest);
       assert.ok(W.mirror.log.length >= 2, 'blobs were fetched from the other host');
       for (const r of W.mirror.log)
@@ -245,7 +242,7 @@ const cases: SecurityCase[] = [
       W.mirror.bodies.set(`/v2/demo/app/blobs/${layer.digest}`, Buffer.alloc(layer.size, 0x41));
       const parent2 = t.tmp();
       await t.refuses(
-        pullImage(W.verifier(t), W.image('demo/app:1.0'), `oci:${join(parent2, 'out')}`),
+        W.verifier(t).pull(W.image('demo/app:1.0'), `oci:${join(parent2, 'out')}`),
         'DIGEST_MISMATCH',
       );
       expectNoOutput(parent2);
@@ -288,7 +285,7 @@ const cases: SecurityCase[] = [
       t.defer(() => W.reg.push(app.built.ref, 'demo/moving:1.0'));
       const parent = t.tmp();
       const out = join(parent, 'out');
-      const r = await pullImage(W.verifier(t), W.image('demo/moving:1.0'), `oci:${out}`);
+      const r = await W.verifier(t).pull(W.image('demo/moving:1.0'), `oci:${out}`);
       assert.ok(moved, 'the tag moved mid-pull');
       assert.equal(r.manifestDigest, app.digest);
       assert.equal((await inspectLocal(`oci:${out}:1.0`)).Digest, app.digest);
@@ -354,7 +351,7 @@ const cases: SecurityCase[] = [
       );
       const parent = t.tmp();
       await t.refuses(
-        pullImage(W.verifier(t), W.image('demo/multi:1.0'), `oci:${join(parent, 'out')}`, {
+        W.verifier(t).pull(W.image('demo/multi:1.0'), `oci:${join(parent, 'out')}`, {
           platform: { os: 'linux', architecture: 'arm64' },
         }),
         'DIGEST_MISMATCH',
@@ -411,7 +408,7 @@ const cases: SecurityCase[] = [
       const parent = t.tmp();
       await bounded(
         'pull (blob drip)',
-        pullImage(W.verifier(t, 1000), W.image('demo/app:1.0'), `oci:${join(parent, 'out')}`),
+        W.verifier(t, 1000).pull(W.image('demo/app:1.0'), `oci:${join(parent, 'out')}`),
       );
       expectNoOutput(parent);
     },

@@ -21,6 +21,7 @@ import {
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { AdmissionController, startAdmissionServer } from '../../src/admission/index.js';
+import { ImageArgs, readTrustFile } from '../../src/cli/images.js';
 import { HttpFetcher } from '../../src/client/http-fetcher.js';
 import { NotaryClient } from '../../src/notary/client.js';
 import { type BuiltImage, buildImage, writeLayoutImages } from '../../src/oci/build.js';
@@ -28,7 +29,6 @@ import { StaticCredentials } from '../../src/oci/credentials.js';
 import { Reference } from '../../src/oci/reference.js';
 import { RegistryClient } from '../../src/oci/registry.js';
 import { TrustPolicy } from '../../src/verify/policy.js';
-import { pullImage } from '../../src/verify/pull.js';
 import { ImageVerifier } from '../../src/verify/verify-image.js';
 import { makeTls, ReviewClient } from '../admission/environment.js';
 import { StaticServer } from '../support/static-server.js';
@@ -213,15 +213,14 @@ async function signedWorld(
   return { policyFile, policy: TrustPolicy.fromJSON(policyJson, dir), tuf };
 }
 
-function verifier(t: CaseContext, policy: TrustPolicy, registryHost: string): ImageVerifier {
-  const v = new ImageVerifier({
-    policy,
-    cacheDir: join(t.tmp(), 'cache'),
-    registryOptions: {
+function verifier(t: CaseContext, policy: TrustPolicy, registryHost: string): ImageArgs {
+  const v = new ImageArgs(
+    new ImageVerifier({ policy, files: readTrustFile, cacheDir: join(t.tmp(), 'cache') }),
+    {
       timeoutMs: 5_000,
       credentials: new StaticCredentials(new Map([[registryHost, CREDS]])),
     },
-  });
+  );
   t.defer(() => v.close());
   return v;
 }
@@ -280,11 +279,7 @@ const cases: SecurityCase[] = [
       reg.handler = registry(image, { realm: () => `${auth.origin}/token` }, () => store);
       const world = await signedWorld(t, reg.host, image);
       const out = join(t.tmp(), 'out');
-      await pullImage(
-        verifier(t, world.policy, reg.host),
-        `${reg.host}/demo/app:1.0`,
-        `oci:${out}`,
-      );
+      await verifier(t, world.policy, reg.host).pull(`${reg.host}/demo/app:1.0`, `oci:${out}`);
       assert.ok(store.log.length >= 2, 'the blobs came from the blob store');
       assert.deepEqual(credentialsSeen(store), []);
       assert.ok(
@@ -315,8 +310,7 @@ const cases: SecurityCase[] = [
         r2.handler = registry(image, { basic: true }, () => evil);
         const w2 = await signedWorld(t, r2.host, image);
         await t.refuses(
-          pullImage(
-            verifier(t, w2.policy, r2.host),
+          verifier(t, w2.policy, r2.host).pull(
             `${r2.host}/demo/app:1.0`,
             `oci:${join(t.tmp(), 'out')}`,
           ),
@@ -347,7 +341,7 @@ const cases: SecurityCase[] = [
           ],
           { env: cliEnv(t, { DOCKER_CONFIG: dockerConfig(t, r2.host) }), timeoutMs: 30_000 },
         );
-        assert.equal(r.status, 3, show(r));
+        assert.equal(r.status, 2, show(r)); // a refused login is configuration (exit 2)
         assert.match(r.stderr, /UNAUTHORIZED: .*redirect/, show(r));
         t.refusedBy('UNAUTHORIZED');
         assert.ok(evil.log.length >= 1, show(r));
@@ -491,7 +485,11 @@ const cases: SecurityCase[] = [
       }
       // the library's own message
       const policy = TrustPolicy.fromJSON(policyJson, dir);
-      const v = new ImageVerifier({ policy, cacheDir: join(t.tmp(), 'cache') });
+      const v = new ImageArgs(
+        new ImageVerifier({ policy, files: readTrustFile, cacheDir: join(t.tmp(), 'cache') }),
+      );
+      const registry = new RegistryClient();
+      t.defer(() => registry.close());
       t.defer(() => v.close());
       const e = await t.refuses(
         v.verify(`oci:${layout}:${host}/demo/unsigned:1.0`),
@@ -505,7 +503,7 @@ const cases: SecurityCase[] = [
       const tls = await makeTls(t.tmp());
       const logs: Array<Record<string, unknown>> = [];
       const server = await startAdmissionServer({
-        controller: new AdmissionController({ verifier: v, deadlineMs: 8_000 }),
+        controller: new AdmissionController({ verifier: v.verifier, registry, deadlineMs: 8_000 }),
         tls: { cert: tls.cert, key: tls.key },
         host: '127.0.0.1',
         port: 0,
@@ -578,7 +576,7 @@ const cases: SecurityCase[] = [
       // an image no reference can be (60 kB of `a.`): denied at once, not echoed, and the
       // review deadline still holds (redaction is linear; the reference error quotes 200
       // characters)
-      const fast = new AdmissionController({ verifier: v, deadlineMs: 2_000 });
+      const fast = new AdmissionController({ verifier: v.verifier, registry, deadlineMs: 2_000 });
       for (const img of ['a.'.repeat(30_000), 'a.'.repeat(2_000)]) {
         const started = performance.now();
         const out = await fast.review(pod(img), 'validate');

@@ -11,8 +11,9 @@ import { type AddressInfo, createServer, type Socket, connect as tcpConnect } fr
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { AdmissionController } from '../../src/admission/index.js';
+import { ImageArgs, readTrustFile } from '../../src/cli/images.js';
 import { formatExpires } from '../../src/core/metadata/fields.js';
-import { MEDIA_TYPES, Reference } from '../../src/oci/index.js';
+import { MEDIA_TYPES, Reference, RegistryClient } from '../../src/oci/index.js';
 import { LayoutWriter } from '../../src/oci/layout.js';
 import { digestOf } from '../../src/oci/manifest.js';
 import { ImageVerificationError } from '../../src/verify/errors.js';
@@ -220,23 +221,33 @@ function verifier(
   rules: object[],
   clock: () => number,
   dir = t.tmp(),
-): Verifier {
-  const v = new Verifier({
-    policy: TrustPolicy.fromJSON({ rules }, dir),
-    cacheDir: join(dir, 'cache'),
-    fetcher: w.sim,
-    now: clock,
-    refreshIntervalMs: 24 * HOUR,
-  });
+): ImageArgs {
+  const v = new ImageArgs(
+    new Verifier({
+      policy: TrustPolicy.fromJSON({ rules }, dir),
+      files: readTrustFile,
+      cacheDir: join(dir, 'cache'),
+      fetcher: w.sim,
+      now: clock,
+      refreshIntervalMs: 24 * HOUR,
+    }),
+  );
   t.defer(() => v.close());
   return v;
+}
+
+/** registry makes a registry client closed after the case (loopback registries: plain HTTP). */
+function registry(t: CaseContext): RegistryClient {
+  const r = new RegistryClient({ timeoutMs: 5_000 });
+  t.defer(() => r.close());
+  return r;
 }
 
 /** A verifier stand-in for the review logic: images in `signed` verify, others do not. */
 function stubVerifier(signed: ReadonlySet<string>): ImageVerifier {
   return {
-    async verify(input: string) {
-      const image = input.replace(/^docker:\/\//, '');
+    async verify(reference: Reference) {
+      const image = reference.original;
       if (!signed.has(image))
         throw new ImageVerificationError('UNSIGNED_IMAGE', `${image}: not signed`);
       return { reference: Reference.parse(image), digest: `sha256:${'a'.repeat(64)}` };
@@ -360,7 +371,8 @@ const cases: SecurityCase[] = [
         dir,
       );
       const slowRegistry = new AdmissionController({
-        verifier: v,
+        verifier: v.verifier,
+        registry: registry(t),
         deadlineMs: 300,
         maxConcurrent: 4,
       });
@@ -382,8 +394,8 @@ const cases: SecurityCase[] = [
 
       // two reviews of 64 slow images each cannot starve a review of a signed image (fair share)
       const slowVerifier = {
-        async verify(input: string) {
-          const image = input.replace(/^docker:\/\//, '');
+        async verify(reference: Reference) {
+          const image = reference.original;
           if (image.startsWith('registry.example/slow')) {
             await sleep(1_500);
             throw new ImageVerificationError('UNSIGNED_IMAGE', `${image}: not signed`);
@@ -391,7 +403,11 @@ const cases: SecurityCase[] = [
           return { reference: Reference.parse(image), digest: `sha256:${'a'.repeat(64)}` };
         },
       } as unknown as ImageVerifier;
-      const shared = new AdmissionController({ verifier: slowVerifier, deadlineMs: 2_500 });
+      const shared = new AdmissionController({
+        verifier: slowVerifier,
+        registry: registry(t),
+        deadlineMs: 2_500,
+      });
       const slowPod = (r: number) => ({
         spec: {
           containers: Array.from({ length: 64 }, (_, i) => ({
@@ -413,8 +429,9 @@ const cases: SecurityCase[] = [
       // an image whose trust data is fresh in memory needs no slot at all
       const oneSlot = new AdmissionController({
         verifier: Object.assign(slowVerifier, {
-          hasFreshTrust: (input: string) => input.includes('/good:'),
+          hasFreshTrust: (r: Reference) => r.original.includes('/good:'),
         }),
+        registry: registry(t),
         deadlineMs: 1_000,
         maxConcurrent: 1,
       });
@@ -439,6 +456,7 @@ const cases: SecurityCase[] = [
       const signed = 'registry.example/app:1.0';
       const controller = new AdmissionController({
         verifier: stubVerifier(new Set([signed])),
+        registry: registry(t),
         deadlineMs: 5_000,
       });
       const spec = (ref: string) => ({
@@ -580,14 +598,17 @@ const cases: SecurityCase[] = [
           return w.sim.fetch(url, maxLength);
         },
       } as typeof w.sim;
-      const v3 = new Verifier({
-        policy: TrustPolicy.fromJSON({ rules }, dir3),
-        cacheDir: join(dir3, 'cache'),
-        fetcher: slow,
-        now: () => NOW,
-        refreshIntervalMs: 60_000,
-        failureCacheMs: 5_000,
-      });
+      const v3 = new ImageArgs(
+        new Verifier({
+          policy: TrustPolicy.fromJSON({ rules }, dir3),
+          files: readTrustFile,
+          cacheDir: join(dir3, 'cache'),
+          fetcher: slow,
+          now: () => NOW,
+          refreshIntervalMs: 60_000,
+          failureCacheMs: 5_000,
+        }),
+      );
       t.defer(() => v3.close());
       const top = `oci:${images}:registry.example/top:1.0`;
       const outcome = (p: Promise<unknown>) =>
@@ -604,8 +625,8 @@ const cases: SecurityCase[] = [
         await outcome(v3.verify(top, { signal: AbortSignal.timeout(10_000) })),
         'verified',
       );
-      assert.equal(v3.hasFreshTrust('docker://registry.example/top:1.0'), true);
-      assert.equal(v3.hasFreshTrust('docker://other.example/top:1.0'), false);
+      assert.equal(v3.verifier.hasFreshTrust(Reference.parse('registry.example/top:1.0')), true);
+      assert.equal(v3.verifier.hasFreshTrust(Reference.parse('other.example/top:1.0')), false);
     },
   },
   {
@@ -653,30 +674,33 @@ const cases: SecurityCase[] = [
 
       // the trust sources kept are bounded: invented names do not pile up entries for ever
       const dir = t.tmp();
-      const invented = new Verifier({
-        policy: TrustPolicy.fromJSON(
-          {
-            rules: [
-              {
-                match: 'registry.example/**',
-                notary: { server: 'https://notary.example', rootKeys: ['0'.repeat(64)] },
-              },
-            ],
-          },
-          dir,
-        ),
-        cacheDir: join(dir, 'cache'),
-        fetcher: w.sim, // knows no Notary collection: every refresh fails
-        now: () => NOW,
-        refreshIntervalMs: 60_000,
-        failureCacheMs: 5_000,
-        maxSources: 32,
-      });
+      const invented = new ImageArgs(
+        new Verifier({
+          policy: TrustPolicy.fromJSON(
+            {
+              rules: [
+                {
+                  match: 'registry.example/**',
+                  notary: { server: 'https://notary.example', rootKeys: ['0'.repeat(64)] },
+                },
+              ],
+            },
+            dir,
+          ),
+          files: readTrustFile,
+          cacheDir: join(dir, 'cache'),
+          fetcher: w.sim, // knows no Notary collection: every refresh fails
+          now: () => NOW,
+          refreshIntervalMs: 60_000,
+          failureCacheMs: 5_000,
+          maxSources: 32,
+        }),
+      );
       t.defer(() => invented.close());
       for (let i = 0; i < 200; i++) {
         await invented.verify(`docker://registry.example/x${i}:1.0`).catch(() => undefined);
       }
-      const kept = (invented as unknown as { notary: Map<string, unknown> }).notary.size;
+      const kept = (invented.verifier as unknown as { notary: { size: number } }).notary.size;
       assert.ok(kept <= 32, `${kept} Notary collections kept for 200 invented names`);
     },
   },

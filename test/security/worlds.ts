@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ImageArgs, readTrustFile } from '../../src/cli/images.js';
 import { initMetadataDir, Updater, type UpdaterOptions } from '../../src/client/index.js';
 import { MEDIA_TYPES } from '../../src/oci/index.js';
 import { LayoutWriter } from '../../src/oci/layout.js';
@@ -213,12 +214,15 @@ export async function verifyInLayout(
     },
     dir,
   );
-  const verifier = new ImageVerifier({
-    policy,
-    cacheDir: join(dir, 'cache'),
-    fetcher: w.sim,
-    now: () => NOW,
-  });
+  const verifier = new ImageArgs(
+    new ImageVerifier({
+      policy,
+      files: readTrustFile,
+      cacheDir: join(dir, 'cache'),
+      fetcher: w.sim,
+      now: () => NOW,
+    }),
+  );
   try {
     return await verifier.verify(`oci:${layout}:${targetPath}`);
   } finally {

@@ -1,11 +1,14 @@
 /** `tufa admission serve`: the Kubernetes admission webhook (validating and mutating). */
 import type { Command } from 'commander';
 import { AdmissionController, startAdmissionServer } from '../../admission/index.js';
+import { RegistryClient } from '../../oci/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { checkFlagPath, readFlagCertificates, readFlagText } from '../flags.js';
+import { readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 import {
   cacheDirOf,
+  notaryCredentials,
   type RegistryFlags,
   registryOptions,
   withRegistryFlags,
@@ -91,15 +94,20 @@ export function addAdmissionCommands(program: Command, out: Output): void {
     await checkFlagPath('--policy', o.policy);
     const policy = await TrustPolicy.load(o.policy);
     for (const w of policy.warnings) out.error(`warning: ${w}`);
+    const options = await registryOptions(o);
+    const registry = new RegistryClient(options);
     const verifier = new ImageVerifier({
+      registry,
       policy,
+      files: readTrustFile,
       cacheDir: cacheDirOf(o),
-      registryOptions: await registryOptions(o),
+      notaryCredentials: notaryCredentials(),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
     });
     const controller = new AdmissionController({
       verifier,
+      registry,
       deadlineMs,
       maxImages: whole(o.maxImages, '--max-images'),
       maxConcurrent: whole(o.maxVerifications, '--max-verifications'),
@@ -134,5 +142,6 @@ export function addAdmissionCommands(program: Command, out: Output): void {
     log({ level: 'info', msg: 'shutting down' });
     await server.close();
     await verifier.close();
+    await registry.close();
   });
 }

@@ -1,13 +1,15 @@
 /** `tufa verify` and `tufa pull`: verify before pull, under a trust policy. */
 import type { Command } from 'commander';
-import { type Platform, parsePlatform } from '../../oci/index.js';
-import { ImageVerifier, pullImage, TrustPolicy } from '../../verify/index.js';
+import { type Platform, parsePlatform, RegistryClient } from '../../oci/index.js';
+import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { EXIT, errorCode, exitCodeFor } from '../exit.js';
 import { checkFlagDir, checkFlagPath } from '../flags.js';
+import { ImageArgs, readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 import { blobProgress } from '../progress.js';
 import {
   cacheDirOf,
+  notaryCredentials,
   type RegistryFlags,
   registryOptions,
   withRegistryFlags,
@@ -34,16 +36,22 @@ function withCommonOptions(cmd: Command): Command {
     .option('--json', 'machine-readable output', false);
 }
 
-async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageVerifier> {
+async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageArgs> {
   await checkFlagPath('--policy', o.policy);
   const policy = await TrustPolicy.load(o.policy);
   for (const w of policy.warnings) out.error(`warning: ${w}`);
   if (o.cacheDir !== undefined) await checkFlagDir('--cache-dir', o.cacheDir);
-  return new ImageVerifier({
-    policy,
-    cacheDir: cacheDirOf(o),
-    registryOptions: await registryOptions(o, undefined, (t) => out.error(t)),
-  });
+  const registry = new RegistryClient(await registryOptions(o, (t) => out.error(t)));
+  return new ImageArgs(
+    new ImageVerifier({
+      policy,
+      files: readTrustFile,
+      cacheDir: cacheDirOf(o),
+      registry,
+      notaryCredentials: notaryCredentials(),
+    }),
+    registry,
+  );
 }
 
 /**
@@ -52,7 +60,7 @@ async function makeVerifier(o: CommonOptions, out: Output): Promise<ImageVerifie
  * an outage), else 3 or 2.
  */
 export async function verifyAll(
-  verifier: ImageVerifier,
+  verifier: ImageArgs,
   images: readonly string[],
   json: boolean,
   out: Output,
@@ -126,11 +134,11 @@ export function addImageCommands(
         false,
       ),
   ).action(async (image: string, o: CommonOptions & { output: string; quiet: boolean }) => {
-    let verifier: ImageVerifier | undefined;
+    let verifier: ImageArgs | undefined;
     const tty = process.stderr.isTTY === true && !o.json && !o.quiet;
     try {
       verifier = await makeVerifier(o, out);
-      const r = await pullImage(verifier, image, o.output, {
+      const r = await verifier.pull(image, o.output, {
         ...(o.platform === undefined ? {} : { platform: parsePlatform(o.platform) }),
         ...(tty ? { onProgress: blobProgress((t) => process.stderr.write(t)) } : {}),
       });

@@ -5,19 +5,27 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { base64ToBytes, bytesToHex, type JsonObject, MisuseError } from '../../core/index.js';
+import {
+  BadVersionNumberError,
+  base64ToBytes,
+  bytesToHex,
+  type JsonObject,
+  MisuseError,
+  parseJson,
+} from '../../core/index.js';
 import { NotaryClient, ROOT_KEY_ID, type SignedTag, signedTags } from '../../notary/index.js';
 import { Reference } from '../../oci/index.js';
 import { sameJson, type TargetEntry, Workspace } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { EXIT } from '../exit.js';
 import { readFlagCertificates } from '../flags.js';
+import { ImageArgs, readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 import {
   cacheDirOf,
-  cliCredentials,
   type LoginFlags,
   login,
+  notaryCredentials,
   type RegistryFlags,
   registryOptions,
   withLoginFlags,
@@ -122,11 +130,16 @@ export function addNotaryCommands(
         process.cwd(),
         'notary flags',
       );
-      const verifier = new ImageVerifier({
-        policy,
-        cacheDir: cacheDirOf(o),
-        registryOptions: await registryOptions(o, await login(o, o.server)),
-      });
+      const verifier = new ImageArgs(
+        new ImageVerifier({
+          policy,
+          files: readTrustFile,
+          cacheDir: cacheDirOf(o),
+          // the login answers the notary server's origin only, never the registry
+          notaryCredentials: notaryCredentials(await login(o, o.server)),
+        }),
+        await registryOptions(o),
+      );
       setCode(await verifyAll(verifier, images, o.json, out));
     },
   );
@@ -148,7 +161,7 @@ export function addNotaryCommands(
     if (ref.name !== gun)
       throw new RangeError(`${gun}: give the GUN fully qualified, as ${ref.name}`);
     // the login given, else the Docker config's for the notary host
-    const credentials = await cliCredentials(await login(o, o.server)).get(new URL(o.server).host);
+    const credentials = await notaryCredentials(await login(o, o.server))(new URL(o.server));
     const ws = await Workspace.open(o.into, Date.now());
     const rootCa = o.rootCa ? await readFlagCertificates('--root-ca', o.rootCa) : undefined;
     const client = new NotaryClient({
@@ -162,7 +175,9 @@ export function addNotaryCommands(
         cacheDirOf(o),
         'notary-import',
         createHash('sha256')
-          .update(JSON.stringify([o.server, gun, [...o.rootKey].sort(), rootCa ?? '', o.tofu]))
+          .update(
+            JSON.stringify([serverKey(o.server), gun, [...o.rootKey].sort(), rootCa ?? '', o.tofu]),
+          )
           .digest('hex')
           .slice(0, 32),
       ),
@@ -173,7 +188,10 @@ export function addNotaryCommands(
     } finally {
       await client.close();
     }
-    const report = await ws.update(() => importTags(ws, gun, signedTags(collection)));
+    const report = await ws.update(async () => {
+      await recordVersions(ws, gun, collection);
+      return importTags(ws, gun, signedTags(collection));
+    });
     // a skipped delegation holds no tag DCT resolves (targets/releases skipped fails signedTags)
     const skipped = collection.skipped;
     if (o.json) {
@@ -197,6 +215,48 @@ export function addNotaryCommands(
     }
     if (report.refused.length > 0) setCode(EXIT.refused);
   });
+}
+
+/** serverKey is a notary server as its cache is keyed: origin and path, no trailing slash. */
+function serverKey(server: string): string {
+  const u = new URL(server);
+  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+/** The workspace record of the notary versions each GUN was last imported from. */
+const IMPORTS = 'notary-imports.json';
+
+/**
+ * recordVersions refuses a collection whose targets roles (`targets`, `targets/releases`, …) are
+ * older than those the workspace last imported for the GUN, whatever the import cache holds (a
+ * fresh `--cache-dir` has no rollback reference: TUF 5.5.5 for Notary's targets versions), and
+ * records the new versions in the same change.
+ */
+async function recordVersions(
+  ws: Workspace,
+  gun: string,
+  collection: { roles: ReadonlyMap<string, { version: number }> },
+): Promise<void> {
+  const stored = await ws.record(IMPORTS);
+  const all = stored === undefined ? {} : (parseJson(stored, { source: IMPORTS }) as JsonObject);
+  const before = isObject(all[gun]) ? (all[gun] as JsonObject) : {};
+  const now: JsonObject = {};
+  for (const [role, t] of collection.roles) {
+    const was = before[role];
+    if (typeof was === 'number' && t.version < was) {
+      throw new BadVersionNumberError(
+        `${gun} ${role}.json: version ${t.version} is lower than the ${was} this workspace imported (${IMPORTS}); nothing changed`,
+        'ROLLBACK',
+      );
+    }
+    now[role] = t.version;
+  }
+  await ws.record(
+    IMPORTS,
+    new TextEncoder().encode(
+      `${JSON.stringify({ ...all, [gun]: { ...before, ...now } }, null, 2)}\n`,
+    ),
+  );
 }
 
 interface Carried {

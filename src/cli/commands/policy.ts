@@ -3,8 +3,8 @@
  * `tufa policy explain IMAGE`: which rule governs an image, and why.
  */
 import type { Command } from 'commander';
-import { parseLocation } from '../../oci/index.js';
-import { ImageVerifier, problemText, TrustPolicy } from '../../verify/index.js';
+import { imageReference } from '../../oci/index.js';
+import { problemText, TrustPolicy } from '../../verify/index.js';
 import { EXIT } from '../exit.js';
 import { checkFlagPath } from '../flags.js';
 import type { Output } from '../output.js';
@@ -46,7 +46,7 @@ export function addPolicyCommands(
     .action(async (image: string, o: { policy: string; json: boolean }) => {
       await checkFlagPath('--policy', o.policy);
       const p = await TrustPolicy.load(o.policy);
-      const name = ImageVerifier.referenceOf(parseLocation(image)).name;
+      const name = imageReference(image).name;
       const rules = p.matching(name).map((rule) => {
         const [literal, stars] = TrustPolicy.specificity(rule);
         return {

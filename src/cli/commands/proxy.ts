@@ -1,8 +1,10 @@
 /** `tufa proxy`: a read-only registry in front of upstream registries serving only signed images. */
 import type { Command } from 'commander';
+import { RegistryClient } from '../../oci/index.js';
 import { startRegistryProxy } from '../../proxy/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
 import { checkFlagPath, readFlagText, UsageError } from '../flags.js';
+import { readTrustFile } from '../images.js';
 import type { Output } from '../output.js';
 import {
   cacheDirOf,
@@ -69,16 +71,21 @@ export function addProxyCommand(program: Command, out: Output): void {
     await checkFlagPath('--policy', o.policy);
     const policy = await TrustPolicy.load(o.policy);
     for (const w of policy.warnings) out.error(`warning: ${w}`);
+    const options = await registryOptions(o);
+    const registry = new RegistryClient(options);
     const verifier = new ImageVerifier({
+      registry,
       policy,
+      files: readTrustFile,
       cacheDir: cacheDirOf(o),
-      registryOptions: await registryOptions(o),
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
       refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
       failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
     });
     const log = (r: Record<string, unknown>) => out.json({ time: new Date().toISOString(), ...r });
     const server = await startRegistryProxy({
       verifier,
+      registry,
       ...(o.upstream === undefined ? {} : { upstream: o.upstream }),
       ...(o.tlsCert === undefined || o.tlsKey === undefined
         ? {}
@@ -103,5 +110,6 @@ export function addProxyCommand(program: Command, out: Output): void {
     log({ level: 'info', msg: 'shutting down' });
     await server.close();
     await verifier.close();
+    await registry.close();
   });
 }

@@ -128,18 +128,41 @@ function imageEntry(
   return { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } };
 }
 
+/** What every repo subcommand needs: its command group, the output and the workspace. */
+interface RepoContext {
+  readonly repo: Command;
+  readonly out: Output;
+  /** ws opens the workspace named by --repo. */
+  ws(): Promise<Workspace>;
+  /** change runs one command's edits as a unit: locked, and nothing written when it fails. */
+  change<T>(fn: (w: Workspace) => Promise<T>): Promise<T>;
+}
+
 export function addRepoCommands(program: Command, out: Output): void {
   const repo = program
     .command('repo')
     .description('maintain a TUF repository (workspace folder: --repo, default .)')
     .option('--repo <dir>', 'repository workspace folder', '.');
   const ws = async () => Workspace.open(repo.opts<{ repo: string }>().repo, Date.now());
-  /** change runs one command's edits as a unit: locked, and nothing written when it fails. */
-  const change = async <T>(fn: (w: Workspace) => Promise<T>): Promise<T> => {
-    const w = await ws();
-    return w.update(() => fn(w));
+  const ctx: RepoContext = {
+    repo,
+    out,
+    ws,
+    change: async (fn) => {
+      const w = await ws();
+      return w.update(() => fn(w));
+    },
   };
+  addInitCommand(ctx);
+  addTargetCommands(ctx);
+  addDelegateCommand(ctx);
+  addSigningCommands(ctx);
+  addLifecycleCommands(ctx);
+  addStatusPublishCommands(ctx);
+}
 
+/** The repo subcommands init: version 1 of every top-level role. */
+function addInitCommand({ repo, out }: RepoContext): void {
   repo
     .command('init')
     .description('create a repository: version 1 of every top-level role, unsigned')
@@ -168,7 +191,10 @@ export function addRepoCommands(program: Command, out: Output): void {
       });
       out.line(`initialised ${dir}: sign root, targets, snapshot and timestamp, then publish`);
     });
+}
 
+/** The repo subcommands add-target, add-image, remove-target. */
+function addTargetCommands({ repo, out, ws, change }: RepoContext): void {
   repo
     .command('add-target')
     .description('list a file as a target (in the role its path is delegated to, unless --role)')
@@ -255,7 +281,7 @@ export function addRepoCommands(program: Command, out: Output): void {
     if (o.manifest !== undefined) {
       bytes = await readFlagFile('--manifest', o.manifest);
     } else {
-      const client = new RegistryClient(await registryOptions(o, undefined, (t) => out.error(t)));
+      const client = new RegistryClient(await registryOptions(o, (t) => out.error(t)));
       try {
         bytes = (await client.getManifest(ref, ref.digest ?? (ref.tag as string))).bytes;
       } finally {
@@ -299,7 +325,7 @@ export function addRepoCommands(program: Command, out: Output): void {
       });
       if (refs.length === 0 && o.allTags.length === 0)
         throw new UsageError('add-images: give image tags or --all-tags');
-      const client = new RegistryClient(await registryOptions(o, undefined, (t) => out.error(t)));
+      const client = new RegistryClient(await registryOptions(o, (t) => out.error(t)));
       try {
         for (const r of o.allTags) {
           const repo = Reference.parse(r);
@@ -347,7 +373,10 @@ export function addRepoCommands(program: Command, out: Output): void {
       if (next !== undefined)
         out.line(`note: ${next} lists ${path} too: clients now get its entry`);
     });
+}
 
+/** The repo subcommands delegate. */
+function addDelegateCommand({ repo, out, change }: RepoContext): void {
   repo
     .command('delegate')
     .description('delegate paths to a new role (or succinct hashed bins)')
@@ -391,7 +420,10 @@ export function addRepoCommands(program: Command, out: Output): void {
         );
       },
     );
+}
 
+/** The repo subcommands sign, snapshot, timestamp. */
+function addSigningCommands({ repo, out, ws }: RepoContext): void {
   repo
     .command('sign')
     .description('add one signature to roles (idempotent per key), stored as one change')
@@ -478,7 +510,10 @@ export function addRepoCommands(program: Command, out: Output): void {
         },
       );
   }
+}
 
+/** The repo subcommands renew, rotate-root. */
+function addLifecycleCommands({ repo, out, ws, change }: RepoContext): void {
   repo
     .command('renew')
     .description('give a role a new expiry (a new version, to be signed again)')
@@ -529,7 +564,10 @@ export function addRepoCommands(program: Command, out: Output): void {
         `root v${v} started: sign it with a threshold of the old root keys and of the new ones`,
       );
     });
+}
 
+/** The repo subcommands status, publish. */
+function addStatusPublishCommands({ repo, out, ws, change }: RepoContext): void {
   repo
     .command('status')
     .description('signatures missing, expiries, stale meta')

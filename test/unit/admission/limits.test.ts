@@ -5,10 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { setMaxListeners } from 'node:events';
-import { AdmissionController, MAX_MESSAGE_BYTES, truncate } from '../../../src/admission/webhook.js';
+import {
+  AdmissionController,
+  MAX_MESSAGE_BYTES,
+  truncate,
+} from '../../../src/admission/webhook.js';
 import { Limiter } from '../../../src/internal/index.js';
 import type { ImageVerifier } from '../../../src/verify/index.js';
 
+/** The verifiers here are stand-ins: the registry is never asked. */
+const NO_REGISTRY = {
+  getManifest: () => assert.fail('the registry was asked'),
+  copyBlob: () => assert.fail('the registry was asked'),
+};
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('admission limits', () => {
@@ -75,7 +84,7 @@ describe('admission limits', () => {
         throw new Error('not reached');
       },
     } as unknown as ImageVerifier;
-    const c = new AdmissionController({ verifier, deadlineMs: 2_000 });
+    const c = new AdmissionController({ verifier, registry: NO_REGISTRY, deadlineMs: 2_000 });
     const image = `reg.example/${'a.'.repeat(2_100)}a:1`;
     const out = await c.review(
       {
@@ -113,7 +122,12 @@ describe('admission limits', () => {
         return { digest: `sha256:${'a'.repeat(64)}`, reference: { tag: '1' } };
       },
     } as unknown as ImageVerifier;
-    const c = new AdmissionController({ verifier, deadlineMs: 5_000, maxConcurrent: 2 });
+    const c = new AdmissionController({
+      verifier,
+      registry: NO_REGISTRY,
+      deadlineMs: 5_000,
+      maxConcurrent: 2,
+    });
     const reviews = Array.from({ length: 4 }, (_, r) =>
       c.review(
         {

@@ -20,14 +20,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { ImageArgs, readTrustFile } from '../../../src/cli/images.js';
 import { MisuseError, TufaError } from '../../../src/core/errors.js';
 import { OciError } from '../../../src/oci/errors.js';
 import { extractArchive, LayoutWriter, readLayout } from '../../../src/oci/layout.js';
 import { type Descriptor, digestOf, MEDIA_TYPES } from '../../../src/oci/manifest.js';
+import { Reference } from '../../../src/oci/reference.js';
+import { LayoutSource, type ManifestSource } from '../../../src/oci/source.js';
 import { buildRepository, KeyObjectSigner } from '../../../src/repository/index.js';
 import { ImageVerificationError } from '../../../src/verify/errors.js';
 import { TrustPolicy } from '../../../src/verify/policy.js';
-import { pullImage } from '../../../src/verify/pull.js';
 import { ImageVerifier } from '../../../src/verify/verify-image.js';
 import { StaticServer } from '../../support/static-server.js';
 
@@ -152,7 +154,8 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
   let layout: string;
   let archive: string;
   let n = 0;
-  const verifiers: ImageVerifier[] = [];
+  const verifiers: ImageArgs[] = [];
+  const closing: ImageVerifier[] = [];
 
   // app:1.0 is signed; other is a different valid image; multi:1.0 is a signed index
   const app = makeImage('amd64', 3000);
@@ -178,8 +181,10 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
   const APP = 'registry.example/app:1.0';
   const MULTI = 'registry.example/multi:1.0';
 
-  const verifier = (): ImageVerifier => {
-    const v = new ImageVerifier({ policy, cacheDir: join(tmp, 'cache') });
+  const verifier = (): ImageArgs => {
+    const v = new ImageArgs(
+      new ImageVerifier({ policy, files: readTrustFile, cacheDir: join(tmp, 'cache') }),
+    );
     verifiers.push(v);
     return v;
   };
@@ -246,6 +251,7 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
 
   afterEach(async () => {
     for (const v of verifiers.splice(0)) await v.close();
+    for (const v of closing.splice(0)) await v.close();
   });
 
   after(async () => {
@@ -254,6 +260,41 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
   });
 
   describe('ImageVerifier.verify', () => {
+    it('a policy built in code with the trusted root as bytes needs no file reader', async () => {
+      const rules = [
+        {
+          match: 'registry.example/**',
+          tuf: { metadataUrl: server.url(''), root: readFileSync(join(tmp, 'root.json')) },
+        },
+      ];
+      const v = new ImageArgs(
+        new ImageVerifier({ policy: TrustPolicy.fromJSON({ rules }, tmp) }), // no files, no cacheDir
+      );
+      verifiers.push(v);
+      assert.equal((await v.verify(`oci:${layout}:${APP}`)).digest, app.manifest.desc.digest);
+    });
+
+    it('a source answering the signed digest with other bytes is refused, and poisons no later verification', async () => {
+      const v = new ImageVerifier({ policy, files: readTrustFile });
+      closing.push(v);
+      const reference = Reference.parse(APP);
+      const lying: ManifestSource = {
+        name: 'lying.example/app',
+        manifest: async (digest) => ({ bytes: other.manifest.bytes, digest, mediaType: undefined }),
+        copyBlob: async () => assert.fail('no blob is read'),
+        close: async () => undefined,
+      };
+      await rejectsWith(v.verify(reference, lying), 'LENGTH_OR_HASH_MISMATCH');
+      const honest = new LayoutSource({ transport: 'oci', path: layout, refName: APP });
+      assert.equal((await v.verify(reference, honest)).digest, app.manifest.desc.digest);
+    });
+
+    it('a rule naming a file, with no file reader: MISUSE, nothing read', async () => {
+      const v = new ImageArgs(new ImageVerifier({ policy, cacheDir: join(tmp, 'cache') }));
+      verifiers.push(v);
+      await rejectsWith(v.verify(`oci:${layout}:${APP}`), 'MISUSE', MisuseError, /reads none/);
+    });
+
     it('a signed image in an oci: layout: the pinned reference, from metadata alone', async () => {
       server.take();
       const v = await verifier().verify(`oci:${layout}:${APP}`);
@@ -265,7 +306,6 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
       assert.deepEqual(v.manifest, app.manifest.bytes);
       assert.equal(v.parsed.kind, 'manifest');
       assert.equal(v.reference.toString(), APP);
-      assert.deepEqual(v.location, { transport: 'oci', path: layout, refName: APP });
       assert.equal(v.platformDigest, undefined);
       assert.deepEqual(targetRequests(), [], 'no target file is downloaded');
     });
@@ -414,7 +454,7 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
       const parent = fresh();
       const out = join(parent, 'out');
       const progress: Array<[number, number]> = [];
-      const r = await pullImage(verifier(), `oci:${layout}:${APP}`, `oci:${out}`, {
+      const r = await verifier().pull(`oci:${layout}:${APP}`, `oci:${out}`, {
         onProgress: (done, total) => progress.push([done, total]),
       });
       assert.equal(r.manifestDigest, app.manifest.desc.digest);
@@ -429,14 +469,14 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
 
     it('to oci:OUT:name: the given ref name', async () => {
       const out = join(fresh(), 'out');
-      await pullImage(verifier(), `oci:${layout}:${APP}`, `oci:${out}:${APP}`);
+      await verifier().pull(`oci:${layout}:${APP}`, `oci:${out}:${APP}`);
       await assertCopied(out, APP, app.manifest, app.blobs);
     });
 
     it('to oci-archive:OUT.tar: a tar holding every blob', async () => {
       const parent = fresh();
       const out = join(parent, 'out.tar');
-      const r = await pullImage(verifier(), `oci:${layout}:${APP}`, `oci-archive:${out}`);
+      const r = await verifier().pull(`oci:${layout}:${APP}`, `oci-archive:${out}`);
       assert.equal(r.manifestDigest, app.manifest.desc.digest);
       assert.deepEqual(readdirSync(parent), ['out.tar']);
       const into = join(parent, 'x');
@@ -447,13 +487,13 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
 
     it('from an oci-archive: input', async () => {
       const out = join(fresh(), 'out');
-      await pullImage(verifier(), `oci-archive:${archive}:${APP}`, `oci:${out}`);
+      await verifier().pull(`oci-archive:${archive}:${APP}`, `oci:${out}`);
       await assertCopied(out, '1.0', app.manifest, app.blobs);
     });
 
     it('a signed index: the index, the platform manifest and its blobs', async () => {
       const out = join(fresh(), 'out');
-      const r = await pullImage(verifier(), `oci:${layout}:${MULTI}`, `oci:${out}`, {
+      const r = await verifier().pull(`oci:${layout}:${MULTI}`, `oci:${out}`, {
         platform: { os: 'linux', architecture: 'arm64' },
       });
       assert.equal(r.manifestDigest, arm64.manifest.desc.digest);
@@ -472,7 +512,7 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
         writeFileSync(join(dir, 'blobs', 'sha256', hexOf(app.layer)), corrupt);
         const parent = fresh();
         await rejectsWith(
-          pullImage(verifier(), `oci:${dir}:${APP}`, `${kind}:${join(parent, name)}`),
+          verifier().pull(`oci:${dir}:${APP}`, `${kind}:${join(parent, name)}`),
           'DIGEST_MISMATCH',
           OciError,
           new RegExp(app.layer.desc.digest),
@@ -486,7 +526,7 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
       rmSync(join(dir, 'blobs', 'sha256', hexOf(app.config)));
       const parent = fresh();
       await rejectsWith(
-        pullImage(verifier(), `oci:${dir}:${APP}`, `oci:${join(parent, 'out')}`),
+        verifier().pull(`oci:${dir}:${APP}`, `oci:${join(parent, 'out')}`),
         'NOT_FOUND',
         OciError,
       );
@@ -496,8 +536,7 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
     it('an image that does not verify is not written at all', async () => {
       const parent = fresh();
       await rejectsWith(
-        pullImage(
-          verifier(),
+        verifier().pull(
           `oci:${layout}:registry.example/unsigned:1.0`,
           `oci:${join(parent, 'out')}`,
         ),
@@ -513,7 +552,7 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
       mkdirSync(out);
       writeFileSync(join(out, 'mine.txt'), 'mine');
       await rejectsWith(
-        pullImage(verifier(), `oci:${layout}:${APP}`, `oci:${out}`),
+        verifier().pull(`oci:${layout}:${APP}`, `oci:${out}`),
         'BAD_REFERENCE',
         OciError,
       );
@@ -523,7 +562,7 @@ describe('verify and pull on local transports (TUF repository on 127.0.0.1)', fu
 
     it('a docker:// output is a MisuseError', async () => {
       await rejectsWith(
-        pullImage(verifier(), `oci:${layout}:${APP}`, 'docker://registry.example/app:copy'),
+        verifier().pull(`oci:${layout}:${APP}`, 'docker://registry.example/app:copy'),
         'MISUSE',
         MisuseError,
       );
