@@ -84,7 +84,7 @@ const cases: SecurityCase[] = [
       'A MITM answers one manifest GET of the metadata image (the one for `timestamp.json`) with the real image plus a layer annotated `2.root.json` whose blob does not exist: the reader remembered that manifest and served versioned names from it first, so every later refresh of the same `RegistryFetcher` (as `ImageVerifier` keeps it) failed on that digest, long after the attacker left',
     source: 'attack round 3 (attack-b); TUF 5.3 (the root chain ends at the first missing version)',
     expect:
-      'safe: the poisoned refresh still succeeds, and the three refreshes after it succeed against the honest registry',
+      'safe: the poisoned refresh still succeeds, and the three refreshes after it succeed against the honest registry (an older image tagged again is still a refused rollback)',
     async run(t) {
       const { reg, client } = await registry(t);
       const meta = `oci://${reg.host}/tuf/meta:latest/`;
@@ -131,6 +131,15 @@ const cases: SecurityCase[] = [
       assert.ok(gets >= 2, 'the forged answer was served');
       reg.intercept = undefined;
       for (let i = 0; i < 3; i++) await refresh();
+      // (held) the older metadata image tagged again after a publish: a rollback, refused
+      const old = reg.manifest('tuf/meta', 'latest');
+      assert.ok(old);
+      for (const role of ['targets', 'snapshot', 'timestamp']) sim.repo.bump(role);
+      sim.publish();
+      await pushTufRepository(client, tree(sim), parseOciUrl(meta), parseOciRepository(targets));
+      await refresh();
+      reg.putManifest('tuf/meta', old.bytes, old.mediaType, 'latest');
+      await assert.rejects(refresh(), /version|rollback/i);
     },
   },
   {
@@ -208,7 +217,11 @@ const cases: SecurityCase[] = [
         'BAD_REFERENCE',
         /acme\/tuf:prod holds an image that is not role "prod"'s/,
       );
-      assert.deepEqual(reg.manifest('acme/tuf', 'prod')?.bytes, before, "prod's image is untouched");
+      assert.deepEqual(
+        reg.manifest('acme/tuf', 'prod')?.bytes,
+        before,
+        "prod's image is untouched",
+      );
       assert.ok(
         reg.requests.slice(puts).every((r) => r.method === 'GET' || r.method === 'HEAD'),
         'refused before the first push',
