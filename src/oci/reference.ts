@@ -118,9 +118,14 @@ export class Reference {
   /**
    * parse reads a reference.
    * @param strict - forbid the docker.io, `library/` and `:latest` defaults
+   * @param registryFirst - the first component is the registry whatever it looks like (`oci://`
+   *   URLs, whose syntax names it: `registry/tuf` is not Docker Hub's `registry/tuf`)
    * @throws {@link OciError} `BAD_REFERENCE` naming what is wrong
    */
-  static parse(input: string, options: { strict?: boolean } = {}): Reference {
+  static parse(
+    input: string,
+    options: { strict?: boolean; registryFirst?: boolean } = {},
+  ): Reference {
     const bad = (why: string): never => {
       throw new OciError('BAD_REFERENCE', `invalid image reference ${quote(input)}: ${why}`);
     };
@@ -145,7 +150,8 @@ export class Reference {
     const parts = rest.split('/');
     let registry: string;
     const first = parts[0] as string;
-    if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    const named = first.includes('.') || first.includes(':') || first === 'localhost';
+    if (parts.length > 1 && (named || options.registryFirst)) {
       registry = first;
       parts.shift();
     } else {
