@@ -852,6 +852,72 @@ async function keptAnalysis(file: string): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 // main
 
+// ---------------------------------------------------------------------------------------------
+// Signing at scale (bench/signing.ts, one child process)
+
+/** What bench/signing.ts prints. */
+interface SigningReport {
+  targets: number;
+  bins: number;
+  add: number;
+  tufa: {
+    total: number;
+    addTotal: number;
+    changedFiles: number;
+    expectedChangedFiles: number;
+    phases: Record<string, number>;
+    addPhases: Record<string, number>;
+  };
+  tufjs: { total: number; addTotal: number };
+  ratio: { build: number; add: number };
+  maxRssMiB: { afterTufa: number };
+}
+
+/**
+ * runSigning runs the signing job (`--signing=N` targets; default 100,000, 2,000 with --quick)
+ * and returns its report, or why it failed.
+ */
+function runSigning(): SigningReport | string {
+  const n = option('signing') ?? (QUICK ? '2000' : '100000');
+  log(`signing at scale: ${n} targets into 256 hashed bins, then 1,000 more`);
+  try {
+    const text = execFileSync(
+      process.execPath,
+      [join(SNAPSHOT, 'dist', 'bench', 'signing.js'), `--targets=${n}`, '--bins=256', '--add=1000'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        timeout: 900_000,
+        maxBuffer: 1 << 20,
+      },
+    );
+    return JSON.parse(text) as SigningReport;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+function signingSection(r: SigningReport | string): string[] {
+  if (typeof r === 'string') return ['## Signing at scale', '', `The signing job failed: ${r}`, ''];
+  const phases = (p: Record<string, number>) =>
+    Object.entries(p)
+      .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
+      .join(', ');
+  return [
+    '## Signing at scale',
+    '',
+    `\`bench/signing.ts\`: ${r.targets.toLocaleString('en')} targets into ${r.bins} hashed bins (path_hash_prefixes), init to publish, then ${r.add.toLocaleString('en')} more and re-publish; the peer builds, signs and writes the same repository with @tufjs/models (no checks). Run alone: \`node dist/bench/signing.js --targets=N --bins=256 --add=1000\`.`,
+    '',
+    '| step | tufa | @tufjs/models | ratio | target |',
+    '| --- | ---: | ---: | ---: | --- |',
+    `| init → publish | ${(r.tufa.total / 1000).toFixed(1)} s | ${(r.tufjs.total / 1000).toFixed(1)} s | ${r.ratio.build} | ${r.targets === 100_000 ? (r.tufa.total <= 10_000 ? 'met (≤ 10 s)' : 'missed (≤ 10 s)') : '≤ 10 s at 100k'} |`,
+    `| add ${r.add} and re-publish | ${(r.tufa.addTotal / 1000).toFixed(1)} s | ${(r.tufjs.addTotal / 1000).toFixed(1)} s | ${r.ratio.add} | ≤ 2 s (at 1M targets) |`,
+    '',
+    `tufa phases: ${phases(r.tufa.phases)}; re-publish: ${phases(r.tufa.addPhases)}. Files the re-publish changed: ${r.tufa.changedFiles} (touched bins, snapshot, timestamp: ${r.tufa.expectedChangedFiles}). Peak RSS after tufa's part: ${r.maxRssMiB.afterTufa} MiB.`,
+    '',
+  ];
+}
+
 async function main(): Promise<void> {
   const loadStart = loadavg();
   log(
@@ -878,6 +944,7 @@ async function main(): Promise<void> {
   const server = await StaticServer.start(join(OUT, 'repos'));
   const results: CaseResult[] = [];
   let pull: PullResult | undefined;
+  let signing: SigningReport | string | undefined;
   let checks: TargetCheck[] = [];
   try {
     for (const c of cases) {
@@ -887,6 +954,7 @@ async function main(): Promise<void> {
     if (!flag('no-pull')) {
       pull = await runPull(!flag('no-profile'));
     }
+    if (!flag('no-signing')) signing = runSigning();
     checks = checkTargets(results, pull);
     if (!flag('no-profile')) {
       for (const chk of checks) {
@@ -963,6 +1031,7 @@ async function main(): Promise<void> {
       ...pullSplit(pull),
     );
   }
+  if (signing !== undefined) lines.push(...signingSection(signing));
   lines.push('## Targets', '', ...targetTable(checks), '');
   const profiled = checks.filter((c) => c.profile !== undefined);
   const pullProfile = pull?.profile;
@@ -995,6 +1064,7 @@ async function main(): Promise<void> {
     ...table,
     '',
     ...(pull ? [...pullTable(pull), ''] : []),
+    ...(signing === undefined ? [] : signingSection(signing)),
     ...targetTable(checks),
     '',
     `wrote ${docFile} and ${join(DOC_DIR, 'performance.svg')} in ${totalS.toFixed(0)} s`,

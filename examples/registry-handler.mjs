@@ -12,7 +12,7 @@
 // It prints `listening on http://127.0.0.1:<port>`; PORT picks the port (default: any free one).
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { Reference, RegistryClient, RegistrySource } from 'tufa/oci';
+import { Reference, RegistryClient, RegistrySource } from 'tufa/oci/registry';
 import { ImageVerifier, TrustPolicy } from 'tufa/verify';
 
 const upstream = process.env.UPSTREAM; // host[:port] of the registry the images come from

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RegistryClient } from 'tufa/oci';
+import { RegistryClient } from 'tufa/oci/registry';
 import { createVerifyingRegistryHandler } from 'tufa/proxy';
 import { ImageVerifier, TrustPolicy } from 'tufa/verify';
 

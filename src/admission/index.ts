@@ -1,4 +1,3 @@
-export { Metrics } from '../internal/index.js';
 export {
   BadReviewError,
   type ImageRef,

@@ -14,7 +14,7 @@ import {
   type RegistryClient,
   RegistrySource,
 } from '../oci/index.js';
-import { redactText } from '../transport/index.js';
+import { escapeControls, redactText } from '../transport/index.js';
 import type { ImageVerifier } from '../verify/index.js';
 import {
   BadReviewError,
@@ -127,8 +127,8 @@ export class AdmissionController {
         path: ref.path,
         allowed: false,
         code,
-        // no URL's user info or query token in a denial, a log line or a metric
-        reason: redactText((e as Error).message),
+        // no URL's user info or query token in a denial, a log line or a metric; no control character
+        reason: escapeControls(redactText((e as Error).message)),
       };
     }
   }

@@ -1,5 +1,5 @@
 /** Where the CLI writes: stdout for results, stderr for diagnostics. */
-import { redactJson, redactText } from '../transport/index.js';
+import { escapeControls, redactJson, redactText } from '../transport/index.js';
 
 export interface Output {
   line(text: string): void;
@@ -11,17 +11,19 @@ export interface Output {
 /**
  * processOutput writes to the process streams. Every line, and every string of a JSON document,
  * is redacted on its way out: no URL's user info or query token reaches a terminal, a JSON
- * consumer or a log collector, whatever message (ours, a server's, Node's) it came in.
+ * consumer or a log collector, whatever message (ours, a server's, Node's) it came in; and
+ * every control character but tab and newline is escaped (a registry's string cannot drive the
+ * terminal).
  */
 export const processOutput: Output = {
   line: (text) => {
-    process.stdout.write(`${redactText(text)}\n`);
+    process.stdout.write(`${escapeControls(redactText(text))}\n`);
   },
   error: (text) => {
-    process.stderr.write(`${redactText(text)}\n`);
+    process.stderr.write(`${escapeControls(redactText(text))}\n`);
   },
   // each string redacted on its own: the JSON around it stays JSON
   json: (value, indent) => {
-    process.stdout.write(`${redactJson(value, indent)}\n`);
+    process.stdout.write(`${escapeControls(redactJson(value, indent))}\n`);
   },
 };

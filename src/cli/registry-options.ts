@@ -6,6 +6,7 @@ import {
   type CredentialProvider,
   type Credentials,
   DockerConfigCredentials,
+  normalizeRegistry,
   type RegistryClientOptions,
 } from '../oci/index.js';
 import { type CredentialLookup, isLoopbackHost, mayHoldCredentials } from '../transport/index.js';
@@ -109,8 +110,19 @@ export async function registryOptions(
   o: RegistryFlags,
   note?: (text: string) => void,
 ): Promise<RegistryClientOptions> {
-  const plain = new Set(o.plainHttp);
-  const https = new Set(o.https ?? []);
+  // the registries named in one spelling, the one the client asks about (`LOCALHOST:5000`, `[0:0::1]`)
+  const hosts = (flag: string, list: readonly string[]) =>
+    new Set(
+      list.map((h) => {
+        try {
+          return normalizeRegistry(h);
+        } catch (e) {
+          throw new RangeError(`${flag} ${JSON.stringify(h)}: ${(e as Error).message}`);
+        }
+      }),
+    );
+  const plain = hosts('--plain-http', o.plainHttp);
+  const https = hosts('--https', o.https ?? []);
   const noted = new Set<string>();
   return {
     credentials: cliCredentials(),

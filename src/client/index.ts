@@ -1,4 +1,3 @@
-export { type LockOptions, readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
 export {
   DEFAULT_CONFIG,
   DEFAULT_FETCHER_CONFIG,

@@ -49,8 +49,13 @@ export class RegistryFetcher implements Fetcher {
   ): Promise<Uint8Array> {
     let bytes: Uint8Array | undefined;
     try {
-      if (this.targets !== undefined && url.startsWith(this.targets.base)) {
-        const name = url.slice(this.targets.base.length);
+      // a target's first segment is a tag (no `:`); a metadata image nested under the targets
+      // repository (`oci://R/acme/tuf:latest/…` under `oci://R/acme/`) names its tag with one
+      const name =
+        this.targets !== undefined && url.startsWith(this.targets.base)
+          ? url.slice(this.targets.base.length)
+          : undefined;
+      if (this.targets !== undefined && name !== undefined && !/^[^/]*:/.test(name)) {
         bytes = await this.reader.readTarget(this.targets.repo, name, maxLength, signal);
       } else {
         const slash = url.lastIndexOf('/');

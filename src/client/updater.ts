@@ -30,7 +30,6 @@ import {
   FormatError,
   Metadata,
   MisuseError,
-  nodeBackend,
   RepositoryError,
   type Root,
   type TargetFile,
@@ -40,6 +39,7 @@ import {
   verifyThreshold,
   walkDelegations,
 } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
 import { DEFAULT_CONFIG, type UpdaterConfig } from './config.js';
 import { DefaultFetcher, type Fetcher } from './fetcher.js';

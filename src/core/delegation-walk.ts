@@ -13,7 +13,6 @@
  *   succinct bin).
  */
 import type { CryptoBackend } from './crypto/backend.js';
-import { nodeBackend } from './crypto/node.js';
 import { TargetPathHash } from './metadata/delegations.js';
 import type { Metadata } from './metadata/envelope.js';
 import type { TargetFile } from './metadata/files.js';
@@ -42,7 +41,8 @@ export interface FoundTarget {
 /** Options of the walk. */
 export interface WalkOptions {
   maxDelegations?: number;
-  backend?: CryptoBackend;
+  /** Crypto backend, for the path hashes of hash-bin delegations. */
+  backend: CryptoBackend;
 }
 
 /**
@@ -52,9 +52,9 @@ export interface WalkOptions {
  */
 export function* walkDelegations(
   targetPath: string,
-  options: WalkOptions = {},
+  options: WalkOptions,
 ): Generator<RoleRequest, FoundTarget | undefined, Metadata<Targets>> {
-  const hash = new TargetPathHash(targetPath, options.backend ?? nodeBackend);
+  const hash = new TargetPathHash(targetPath, options.backend);
   let budget = options.maxDelegations ?? MAX_DELEGATIONS;
   const stack: RoleRequest[] = [{ role: 'targets', parent: 'root', delegator: 'root' }];
   const visited = new Set<string>();
@@ -89,12 +89,16 @@ export function* walkDelegations(
  * findTarget runs the walk against a trusted set whose snapshot is loaded, loading each role it
  * needs with `load(role)` (bytes, e.g. from a cache or a repository) unless it was verified
  * against the same delegator already.
+ * @returns the target and the role that lists it, or undefined when no role on the walk does
+ * @throws whatever {@link TrustedMetadataSet.updateDelegatedTargets} throws for a role that
+ *   fails verification (`THRESHOLD_NOT_MET`, `LENGTH_OR_HASH_MISMATCH`, `BAD_VERSION`,
+ *   `EXPIRED`, `METADATA_FORMAT`, …), and whatever `load` throws
  */
 export function findTarget(
   set: TrustedMetadataSet,
   targetPath: string,
   load: (role: string) => Uint8Array,
-  options: WalkOptions = {},
+  options: WalkOptions,
 ): FoundTarget | undefined {
   const walk = walkDelegations(targetPath, options);
   let step = walk.next();

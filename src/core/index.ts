@@ -2,7 +2,7 @@
  * tufa core: pure TUF verification. No file system, no network, no clock: callers pass bytes and
  * a reference time in, and get verified models or typed errors back.
  */
-export { canonicalize, canonicalString, compareCodePoints, sortKeys } from './canonical-json.js';
+export { canonicalize, canonicalString } from './canonical-json.js';
 export type {
   CryptoBackend,
   HashAlgorithm,
@@ -10,7 +10,6 @@ export type {
   PublicKeyMaterial,
   VerifyingKey,
 } from './crypto/backend.js';
-export { nodeBackend } from './crypto/node.js';
 export {
   type FoundTarget,
   findTarget,

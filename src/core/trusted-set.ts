@@ -15,7 +15,6 @@
  */
 
 import type { CryptoBackend } from './crypto/backend.js';
-import { nodeBackend } from './crypto/node.js';
 import {
   BadVersionNumberError,
   EqualVersionNumberError,
@@ -43,8 +42,8 @@ export type MetadataParser = <K extends RoleType>(
 
 /** Options of {@link TrustedMetadataSet}. */
 export interface TrustedSetOptions {
-  /** Crypto backend (default: node:crypto). */
-  backend?: CryptoBackend;
+  /** Crypto backend: `nodeBackend` (`tufa/core/node`) or `portableBackend` (`tufa/core/portable`). */
+  backend: CryptoBackend;
   /** Metadata parser (default: TUF 1.0 JSON). */
   parse?: MetadataParser;
   /** How signature values are decoded (default: hex). */
@@ -86,12 +85,12 @@ export class TrustedMetadataSet {
    * @param rootBytes - the trusted root, as stored
    * @param referenceTime - the fixed update start time, epoch milliseconds (TUF 5.1)
    */
-  constructor(rootBytes: Uint8Array, referenceTime: number, options: TrustedSetOptions = {}) {
+  constructor(rootBytes: Uint8Array, referenceTime: number, options: TrustedSetOptions) {
     if (!Number.isFinite(referenceTime)) {
       throw new TypeError(`referenceTime: expected epoch milliseconds, got ${referenceTime}`);
     }
     this.referenceTime = referenceTime;
-    this.backend = options.backend ?? nodeBackend;
+    this.backend = options.backend;
     this.parse = options.parse ?? defaultParse;
     this.decode = options.decodeSignature ?? hexSignature;
     this.hashEncoding = options.hashEncoding ?? 'hex';

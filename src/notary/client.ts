@@ -26,7 +26,7 @@
  * - A refresh holds the cache folder's lock (the TUF cache's) from its first read to its last
  *   write.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { DefaultFetcher, type Fetcher } from '../client/index.js';
@@ -41,13 +41,13 @@ import {
   DownloadHttpError,
   ExpiredMetadataError,
   MisuseError,
-  nodeBackend,
   parseJson,
   RepositoryError,
   UnsignedMetadataError,
   verificationResult,
   verifyThreshold,
 } from '../core/index.js';
+import { nodeBackend, sha256Hex } from '../crypto/index.js';
 import { readIfExists, withLock, writeFileAtomic } from '../internal/index.js';
 import type { Credentials } from '../transport/index.js';
 import {
@@ -141,10 +141,6 @@ const VERSIONS_FILE = 'versions.json';
 const CACHE_FILES = ['root.json', 'timestamp.json', 'snapshot.json', VERSIONS_FILE, PIN_FILE];
 /** The cache folder's lock, the same file the TUF metadata cache locks. */
 const LOCK_FILE = '.tufa.lock';
-
-function sha256Hex(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
 
 /** digestOfTarget is `sha256:<hex>` of a target's base64 sha256, if any. */
 export function digestOfTarget(t: NotaryTarget): string | undefined {

@@ -3,7 +3,7 @@
  * method each key type allows, X.509 root certificates (leaf, CN = GUN, validity, no SHA-1,
  * RSA ≥ 2048 bits) and trust pinning by key ID or CA.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import {
   base64ToBytes,
   bytesToBase64,
@@ -14,12 +14,13 @@ import {
   type Signature,
   type VerifyingKey,
 } from '../core/index.js';
+import { sha256Hex } from '../crypto/index.js';
 import type { NotaryKey } from './model.js';
 
 /** notaryKeyId is Notary's key ID: hex SHA-256 of the canonical key object with `"private": null`. */
 export function notaryKeyId(keytype: string, publicB64: string): string {
   const bytes = canonicalize({ keytype, keyval: { private: null, public: publicB64 } });
-  return createHash('sha256').update(bytes).digest('hex');
+  return sha256Hex(bytes);
 }
 
 /**

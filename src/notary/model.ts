@@ -8,18 +8,20 @@
  * signed bytes are the canonical JSON of the parsed `signed` object, which is what notary
  * itself verifies (the served bytes may be HTML-escaped).
  */
+// the dialect's parser reads fields as the core's parser does (not public API)
+
 import {
   base64ToBytes,
   canonicalize,
-  describe,
-  Fields,
   FormatError,
   type JsonObject,
   type JsonValue,
   parseExpires,
+  parseHashes,
   parseJson,
   type Signature,
 } from '../core/index.js';
+import { describe, Fields } from '../core/metadata/fields.js';
 
 export type NotaryType = 'Root' | 'Targets' | 'Snapshot' | 'Timestamp';
 
@@ -129,17 +131,12 @@ function parseKeys(obj: JsonObject, where: string): Map<string, NotaryKey> {
   return out;
 }
 
-function parseHashes(obj: JsonObject, where: string): Record<string, string> {
-  const names = Object.keys(obj);
-  if (names.length === 0) throw new FormatError(`${where}: expected at least one hash`);
-  const f = new Fields(obj, where);
-  for (const n of names) base64Field(f, n);
-  return obj as Record<string, string>;
-}
-
 function parseMeta(v: JsonValue | undefined, where: string): NotaryMeta {
   const f = Fields.of(v, where);
-  return { length: f.int('length', 1), hashes: parseHashes(f.object('hashes'), `${where}.hashes`) };
+  return {
+    length: f.int('length', 1),
+    hashes: parseHashes(f.object('hashes'), `${where}.hashes`, 'base64'),
+  };
 }
 
 function parseRole(v: JsonValue | undefined, where: string): NotaryRole {
@@ -189,7 +186,7 @@ const PARSERS: { [K in NotaryType]: (f: Fields) => NotaryTypes[K] } = {
     for (const name of Object.keys(obj)) {
       const tf = Fields.of(obj[name], `${f.where}.targets[${JSON.stringify(name)}]`);
       const length = tf.int('length', 0);
-      const hashes = parseHashes(tf.object('hashes'), `${tf.where}.hashes`);
+      const hashes = parseHashes(tf.object('hashes'), `${tf.where}.hashes`, 'base64');
       const custom = tf.raw('custom');
       targets.set(name, { name, length, hashes, ...(custom === undefined ? {} : { custom }) });
     }

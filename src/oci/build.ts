@@ -3,7 +3,6 @@
  * written into an OCI layout. For demos and tests that must run without a registry or Docker.
  */
 import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { LayoutWriter } from './layout.js';
 import { type Descriptor, digestOf, MEDIA_TYPES, type Platform } from './manifest.js';
 
@@ -15,6 +14,8 @@ export interface ImageFile {
 }
 
 async function tarOf(files: readonly ImageFile[]): Promise<Uint8Array> {
+  // loaded when an image is built, not by every importer of the registry client
+  const { default: tar } = await import('tar-stream');
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   pack.on('data', (c: unknown) => {

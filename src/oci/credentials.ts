@@ -6,7 +6,6 @@
  * registry it was not stored for. Nothing here logs a secret. A helper gets only the
  * environment it needs ({@link helperEnvironment}), never TUFA_KEY_PASSPHRASE.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { childEnvironment } from '../internal/index.js';
 import { OciError } from './errors.js';
@@ -152,6 +151,15 @@ export class DockerConfigCredentials implements CredentialProvider {
       );
     }
     const server = isDockerHub(registry) ? 'https://index.docker.io/v1/' : registry;
+    // child_process is loaded only when a credential helper is configured
+    return import('node:child_process').then(({ spawn }) => this.runHelper(spawn, helper, server));
+  }
+
+  private runHelper(
+    spawn: typeof import('node:child_process').spawn,
+    helper: string,
+    server: string,
+  ): Promise<Credentials | undefined> {
     const name = `docker-credential-${helper}`;
     return new Promise((resolve, reject) => {
       // its own process group (detached), so the timeout kills whatever it started too: a

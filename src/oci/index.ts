@@ -1,3 +1,8 @@
+/**
+ * `tufa/oci/registry`: the registry client, credentials, OCI image layouts and image building,
+ * with everything of the pure part (pure.ts, entry `tufa/oci`) again for one-stop imports.
+ */
+
 export { type BuiltImage, buildImage, type ImageFile, writeLayoutImages } from './build.js';
 export {
   type CredentialProvider,
@@ -5,23 +10,8 @@ export {
   DockerConfigCredentials,
   StaticCredentials,
 } from './credentials.js';
-export { OciError, type OciErrorCode } from './errors.js';
 export { extractArchive, type LayoutImage, LayoutWriter, readLayout } from './layout.js';
-export {
-  type Descriptor,
-  digestOf,
-  type ImageIndex,
-  type ImageManifest,
-  isDigest,
-  MANIFEST_ACCEPT,
-  MAX_MANIFEST_BYTES,
-  MEDIA_TYPES,
-  type Platform,
-  parseManifest,
-  parsePlatform,
-  selectPlatform,
-} from './manifest.js';
-export { MAX_REFERENCE_LENGTH, normalizeRegistry, Reference } from './reference.js';
+export * from './pure.js';
 export {
   type FetchedManifest,
   RegistryClient,
@@ -37,7 +27,6 @@ export {
   RegistrySource,
   type SourceRequest,
 } from './source.js';
-export { formatLocation, type ImageLocation, parseLocation } from './transport.js';
 export {
   metadataTag,
   ociBaseUrl,

@@ -28,7 +28,6 @@ import {
 } from 'node:fs/promises';
 import { basename, dirname, join, posix as posixPath, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { OciError } from './errors.js';
 import {
   type Descriptor,
@@ -218,6 +217,8 @@ async function listFiles(root: string, dir = root): Promise<string[]> {
 
 /** writeTar packs a folder into a tar file (regular files only, sorted, fixed mtime). */
 async function writeTar(dir: string, file: string): Promise<void> {
+  // loaded when a tar is written, not by every importer of the registry client
+  const { default: tar } = await import('tar-stream');
   const pack = tar.pack();
   const out = createWriteStream(file, { flags: 'wx' });
   const done = pipeline(pack, out);

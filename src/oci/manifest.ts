@@ -134,7 +134,10 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ImageMan
       mediaType !== MEDIA_TYPES.dockerList &&
       mediaType !== ''
     ) {
-      throw new OciError('MANIFEST_INVALID', `manifest: an index with media type ${mediaType}`);
+      throw new OciError(
+        'MANIFEST_INVALID',
+        `manifest: an index with media type ${JSON.stringify(mediaType)}`,
+      );
     }
     return {
       kind: 'index',
@@ -150,7 +153,7 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ImageMan
     ) {
       throw new OciError(
         'MANIFEST_INVALID',
-        `manifest: an image manifest with media type ${mediaType}`,
+        `manifest: an image manifest with media type ${JSON.stringify(mediaType)}`,
       );
     }
     return {

@@ -9,7 +9,8 @@
  * default port (`:443`, `:80`): see {@link normalizeRegistry}. Digests are `sha256:` plus 64
  * lowercase hex characters, nothing else. The original string is kept.
  */
-import { redactText } from '../transport/index.js';
+// the one file of transport/ the pure part takes: pure text, it imports nothing
+import { redactText } from '../transport/redact.js';
 import { OciError } from './errors.js';
 
 /** The longest reference parsed, in characters (Kubernetes image names are far shorter). */
@@ -117,9 +118,14 @@ export class Reference {
   /**
    * parse reads a reference.
    * @param strict - forbid the docker.io, `library/` and `:latest` defaults
+   * @param registryFirst - the first component is the registry whatever it looks like (`oci://`
+   *   URLs, whose syntax names it: `registry/tuf` is not Docker Hub's `registry/tuf`)
    * @throws {@link OciError} `BAD_REFERENCE` naming what is wrong
    */
-  static parse(input: string, options: { strict?: boolean } = {}): Reference {
+  static parse(
+    input: string,
+    options: { strict?: boolean; registryFirst?: boolean } = {},
+  ): Reference {
     const bad = (why: string): never => {
       throw new OciError('BAD_REFERENCE', `invalid image reference ${quote(input)}: ${why}`);
     };
@@ -144,7 +150,8 @@ export class Reference {
     const parts = rest.split('/');
     let registry: string;
     const first = parts[0] as string;
-    if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    const named = first.includes('.') || first.includes(':') || first === 'localhost';
+    if (parts.length > 1 && (named || options.registryFirst)) {
       registry = first;
       parts.shift();
     } else {

@@ -48,6 +48,9 @@ export interface FetchedManifest {
   readonly mediaType: string | undefined;
 }
 
+/** A tag, as the distribution spec writes it. */
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+
 /** Docker Hub's API host; its credentials are filed under `docker.io`. */
 const DOCKER_HUB_API = 'registry-1.docker.io';
 
@@ -162,6 +165,57 @@ export class RegistryClient {
     }
     const ct = res.headers['content-type'];
     return { bytes, digest, mediaType: ct?.split(';')[0]?.trim() };
+  }
+
+  /**
+   * listTags lists a repository's tags (`GET /v2/<name>/tags/list`), page by page as the
+   * distribution spec's `Link: <…>; rel="next"` header says. Only the query of a next link is
+   * followed (the path stays this repository's); at most `maxTags` tags, and a page that does not
+   * move past the last tag ends the listing with an error, so a looping registry cannot hold us.
+   */
+  async listTags(
+    repo: RepositoryRef,
+    o: { pageSize?: number; maxTags?: number } = {},
+  ): Promise<string[]> {
+    const what = `${repo.registry}/${repo.repository} tag list`;
+    const maxTags = o.maxTags ?? 100_000;
+    const tags = new Set<string>();
+    let query = `?n=${o.pageSize ?? 1000}`;
+    for (let page = 0; query !== ''; page++) {
+      const deadline = performance.now() + 4 * this.timeout;
+      const res = await this.send(
+        repo,
+        `${repo.repository}/tags/list${query}`,
+        { accept: 'application/json' },
+        MAX_MANIFEST_BYTES,
+        deadline,
+        what,
+        undefined,
+      );
+      if (res.status !== 200) await RegistryClient.fail(res, what);
+      const bytes = await res.bytes().catch((e: unknown) => {
+        throw ociError(e, what);
+      });
+      let list: unknown;
+      try {
+        list = (JSON.parse(new TextDecoder().decode(bytes)) as { tags?: unknown }).tags ?? [];
+      } catch {
+        list = undefined;
+      }
+      if (!Array.isArray(list) || list.some((t) => typeof t !== 'string' || !TAG.test(t)))
+        throw new OciError('MANIFEST_INVALID', `${what}: page ${page + 1} is not a list of tags`);
+      const fresh = (list as string[]).filter((t) => !tags.has(t));
+      if (list.length > 0 && fresh.length === 0)
+        throw new OciError('MANIFEST_INVALID', `${what}: page ${page + 1} repeats tags listed`);
+      for (const t of fresh) tags.add(t);
+      if (tags.size > maxTags)
+        throw new OciError('TOO_LARGE', `${what}: more than ${maxTags} tags`);
+      const next = /<([^>]*)>\s*;\s*rel="?next"?/.exec(res.headers.link ?? '')?.[1];
+      query = next === undefined ? '' : (/\?[^#]*/.exec(next)?.[0] ?? '');
+      if (next !== undefined && query === '')
+        throw new OciError('MANIFEST_INVALID', `${what}: a next link without a query: ${next}`);
+    }
+    return [...tags];
   }
 
   /**

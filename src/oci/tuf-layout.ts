@@ -46,17 +46,18 @@ export interface TufImageRef extends RepositoryRef {
 
 /**
  * parseOciUrl reads `oci://registry/repository[:tag]` (a trailing `/` is allowed; the tag
- * defaults to `latest`, as docker/attest's does; never a digest: a publish moves the tag).
+ * defaults to `latest`, as docker/attest's does; never a digest: a publish moves the tag). The
+ * first segment is always the registry, a short name (`oci://registry/tuf`) too.
  * @throws {@link OciError} `BAD_REFERENCE`
  */
 export function parseOciUrl(url: string): TufImageRef {
   const rest = url.startsWith('oci://') ? url.slice('oci://'.length).replace(/\/$/, '') : '';
-  if (!rest.includes('/'))
+  if (rest.indexOf('/') <= 0)
     throw new OciError(
       'BAD_REFERENCE',
       `${JSON.stringify(url)}: expected oci://REGISTRY/REPOSITORY[:TAG]`,
     );
-  const ref = Reference.parse(rest, { strict: false });
+  const ref = Reference.parse(rest, { strict: false, registryFirst: true });
   if (ref.digest !== undefined)
     throw new OciError('BAD_REFERENCE', `${url}: a TUF repository is named by tag, not digest`);
   return { registry: ref.registry, repository: ref.repository, tag: ref.tag ?? 'latest' };
@@ -135,7 +136,7 @@ function where(repo: RepositoryRef, ref: string): string {
   return `${repo.registry}/${repo.repository}${ref.startsWith('sha256:') ? '@' : ':'}${ref}`;
 }
 
-/** A manifest read by tag, newest first in the reader's memory. */
+/** A manifest read by tag, as the reader remembers it. */
 interface Seen {
   readonly digest: string;
   readonly size: number;
@@ -172,21 +173,21 @@ async function imageAt(
   return { digest: m.digest, size: m.size, manifest: m.parsed };
 }
 
-/** Manifests remembered per tag (older versions of a file stay findable for a while). */
-const SEEN_PER_TAG = 4;
 /** Tags remembered at most (least recently used go), and the largest manifest remembered. */
 const SEEN_TAGS = 256;
 const SEEN_MAX_BYTES = 64 * 1024;
 
 /**
- * Reads TUF files from a registry. A file whose name carries a version (`7.snapshot.json`,
- * `3.root.json`) has one content for good, so it is looked up first in the manifests already
- * read for its tag (so a refresh reads timestamp, snapshot and targets out of one metadata
- * image even when a publish moves the tag meanwhile); any other name (`timestamp.json`, files
- * without consistent snapshots) and a versioned name not found there are read from the tag anew.
+ * Reads TUF files from a registry. Each tag's manifest is remembered as last read: the metadata
+ * image as read for `timestamp.json` (every refresh reads it anew), so a refresh reads snapshot
+ * and targets out of the image its timestamp came from even when a publish moves the tag
+ * meanwhile. Only a name carrying a version (`7.snapshot.json`, `3.team.json`), never a root
+ * (`N.root.json` ends the root chain when the tag has none), is served from that manifest; any
+ * other name, a versioned name not found there, and any failure reading the layer it names read
+ * the tag anew, replacing what was remembered: one forged answer cannot outlive the next read.
  */
 export class TufRegistryReader {
-  private readonly seen = new Map<string, Seen[]>();
+  private readonly seen = new Map<string, Seen>();
 
   constructor(private readonly client: RegistryClient) {}
 
@@ -202,23 +203,23 @@ export class TufRegistryReader {
   ): Promise<Uint8Array | undefined> {
     const tag = metadataTag(file, ref.tag);
     const key = `${ref.registry}/${ref.repository}:${tag}`;
-    const versioned = splitName(file).version !== undefined;
-    const remembered = this.seen.get(key) ?? [];
-    let layer: Descriptor | undefined;
-    if (versioned) {
-      for (const s of remembered) {
-        layer = annotated(s.manifest.layers, file, where(ref, s.digest));
-        if (layer !== undefined) break;
+    const { version, role } = splitName(file);
+    const remembered = version !== undefined && role !== 'root' ? this.seen.get(key) : undefined;
+    if (remembered !== undefined) {
+      try {
+        const layer = annotated(remembered.manifest.layers, file, where(ref, remembered.digest));
+        if (layer !== undefined)
+          return await this.layer(ref, layer, TUF_MEDIA_TYPES.metadata, maxLength, signal);
+      } catch (e) {
+        if (signal?.aborted) throw e; // otherwise read the tag again, below
       }
     }
-    if (layer === undefined) {
-      const fetched = await imageAt(this.client, ref, tag, signal);
-      if (fetched === undefined) return undefined;
-      this.remember(key, fetched);
-      layer = annotated(fetched.manifest.layers, file, where(ref, fetched.digest));
-      if (layer === undefined) return undefined;
-    }
-    return this.layer(ref, layer, TUF_MEDIA_TYPES.metadata, maxLength, signal);
+    this.seen.delete(key);
+    const fetched = await imageAt(this.client, ref, tag, signal);
+    if (fetched === undefined) return undefined;
+    this.remember(key, fetched);
+    const layer = annotated(fetched.manifest.layers, file, where(ref, fetched.digest));
+    return layer && this.layer(ref, layer, TUF_MEDIA_TYPES.metadata, maxLength, signal);
   }
 
   /**
@@ -254,9 +255,7 @@ export class TufRegistryReader {
 
   private remember(key: string, s: Seen): void {
     if (s.size > SEEN_MAX_BYTES) return; // read again when needed: memory stays bounded
-    const list = (this.seen.get(key) ?? []).filter((x) => x.digest !== s.digest);
-    this.seen.delete(key);
-    this.seen.set(key, [s, ...list].slice(0, SEEN_PER_TAG));
+    this.seen.set(key, s);
     for (const k of this.seen.keys()) {
       if (this.seen.size <= SEEN_TAGS) break;
       this.seen.delete(k);
@@ -274,7 +273,7 @@ export class TufRegistryReader {
     if (desc.mediaType !== mediaType)
       throw new OciError(
         'MANIFEST_INVALID',
-        `${at}: media type ${desc.mediaType}, expected ${mediaType}`,
+        `${at}: media type ${JSON.stringify(desc.mediaType)}, expected ${mediaType}`,
       );
     if (desc.size > maxLength)
       throw new OciError(
@@ -385,6 +384,38 @@ export async function pushTufRepository(
       'BAD_REFERENCE',
       `the repository has ${[...targetTags.values()].flat().length} target files: name a targets repository for them (--targets-to oci://REGISTRY/REPOSITORY)`,
     );
+  if (
+    targets !== undefined &&
+    targets.registry === metadata.registry &&
+    targets.repository === metadata.repository
+  )
+    throw new OciError(
+      'BAD_REFERENCE',
+      `${metadata.registry}/${metadata.repository}: the targets repository must be another repository than the metadata image's (their tags would collide)`,
+    );
+  // one TUF repository per tag: a tag written here holds nothing yet, or an image of the same
+  // files (top-level roles at the metadata tag, one role at its tag), never another repository's
+  const previous = new Map<string, Seen | undefined>();
+  for (const tag of [...roles.keys(), metadata.tag]) {
+    const image = await imageAt(client, metadata, tag, undefined);
+    const owned = (d: Descriptor) => {
+      const m = /^(?:[1-9][0-9]*\.)?(.+)\.json$/.exec(
+        d.annotations?.[TUF_FILENAME_ANNOTATION] ?? '',
+      );
+      const role = m?.[1];
+      return (
+        d.mediaType === TUF_MEDIA_TYPES.metadata &&
+        role !== undefined &&
+        (tag === metadata.tag ? TOP_LEVEL.has(role) : role === tag)
+      );
+    };
+    if (image !== undefined && !image.manifest.layers.every(owned))
+      throw new OciError(
+        'BAD_REFERENCE',
+        `${where(metadata, tag)} holds an image that is not ${tag === metadata.tag ? 'a TUF metadata image' : `role ${JSON.stringify(tag)}'s`}: refusing to overwrite it (one TUF repository per registry repository; a delegated role's name must not be another image's tag)`,
+      );
+    previous.set(tag, image);
+  }
   const pushed: string[] = [];
   const name = (repo: RepositoryRef, tag: string) => `${repo.registry}/${repo.repository}:${tag}`;
   if (targets !== undefined) {
@@ -410,8 +441,7 @@ export async function pushTufRepository(
   for (const [tag, list] of roles) {
     const layers: Layer[] = list.map(([n, bytes]) => ({ name: n, bytes }));
     const newest = Math.max(...list.map(([n]) => splitName(n).version ?? 0));
-    const previous = newest > 0 ? await imageAt(client, metadata, tag, undefined) : undefined;
-    const older = (previous?.manifest.layers ?? [])
+    const older = ((newest > 0 ? previous.get(tag) : undefined)?.manifest.layers ?? [])
       .filter((d) => {
         const n = d.annotations?.[TUF_FILENAME_ANNOTATION];
         if (n === undefined || d.mediaType !== TUF_MEDIA_TYPES.metadata) return false;
@@ -432,13 +462,20 @@ export async function pushTufRepository(
   top.sort(
     ([a], [b]) => rank(a) - rank(b) || (splitName(a).version ?? 0) - (splitName(b).version ?? 0),
   );
-  await pushImage(
+  const last = await pushImage(
     client,
     metadata,
     metadata.tag,
     TUF_MEDIA_TYPES.metadata,
     top.map(([n, bytes]) => ({ name: n, bytes })),
   );
+  // the registry's 201 is a claim: the publish succeeded when the tag names what was pushed
+  const now = await manifestAt(client, metadata, metadata.tag, undefined);
+  if (now?.digest !== last.digest)
+    throw new OciError(
+      'DIGEST_MISMATCH',
+      `${where(metadata, metadata.tag)}: the registry accepted the metadata image ${last.digest} but the tag names ${now?.digest ?? 'nothing'}`,
+    );
   pushed.push(name(metadata, metadata.tag));
   return pushed;
 }

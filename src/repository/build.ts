@@ -11,6 +11,7 @@ import {
   type JsonObject,
   type JsonValue,
 } from '../core/index.js';
+import { sha256Hex } from '../crypto/index.js';
 import type { Signer } from './signer.js';
 
 /** Signers of each top-level role, with the role's threshold (default: all of them). */
@@ -55,10 +56,6 @@ export async function signEnvelope(
     signatures.push({ keyid: s.keyid, sig: Buffer.from(await s.sign(data)).toString('hex') });
   }
   return new TextEncoder().encode(`${JSON.stringify({ signatures, signed }, null, 2)}\n`);
-}
-
-function sha256Hex(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
 }
 
 /**

@@ -38,7 +38,9 @@ export {
   repositoryStatus,
   type ThresholdStatus,
 } from './status.js';
+export { parseTargetLines } from './target-lines.js';
 export {
+  type BatchTarget,
   DEFAULT_EXPIRY_DAYS,
   type DelegationSpec,
   type Envelope,

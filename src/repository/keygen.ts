@@ -7,7 +7,8 @@ import {
   pbkdf2Sync,
   randomBytes,
 } from 'node:crypto';
-import { computeKeyId, FormatError, Key, nodeBackend, parseJson } from '../core/index.js';
+import { computeKeyId, FormatError, Key, parseJson } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { PBKDF2_ITERATIONS } from './key-file.js';
 import { publicKeyOf } from './signer.js';
 

@@ -27,11 +27,11 @@ import {
   consistentTargetName,
   type Metadata,
   MisuseError,
-  nodeBackend,
   parseJson,
   type Targets,
   TrustedMetadataSet,
 } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { readIfExists, writeFileAtomic } from '../internal/index.js';
 import { repositoryStatus } from './status.js';
 import { checkTargetPath, fileNameProblem, foldPath, MAX_NAME_BYTES } from './target-walk.js';
@@ -251,7 +251,9 @@ function verifyAsClient(
     if (b === undefined) throw new MisuseError(`publish: ${name} is missing`);
     return b;
   };
-  const set = new TrustedMetadataSet(get(`${rootVersions[0]}.root.json`), now);
+  const set = new TrustedMetadataSet(get(`${rootVersions[0]}.root.json`), now, {
+    backend: nodeBackend,
+  });
   for (const v of rootVersions.slice(1)) set.updateRoot(get(`${v}.root.json`));
   const ts = set.updateTimestamp(timestamp);
   set.updateSnapshot(

@@ -5,7 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
-import { base64ToBytes, computeKeyId, hexToBytes, Key, nodeBackend } from '../core/index.js';
+import { base64ToBytes, computeKeyId, hexToBytes, Key } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { childEnvironment, NEVER_CHILD_ENV } from '../internal/index.js';
 import { keyFileWarnings } from './key-file.js';
 

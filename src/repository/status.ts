@@ -5,7 +5,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Metadata, nodeBackend, type Root, verificationResult } from '../core/index.js';
+import { Metadata, type Root, verificationResult } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { entryProblems, TargetWalker } from './target-walk.js';
 import {
   DEFAULT_EXPIRY_DAYS,
@@ -80,11 +81,12 @@ export async function repositoryStatus(ws: Workspace): Promise<RepositoryStatus>
     return new Map<string, string[]>();
   });
   const roles: RoleStatus[] = [];
+  const verified = await ws.verifications(names);
   for (const role of names) {
     const env = await ws.read(role);
     const header = env.signed;
     const expiresAt = Date.parse(String(header.expires));
-    const thresholds = (await ws.verification(role)).map((v) => ({
+    const thresholds = (verified.get(role) ?? []).map((v) => ({
       what: v.what,
       threshold: v.threshold,
       signed: [...v.signed],

@@ -15,6 +15,7 @@ import {
   Targets,
   walkDelegations,
 } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 
 /** Names of Object.prototype's properties: clients that look paths up in plain objects find them. */
 const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
@@ -143,7 +144,7 @@ export class TargetWalker {
   async walk(path: string): Promise<PathWalk> {
     const order: Array<{ role: string; parent: string }> = [];
     const listedBy: string[] = [];
-    const walk = walkDelegations(path);
+    const walk = walkDelegations(path, { backend: nodeBackend });
     let step = walk.next();
     while (!step.done) {
       const { role, parent } = step.value;

@@ -37,15 +37,17 @@ import {
   type KeyRing,
   Metadata,
   MisuseError,
-  nodeBackend,
   parseJson,
   type RoleKeys,
   type RoleType,
+  type Root,
   SuccinctRoles,
   type TargetFile,
+  type Targets,
   type VerificationResult,
   verificationResult,
 } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import { readIfExists, withLock } from '../internal/index.js';
 import {
   type CommitFile,
@@ -57,12 +59,13 @@ import {
 } from './commit.js';
 import type { Signer } from './signer.js';
 import {
-  checkTargetPath,
   defaultRole,
   foldPath,
   type PathWalk,
   placementProblem,
   TargetWalker,
+  targetFileProblem,
+  targetPathProblem,
 } from './target-walk.js';
 
 /** The top-level roles. */
@@ -115,6 +118,31 @@ export interface TargetEntry {
   length: number;
   hashes: Record<string, string>;
   custom?: JsonValue;
+}
+
+/** One target of a batch ({@link Workspace.addTargets}). */
+export interface BatchTarget {
+  path: string;
+  entry: TargetEntry;
+  /** The bytes, stored in the workspace and published (`entry` must describe them). */
+  content?: Uint8Array;
+  /** The role to list it in (default: the role its path is delegated to). */
+  role?: string | undefined;
+  /** Where it came from, for errors (`targets.jsonl line 3`, a file name). */
+  source?: string;
+}
+
+/**
+ * sameTarget tells whether a listed entry and a new one are the same bytes: same length, and
+ * at least one hash algorithm in common, every common one equal (no common one: not the same).
+ */
+function sameTarget(a: TargetFile, b: TargetEntry): boolean {
+  const common = Object.keys(b.hashes).filter((alg) => a.hashes[alg] !== undefined);
+  return (
+    a.length === b.length &&
+    common.length > 0 &&
+    common.every((alg) => a.hashes[alg]?.toLowerCase() === b.hashes[alg]?.toLowerCase())
+  );
 }
 
 function isObj(v: JsonValue | undefined): v is JsonObject {
@@ -480,41 +508,13 @@ export class Workspace {
   }
 
   /**
-   * placeTarget checks a target path and the role it is to be listed in (default: the one
-   * {@link roleForTarget} picks): the path must be publishable as a file, the role on the
-   * client's walk for it, and no other role there may list it (clients would get one of them).
-   */
-  private async placeTarget(path: string, role?: string): Promise<string> {
-    checkTargetPath(path);
-    const walk = await this.walkTarget(path);
-    const r = role ?? defaultRole(walk);
-    const why = placementProblem(walk, path, r, 'add');
-    if (why !== undefined)
-      throw new MisuseError(`cannot list ${JSON.stringify(path)} in ${r}: ${why}`);
-    return r;
-  }
-
-  /**
-   * addTarget lists a target (in `role`, or the role its path is delegated to). When an image
-   * tag path `registry/repo:tag` moves to another digest, the digest path of the one it had goes
-   * (see {@link addImage}), whichever command moved it (`notary import` included).
+   * addTarget lists a target (in `role`, or the role its path is delegated to). An image tag
+   * path moved to another digest takes the old digest's path with it ({@link addTargets}).
    */
   async addTarget(path: string, entry: TargetEntry, role?: string): Promise<string> {
-    return this.#movingTag(path, async () => {
-      const r = await this.placeTarget(path, role);
-      await this.edit(r, (s) => {
-        const t = s.targets as JsonObject;
-        const value: JsonObject = { length: entry.length, hashes: entry.hashes };
-        if (entry.custom !== undefined) value.custom = entry.custom;
-        Object.defineProperty(t, path, {
-          value,
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      });
-      return r;
-    });
+    return [
+      ...(await this.addTargets([{ path, entry, role }], { replace: true })).keys(),
+    ][0] as string;
   }
 
   /** addTargetFile stores a file's content and lists it as a target. */
@@ -524,17 +524,100 @@ export class Workspace {
     role?: string,
     custom?: JsonValue,
   ): Promise<string> {
-    const hashes = hashesOf(content);
-    checkTargetPath(path, 'target path', true); // published as a file: `targets/<path>`
+    const entry = { length: content.length, hashes: hashesOf(content), custom };
+    const added = await this.addTargets([{ path, entry, content, role }], { replace: true });
+    return [...added.keys()][0] as string;
+  }
+
+  /**
+   * addTargets lists many targets as one change: each role that gains entries is edited once
+   * (one new version, one write), whatever the number of targets. Every target gets the rules
+   * of a single add, checked on the delegation walk as it stands before the batch: a path
+   * clients can fetch (and, with `content`, publish as a file), the role on the client's walk
+   * for it (TUF 5.6.7: delegated paths, terminating roles) and no other role listing it there,
+   * and, unless `replace`, no listed entry with other bytes. A path may appear once. One refused
+   * target refuses the batch: nothing is written, and the error names its `source`. An image tag
+   * path `registry/repo:tag` moved to another digest takes the old digest's path
+   * `registry/repo@sha256:…` with it unless another tag still has that digest (whichever command
+   * moved it: `repo add-image`, `notary import`, …), so a re-released tag leaves no old digest
+   * signed.
+   * @returns the roles edited, with the number of targets each lists now from this batch
+   */
+  async addTargets(
+    items: Iterable<BatchTarget>,
+    o: { replace?: boolean } = {},
+  ): Promise<Map<string, number>> {
     return this.update(async () => {
-      const r = await this.placeTarget(path, role); // refused before the content is stored
-      this.#put(join(this.contentDir, hashes.sha256 as string), content);
-      return this.addTarget(
-        path,
-        { length: content.length, hashes, ...(custom === undefined ? {} : { custom }) },
-        r,
-      );
+      const walker = new TargetWalker((r) => this.bytes(r), roleFileName);
+      const sources = new Map<string, string>(); // path → where it came from
+      const byRole = new Map<string, Array<{ path: string; value: JsonObject }>>();
+      const moved: Array<[path: string, hex: string]> = []; // image tags leaving a digest
+      for (const it of items) {
+        const where = it.source === undefined ? '' : `${it.source}: `;
+        const first = sources.get(it.path);
+        if (first !== undefined)
+          throw new MisuseError(
+            `${where}target path ${JSON.stringify(it.path)} is also given by ${first}`,
+          );
+        sources.set(it.path, it.source ?? 'this batch');
+        const why = await this.#placementProblem(walker, it, o.replace === true);
+        if (typeof why === 'string') throw new MisuseError(`${where}${why}`);
+        const list = byRole.get(why.role) ?? [];
+        const { length, hashes, custom } = it.entry;
+        const was = why.prior?.hashes.sha256;
+        if (was !== undefined && was !== hashes.sha256 && imageNameOf(it.path) !== undefined)
+          moved.push([it.path, was]);
+        list.push({
+          path: it.path,
+          value: { length, hashes, ...(custom === undefined ? {} : { custom }) },
+        });
+        byRole.set(why.role, list);
+        if (it.content !== undefined)
+          this.#put(join(this.contentDir, hashes.sha256 as string), it.content);
+      }
+      for (const [role, list] of byRole) {
+        await this.edit(role, (s) => {
+          const t = s.targets as JsonObject;
+          for (const { path, value } of list)
+            Object.defineProperty(t, path, {
+              value,
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            });
+        });
+      }
+      for (const [path, hex] of moved) await this.#dropDigestPath(path, hex);
+      return new Map([...byRole].map(([r, l]) => [r, l.length]));
     });
+  }
+
+  /**
+   * #placementProblem checks one target of a batch (see {@link addTargets}) and returns the role
+   * to list it in, or why it cannot be listed.
+   */
+  async #placementProblem(
+    walker: TargetWalker,
+    it: BatchTarget,
+    replace: boolean,
+  ): Promise<string | { role: string; prior: TargetFile | undefined }> {
+    const p = JSON.stringify(it.path);
+    // published as a file (`targets/<path>`) when its content is given
+    const bad = it.content === undefined ? targetPathProblem(it.path) : targetFileProblem(it.path);
+    if (bad !== undefined) return `target path ${p}: ${bad}`;
+    const sha256 = it.entry.hashes.sha256;
+    if (it.content !== undefined && (sha256 === undefined || !/^[0-9a-f]{64}$/.test(sha256)))
+      return `target ${p}: stored content needs its sha256`;
+    const walk = await walker.walk(it.path);
+    const role = it.role ?? defaultRole(walk);
+    const why = placementProblem(walk, it.path, role, 'add');
+    if (why !== undefined) return `cannot list ${p} in ${role}: ${why}`;
+    const listedBy = walk.listedBy[0];
+    const prior =
+      listedBy === undefined ? undefined : (await walker.targetsOf(listedBy)).get(it.path);
+    if (prior !== undefined && !replace && !sameTarget(prior, it.entry))
+      return `${p}: ${listedBy} already lists other bytes under this path (--replace to list these instead)`;
+    return { role, prior };
   }
 
   /**
@@ -543,21 +626,13 @@ export class Workspace {
    * lists it too (clients would keep getting that entry).
    */
   async removeTarget(path: string, role?: string): Promise<string> {
-    return this.#movingTag(path, () => this.#removeTarget(path, role));
-  }
-
-  /**
-   * #movingTag runs a change to the entry clients get for `path`, in one commit; when `path` is
-   * an image tag path whose digest changed (or went), the old digest path goes too unless
-   * another tag still has that digest. The one place a tag's digest path is taken away.
-   */
-  async #movingTag(path: string, change: () => Promise<string>): Promise<string> {
-    if (imageNameOf(path) === undefined) return change();
     return this.update(async () => {
-      const hex = (await this.listedEntry(path))?.hashes.sha256;
-      const r = await change();
-      if (hex !== undefined && (await this.listedEntry(path))?.hashes.sha256 !== hex)
-        await this.#dropDigestPath(path, hex);
+      const before = await this.listedEntry(path);
+      const r = await this.#removeTarget(path, role);
+      // an image tag's digest path goes with it, unless another tag still has that digest
+      const after = await this.listedEntry(path);
+      const hex = before?.hashes.sha256;
+      if (hex !== undefined && after?.hashes.sha256 !== hex) await this.#dropDigestPath(path, hex);
       return r;
     });
   }
@@ -577,6 +652,7 @@ export class Workspace {
       throw new MisuseError(`${tagPath}: not an image tag path with a sha256 (registry/repo:tag)`);
     return this.update(async () => {
       const r = await this.addTarget(tagPath, entry, role); // the old digest's path goes
+
       const digestPath = `${name}@sha256:${hex}`;
       if ((await this.listedEntry(digestPath))?.hashes.sha256 !== hex) {
         const walk = await this.walkTarget(digestPath);
@@ -718,36 +794,76 @@ export class Workspace {
 
   /** signersOf returns who may sign a role: keys, threshold, and (for root) the previous root's. */
   async signersOf(role: string): Promise<Array<{ what: string; keys: RoleKeys; ring: KeyRing }>> {
-    if ((TOP as readonly string[]).includes(role)) {
-      const root = Metadata.fromBytes(await this.bytes('root'), 'root').signed;
-      const out = [
-        {
-          what: role,
-          keys: root.role(role as RoleType) as RoleKeys,
-          ring: root.keyRing(nodeBackend),
-        },
-      ];
-      if (role === 'root' && root.version > 1) {
-        const prev = await this.rootBytes(root.version - 1);
-        if (prev !== undefined) {
-          const p = Metadata.fromBytes(prev, 'root').signed;
-          out.push({
-            what: `root (previous, v${p.version})`,
-            keys: p.role('root'),
-            ring: p.keyRing(nodeBackend),
-          });
-        }
+    return (await this.#signersOf([role])).get(role) as Array<{
+      what: string;
+      keys: RoleKeys;
+      ring: KeyRing;
+    }>;
+  }
+
+  /**
+   * #signersOf returns who may sign each of `roles` (see {@link signersOf}), reading root, the
+   * delegation tree and each delegator once. A role nobody delegates is refused.
+   */
+  async #signersOf(
+    roles: readonly string[],
+  ): Promise<Map<string, Array<{ what: string; keys: RoleKeys; ring: KeyRing }>>> {
+    const out = new Map<string, Array<{ what: string; keys: RoleKeys; ring: KeyRing }>>();
+    const delegated = roles.filter((r) => !(TOP as readonly string[]).includes(r));
+    const delegatorOf = new Map(
+      delegated.length === 0 ? [] : (await this.targetsRoles()).map((r) => [r.name, r.delegator]),
+    );
+    const parsed = new Map<string, ReturnType<typeof Metadata.fromBytes>>();
+    const md = async (name: string, type: RoleType) => {
+      let m = parsed.get(name);
+      if (m === undefined) {
+        m = Metadata.fromBytes(await this.bytes(name), type);
+        parsed.set(name, m);
       }
-      return out;
-    }
-    for (const { name, delegator } of await this.targetsRoles()) {
-      if (name !== role) continue;
-      const d = Metadata.fromBytes(await this.bytes(delegator), 'targets').signed.delegations;
+      return m;
+    };
+    for (const role of roles) {
+      if ((TOP as readonly string[]).includes(role)) {
+        const root = (await md('root', 'root')).signed as Root;
+        const list = [
+          {
+            what: role,
+            keys: root.role(role as RoleType) as RoleKeys,
+            ring: root.keyRing(nodeBackend),
+          },
+        ];
+        if (role === 'root' && root.version > 1) {
+          const prev = await this.rootBytes(root.version - 1);
+          if (prev !== undefined) {
+            const p = Metadata.fromBytes(prev, 'root').signed;
+            list.push({
+              what: `root (previous, v${p.version})`,
+              keys: p.role('root'),
+              ring: p.keyRing(nodeBackend),
+            });
+          }
+        }
+        out.set(role, list);
+        continue;
+      }
+      const delegator = delegatorOf.get(role);
+      const d =
+        delegator === undefined
+          ? undefined
+          : ((await md(delegator, 'targets')).signed as Targets).delegations;
       const keys = d?.roleKeys(role);
-      if (d !== undefined && keys !== undefined)
-        return [{ what: role, keys, ring: d.keyRing(nodeBackend) }];
+      if (d === undefined || keys === undefined)
+        throw new MisuseError(`role ${role} is not delegated by any role of this repository`);
+      out.set(role, [{ what: role, keys, ring: d.keyRing(nodeBackend) }]);
     }
-    throw new MisuseError(`role ${role} is not delegated by any role of this repository`);
+    return out;
+  }
+
+  /** rolesSignableBy lists every role (top-level, then delegated) that key `keyid` may sign. */
+  async rolesSignableBy(keyid: string): Promise<string[]> {
+    const all = [...TOP, ...(await this.targetsRoles()).slice(1).map((r) => r.name)];
+    const who = await this.#signersOf(all);
+    return all.filter((r) => who.get(r)?.some((w) => w.keys.keyids.includes(keyid)));
   }
 
   /**
@@ -758,57 +874,103 @@ export class Workspace {
    * @returns false when the role already carried a valid signature by this key
    */
   async sign(role: string, signer: Signer): Promise<boolean> {
-    const keyOf = async () => {
-      const who = await this.signersOf(role);
-      if (!who.some((w) => w.keys.keyids.includes(signer.keyid))) {
-        throw new MisuseError(`key ${signer.keyid} may not sign ${role}`);
-      }
-      return who.map((w) => w.ring.resolve(signer.keyid)).find((k) => k !== undefined);
-    };
-    const vk = await keyOf();
-    const env = await this.read(role);
-    const data = canonicalize(env.signed);
-    const existing = env.signatures.find((s) => s.keyid === signer.keyid);
-    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-    if (existing && vk?.verify(Buffer.from(existing.sig, 'hex'), data)) return false;
-    const sig = await signer.sign(data);
-    if (vk === undefined || !vk.verify(sig, data)) {
-      throw new MisuseError(
-        `the signature made for key ${signer.keyid} does not verify: wrong key or signer?`,
-      );
-    }
-    return this.update(async () => {
-      // Re-read under the lock: an edit made while the signer ran is never undone, and a
-      // signature made meanwhile by another key is kept.
-      const current = await this.read(role);
-      if (!Buffer.from(canonicalize(current.signed)).equals(Buffer.from(data))) {
-        throw new MisuseError(
-          `${role} changed while it was being signed (signed v${env.signed.version}, now v${current.signed.version}): nothing written, sign it again`,
+    return (await this.signRoles([role], signer)).get(role) as boolean;
+  }
+
+  /**
+   * signRoles is {@link sign} for several roles with one key, stored as one change: each role
+   * the key may not sign is refused before anything is signed; signatures are made without the
+   * lock, then added under it, each only if its role is still exactly what was signed.
+   * @returns per role, whether a signature was added (false: it had a valid one by this key)
+   */
+  async signRoles(list: readonly string[], signer: Signer): Promise<Map<string, boolean>> {
+    const roles = [...new Set(list)];
+    const keysOf = async () => {
+      const who = await this.#signersOf(roles);
+      const vks = new Map<string, ReturnType<KeyRing['resolve']>>();
+      for (const role of roles) {
+        const w = who.get(role) ?? [];
+        if (!w.some((x) => x.keys.keyids.includes(signer.keyid)))
+          throw new MisuseError(`key ${signer.keyid} may not sign ${role}`);
+        vks.set(
+          role,
+          w.map((x) => x.ring.resolve(signer.keyid)).find((k) => k !== undefined),
         );
       }
-      if (!(await keyOf())?.verify(sig, data)) {
-        throw new MisuseError(`key ${signer.keyid} may no longer sign ${role}`);
+      return vks;
+    };
+    const vks = await keysOf();
+    const added = new Map<string, boolean>();
+    const made: Array<{ role: string; data: Uint8Array; sig: Uint8Array; version: unknown }> = [];
+    for (const role of roles) {
+      const env = await this.read(role);
+      const data = canonicalize(env.signed);
+      const vk = vks.get(role);
+      const existing = env.signatures.find((s) => s.keyid === signer.keyid);
+      if (existing && vk?.verify(Buffer.from(existing.sig, 'hex'), data)) {
+        added.set(role, false);
+        continue;
       }
-      current.signatures = [
-        ...current.signatures.filter((s) => s.keyid !== signer.keyid),
-        { keyid: signer.keyid, sig: hex(sig) },
-      ];
-      await this.write(role, current);
-      return true;
+      const sig = await signer.sign(data);
+      if (vk === undefined || !vk.verify(sig, data)) {
+        throw new MisuseError(
+          `the signature made for key ${signer.keyid} does not verify: wrong key or signer?`,
+        );
+      }
+      made.push({ role, data, sig, version: env.signed.version });
+      added.set(role, true);
+    }
+    if (made.length === 0) return added;
+    await this.update(async () => {
+      // Re-read under the lock: an edit made while the signer ran is never undone, and a
+      // signature made meanwhile by another key is kept.
+      const now = await keysOf();
+      for (const { role, data, sig, version } of made) {
+        const current = await this.read(role);
+        if (!Buffer.from(canonicalize(current.signed)).equals(Buffer.from(data))) {
+          throw new MisuseError(
+            `${role} changed while it was being signed (signed v${version}, now v${current.signed.version}): nothing written, sign it again`,
+          );
+        }
+        if (!now.get(role)?.verify(sig, data)) {
+          throw new MisuseError(`key ${signer.keyid} may no longer sign ${role}`);
+        }
+        current.signatures = [
+          ...current.signatures.filter((s) => s.keyid !== signer.keyid),
+          { keyid: signer.keyid, sig: Buffer.from(sig).toString('hex') },
+        ];
+        await this.write(role, current);
+      }
     });
+    return added;
   }
 
   /** verification tells how far a role's signatures are from its threshold(s). */
   async verification(role: string): Promise<Array<{ what: string } & VerificationResult>> {
-    const md = Metadata.fromBytes(
-      await this.bytes(role),
-      Workspace.typeOf(role),
-      roleFileName(role),
-    );
-    return (await this.signersOf(role)).map((w) => ({
-      what: w.what,
-      ...verificationResult(md, w.keys, w.ring),
-    }));
+    return (await this.verifications([role])).get(role) ?? [];
+  }
+
+  /** verifications is {@link verification} for several roles, walking the delegations once. */
+  async verifications(
+    roles: readonly string[],
+  ): Promise<Map<string, Array<{ what: string } & VerificationResult>>> {
+    const who = await this.#signersOf(roles);
+    const out = new Map<string, Array<{ what: string } & VerificationResult>>();
+    for (const role of roles) {
+      const md = Metadata.fromBytes(
+        await this.bytes(role),
+        Workspace.typeOf(role),
+        roleFileName(role),
+      );
+      out.set(
+        role,
+        (who.get(role) ?? []).map((w) => ({
+          what: w.what,
+          ...verificationResult(md, w.keys, w.ring),
+        })),
+      );
+    }
+    return out;
   }
 
   /** snapshotMeta computes the meta entries of every targets role from the files as stored. */

@@ -131,58 +131,12 @@ export class AuthLayer implements Transport {
     creds: Credentials | undefined,
     signal: AbortSignal | undefined,
   ): Promise<Cached> {
-    if (!params.realm) {
-      throw new TransportError(
-        'UNAUTHORIZED',
-        `${redact(challenger.href)}: the bearer challenge names no realm`,
-      );
-    }
-    let realm: URL;
-    try {
-      realm = new URL(params.realm);
-    } catch {
-      throw new TransportError(
-        'UNAUTHORIZED',
-        `${redact(challenger.href)}: the bearer realm is not a URL`,
-      );
-    }
-    const problem = realmProblem(realm, challenger);
-    if (problem !== undefined) {
-      throw new TransportError('UNAUTHORIZED', `${problem}: ${redact(params.realm)}`);
-    }
-    const wanted = params.scope ?? scope;
-    const deadline = performance.now() + (this.options.tokenTimeout ?? 60_000);
-    const maxLength = this.options.maxTokenBytes ?? 1024 * 1024;
-    let req: TransportRequest;
-    if (creds?.identityToken) {
-      // OAuth2 refresh-token grant, as Docker does with an identity token
-      const form = new URLSearchParams({
-        grant_type: 'refresh_token',
-        refresh_token: creds.identityToken,
-        client_id: 'tufa',
-      });
-      if (params.service) form.set('service', params.service);
-      if (wanted) form.set('scope', wanted);
-      req = {
-        method: 'POST',
-        url: realm.href,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new TextEncoder().encode(form.toString()),
-        maxLength,
-        deadline,
-        ...(signal ? { signal } : {}),
-      };
-    } else {
-      if (params.service) realm.searchParams.set('service', params.service);
-      if (wanted) realm.searchParams.set('scope', wanted);
-      req = {
-        url: realm.href,
-        headers: creds?.username === undefined ? {} : { authorization: basicHeader(creds) },
-        maxLength,
-        deadline,
-        ...(signal ? { signal } : {}),
-      };
-    }
+    const realm = realmOf(challenger, params);
+    const req = tokenRequest(realm, params, params.scope ?? scope, creds, {
+      maxLength: this.options.maxTokenBytes ?? 1024 * 1024,
+      deadline: performance.now() + (this.options.tokenTimeout ?? 60_000),
+      ...(signal ? { signal } : {}),
+    });
     const where = `token service ${redact(realm.href)}`;
     const res = await this.inner.send(req);
     const body = await res.bytes().catch((e: unknown) => {
@@ -194,20 +148,86 @@ export class AuthLayer implements Transport {
       if (res.status >= 500) throw new TransportError('NETWORK', `${where}: HTTP ${res.status}`);
       throw new TransportError('UNAUTHORIZED', `${where}: HTTP ${res.status}`);
     }
-    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      parsed = JSON.parse(new TextDecoder().decode(body));
-    } catch {
-      throw new TransportError('UNAUTHORIZED', `${where}: not JSON`);
-    }
-    const token = parsed.token ?? parsed.access_token;
-    if (typeof token !== 'string' || token === '' || /[\r\n]/.test(token)) {
-      throw new TransportError('UNAUTHORIZED', `${where}: no usable token`);
-    }
-    // Tokens live expires_in seconds (60 by default); renew 10 s early.
-    const life = typeof parsed.expires_in === 'number' ? parsed.expires_in : 60;
-    return { header: `Bearer ${token}`, expiresAt: Date.now() + Math.max(0, life - 10) * 1000 };
+    return tokenAnswer(body, where);
   }
+}
+
+/** realmOf is the realm a bearer challenge names, if it is one credentials may go to. */
+function realmOf(challenger: URL, params: Readonly<Record<string, string>>): URL {
+  if (!params.realm) {
+    throw new TransportError(
+      'UNAUTHORIZED',
+      `${redact(challenger.href)}: the bearer challenge names no realm`,
+    );
+  }
+  let realm: URL;
+  try {
+    realm = new URL(params.realm);
+  } catch {
+    throw new TransportError(
+      'UNAUTHORIZED',
+      `${redact(challenger.href)}: the bearer realm is not a URL`,
+    );
+  }
+  const problem = realmProblem(realm, challenger);
+  if (problem !== undefined) {
+    throw new TransportError('UNAUTHORIZED', `${problem}: ${redact(params.realm)}`);
+  }
+  return realm;
+}
+
+/** tokenRequest is the request for a token: a refresh-token grant, or a GET with Basic. */
+function tokenRequest(
+  realm: URL,
+  params: Readonly<Record<string, string>>,
+  wanted: string | undefined,
+  creds: Credentials | undefined,
+  limits: Pick<TransportRequest, 'maxLength' | 'deadline' | 'signal'>,
+): TransportRequest {
+  let req: TransportRequest;
+  if (creds?.identityToken) {
+    // OAuth2 refresh-token grant, as Docker does with an identity token
+    const form = new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: creds.identityToken,
+      client_id: 'tufa',
+    });
+    if (params.service) form.set('service', params.service);
+    if (wanted) form.set('scope', wanted);
+    req = {
+      method: 'POST',
+      url: realm.href,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new TextEncoder().encode(form.toString()),
+      ...limits,
+    };
+  } else {
+    if (params.service) realm.searchParams.set('service', params.service);
+    if (wanted) realm.searchParams.set('scope', wanted);
+    req = {
+      url: realm.href,
+      headers: creds?.username === undefined ? {} : { authorization: basicHeader(creds) },
+      ...limits,
+    };
+  }
+  return req;
+}
+
+/** tokenAnswer reads a token service's 200 answer into an Authorization value. */
+function tokenAnswer(body: Uint8Array, where: string): Cached {
+  let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    throw new TransportError('UNAUTHORIZED', `${where}: not JSON`);
+  }
+  const token = parsed.token ?? parsed.access_token;
+  if (typeof token !== 'string' || token === '' || /[\r\n]/.test(token)) {
+    throw new TransportError('UNAUTHORIZED', `${where}: no usable token`);
+  }
+  // Tokens live expires_in seconds (60 by default); renew 10 s early.
+  const life = typeof parsed.expires_in === 'number' ? parsed.expires_in : 60;
+  return { header: `Bearer ${token}`, expiresAt: Date.now() + Math.max(0, life - 10) * 1000 };
 }
 
 function withAuthorization(r: TransportRequest, header: string): TransportRequest {

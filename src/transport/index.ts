@@ -35,7 +35,7 @@ export {
   originOf,
   realmProblem,
 } from './origin.js';
-export { redact, redactJson, redactText } from './redact.js';
+export { escapeControls, redact, redactJson, redactText } from './redact.js';
 export type {
   Credentials,
   Method,

@@ -161,3 +161,15 @@ export function redactJson(value: unknown, indent?: number): string {
   const json = JSON.stringify(value);
   return json === undefined ? 'null' : JSON.stringify(walk(JSON.parse(json)), null, indent);
 }
+
+/**
+ * escapeControls writes every control character but tab and newline (C0, DEL, C1) as `\u00XX`:
+ * a registry's or server's string in a message cannot move the cursor, retitle or clear a
+ * terminal, or forge a line of a log. In JSON text the escape means the same character.
+ */
+export function escapeControls(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we escape
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => {
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+}

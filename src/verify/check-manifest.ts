@@ -3,7 +3,8 @@
  * A target *is* the image manifest: its length is the manifest's byte length and its sha256 the
  * manifest digest, so TUF's own target checks apply to the bytes as they are.
  */
-import { checkLengthAndHashes, type HashEncoding, nodeBackend } from '../core/index.js';
+import { checkLengthAndHashes, type HashEncoding } from '../core/index.js';
+import { nodeBackend } from '../crypto/index.js';
 import {
   digestOf,
   type ImageIndex,

@@ -59,6 +59,7 @@ export interface NotarySource {
   readonly tofu: boolean;
 }
 
+/** One rule of a {@link TrustPolicy}: the images it matches and where their trust comes from. */
 export interface PolicyRule {
   readonly match: string;
   readonly source: TufSource | NotarySource;
@@ -264,6 +265,8 @@ export class TrustPolicy {
    * load reads a policy file, as given (`/dev/stdin` and `<(…)` work). Relative paths in it
    * resolve against the folder of the real file when it is a regular file (a symlink to the
    * policy is followed first), else against the current folder.
+   * @throws {@link MisuseError} `MISUSE` when the file cannot be read, is not JSON or is not a
+   *   valid policy (naming where)
    */
   static async load(file: string): Promise<TrustPolicy> {
     const r = await TrustPolicy.checkFile(file);
@@ -297,7 +300,7 @@ export class TrustPolicy {
   /**
    * fromJSON checks a policy document; file names resolve against `baseDir`. A document built
    * in code may give a trusted root or CA certificates as bytes instead of a file.
-   * @throws {@link MisuseError} naming every problem with its JSON path
+   * @throws {@link MisuseError} `MISUSE` naming every problem with its JSON path
    */
   static fromJSON(json: unknown, baseDir: string, source = 'policy'): TrustPolicy {
     const r = TrustPolicy.check(json, baseDir, source);

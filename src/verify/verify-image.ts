@@ -7,7 +7,6 @@
  * is asked for the manifest by the signed digest, and the bytes it returns are checked here
  * ({@link checkManifest}).
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import {
   Updater,
 } from '../client/index.js';
 import { ExpiredMetadataError, MisuseError } from '../core/index.js';
+import { sha256Hex } from '../crypto/index.js';
 import { lookupTag, NotaryClient, type NotaryCollection, signedTags } from '../notary/index.js';
 import {
   type FetchedManifest,
@@ -38,6 +38,7 @@ import { ImageVerificationError } from './errors.js';
 import type { NotarySource, PolicyRule, TrustAnchor, TrustPolicy, TufSource } from './policy.js';
 import { abortable, currentSignal, RefreshCache, SignalFetcher } from './refresh-cache.js';
 
+/** Options of {@link ImageVerifier}: the policy, where trust data is cached, and limits. */
 export interface VerifierOptions {
   policy: TrustPolicy;
   /**
@@ -111,10 +112,6 @@ export interface VerifiedImage {
   readonly signed: SignedManifest;
   /** For an index and a requested platform: that platform's manifest digest. */
   readonly platformDigest?: string;
-}
-
-function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** The trust source of a TUF rule: the repository and the root trusted for it (as the cache folder). */

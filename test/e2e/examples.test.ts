@@ -109,6 +109,15 @@ describe('examples', function () {
     },
   );
 
+  example(
+    'sign-release.mjs',
+    'a release signed by an asynchronous signer (a signing service stand-in), published and verified by the client',
+    (out) => {
+      assert.match(out, /^published \d+ files: .*timestamp\.json\n/m);
+      assert.match(out, /verified app\/app-1\.2\.0\.tar\.gz: 23 bytes, sha256 [0-9a-f]{64}\n$/);
+    },
+  );
+
   tested.push('registry-handler.mjs');
   it('registry-handler.mjs: a node:http handler serves signed manifests only', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'tufa-example-'));

@@ -1383,12 +1383,12 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
       await privateReg?.close();
     });
 
-    it('the server wants a token: anonymous, the verification fails with HTTP 401 and how to log in (exit 3)', async () => {
+    it('the server wants a token: anonymous, the verification fails with HTTP 401 and how to log in (exit 2: configuration, not an outage)', async () => {
       const dir = dockerConfig('docker-registry-only', {
         [privateReg?.host as string]: TEST_ACCOUNT,
       });
       const r = await tufaWith(dir, undefined, ...privateArgs('c-private-anon'));
-      assert.equal(r.status, 3, show(r));
+      assert.equal(r.status, 2, show(r));
       const [res] = JSON.parse(r.stdout) as Array<{
         verified: boolean;
         error: { code: string; message: string };
@@ -1432,7 +1432,7 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
         wrong,
         ...privateArgs('c-private-wrong', '--username', notaryAccount.username, '--password-stdin'),
       );
-      assert.equal(bad.status, 3, show(bad));
+      assert.equal(bad.status, 2, show(bad));
       assert.ok(!`${bad.stdout}${bad.stderr}`.includes(wrong), show(bad));
       // --password-stdin without --username (and the reverse) is a usage error
       const half = await tufaWith(dir, 'x', ...privateArgs('c-private-half', '--password-stdin'));
@@ -1511,7 +1511,7 @@ describe('Notary v1 live: notary-server + notary-signer + notary CLI, then tufa 
         '--json',
       ];
       const anon = await tufaWith(dir, undefined, ...args);
-      assert.equal(anon.status, 3, show(anon));
+      assert.equal(anon.status, 2, show(anon));
       const r = await tufaWith(
         dir,
         notaryAccount.password,

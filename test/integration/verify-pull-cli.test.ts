@@ -513,7 +513,11 @@ describe('tufa verify and tufa pull against a real registry (CLI, integration)',
     const ref = `${authReg.host}/demo/private:1.0`;
     const pinned = `${authReg.host}/demo/private@${app.digest}`;
     const denied = await tufa('verify', ref, ...opts());
-    assert.equal(denied.status, 3, `no credentials: unauthorized\n${show(denied)}`);
+    assert.equal(
+      denied.status,
+      2,
+      `no credentials: unauthorized (a login is configuration: exit 2)\n${show(denied)}`,
+    );
     assert.match(denied.stderr, /UNAUTHORIZED/);
 
     const account = authReg.account as NonNullable<typeof authReg.account>;

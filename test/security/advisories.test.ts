@@ -14,6 +14,7 @@ import type { JsonObject, JsonValue } from '../../src/core/json.js';
 import { Metadata } from '../../src/core/metadata/envelope.js';
 import { encodeName } from '../../src/core/names.js';
 import { TrustedMetadataSet } from '../../src/core/trusted-set.js';
+import { nodeBackend } from '../../src/crypto/index.js';
 import {
   envelope,
   expiresIn,
@@ -75,7 +76,9 @@ async function twoIdsOneKey(
   repo.setRootKeys({ timestamp: 2 });
   (repo.root.keys as JsonObject)[aliasId] = alias;
   ((repo.root.roles as JsonObject).timestamp as JsonObject).keyids = [key.keyid, aliasId];
-  const set = new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW);
+  const set = new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW, {
+    backend: nodeBackend,
+  });
   const data = canonicalize(repo.timestamp);
   const bytes = signedWith(repo.timestamp, [
     [key.keyid, key.signHex(data)],
@@ -85,15 +88,17 @@ async function twoIdsOneKey(
   // control: the alias is a usable spelling of the key (alone, threshold 1, it verifies)
   ((repo.root.roles as JsonObject).timestamp as JsonObject).keyids = [aliasId];
   ((repo.root.roles as JsonObject).timestamp as JsonObject).threshold = 1;
-  new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW).updateTimestamp(
-    signedWith(repo.timestamp, [[aliasId, aliasSig(data)]]),
-  );
+  new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW, {
+    backend: nodeBackend,
+  }).updateTimestamp(signedWith(repo.timestamp, [[aliasId, aliasSig(data)]]));
   ((repo.root.roles as JsonObject).timestamp as JsonObject).keyids = [key.keyid, aliasId];
   ((repo.root.roles as JsonObject).timestamp as JsonObject).threshold = 2;
   // control: a second, different key under the alias ID reaches the threshold
   const other = new TestKey(key.type);
   (repo.root.keys as JsonObject)[aliasId] = other.json;
-  const set2 = new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW);
+  const set2 = new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW, {
+    backend: nodeBackend,
+  });
   set2.updateTimestamp(
     signedWith(repo.timestamp, [
       [key.keyid, key.signHex(data)],
@@ -195,7 +200,9 @@ const cases: SecurityCase[] = [
       const [k1, k2] = [new TestKey(), new TestKey()];
       repo.timestampKeys = [k1, k2];
       repo.setRootKeys({ timestamp: 2 });
-      const set = new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW);
+      const set = new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW, {
+        backend: nodeBackend,
+      });
       const data = canonicalize(repo.timestamp);
       const s1 = k1.signHex(data);
       await t.refuses(
@@ -316,7 +323,10 @@ const cases: SecurityCase[] = [
           const repo = new SimRepo();
           ((repo.root.roles as JsonObject)[r] as JsonObject).threshold = bad;
           await t.refuses(
-            () => new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW),
+            () =>
+              new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW, {
+                backend: nodeBackend,
+              }),
             'METADATA_FORMAT',
             /threshold/,
           );
@@ -327,7 +337,10 @@ const cases: SecurityCase[] = [
       const text = new TextDecoder()
         .decode(envelope(repo.root, repo.rootKeys))
         .replace(/"threshold": 1/, '"threshold": 1.5');
-      await t.refuses(() => new TrustedMetadataSet(te.encode(text), NOW), 'METADATA_FORMAT');
+      await t.refuses(
+        () => new TrustedMetadataSet(te.encode(text), NOW, { backend: nodeBackend }),
+        'METADATA_FORMAT',
+      );
       // a properly signed root v2 that sets timestamp's threshold to 0, then an unsigned timestamp
       const w = await simWorld(t);
       ((w.repo.root.roles as JsonObject).timestamp as JsonObject).threshold = 0;
@@ -447,18 +460,26 @@ const cases: SecurityCase[] = [
         }
       };
       const docs: Array<[string, JsonObject, (bytes: Uint8Array) => void, TestKey[]]> = [
-        ['root', repo.root, (b) => new TrustedMetadataSet(b, NOW), repo.rootKeys],
+        [
+          'root',
+          repo.root,
+          (b) => new TrustedMetadataSet(b, NOW, { backend: nodeBackend }),
+          repo.rootKeys,
+        ],
         [
           'timestamp',
           repo.timestamp,
-          (b) => new TrustedMetadataSet(repo.rootBytes(), NOW).updateTimestamp(b),
+          (b) =>
+            new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend }).updateTimestamp(
+              b,
+            ),
           repo.timestampKeys,
         ],
         [
           'snapshot',
           repo.snapshot,
           (b) => {
-            const s = new TrustedMetadataSet(repo.rootBytes(), NOW);
+            const s = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
             s.updateTimestamp(repo.timestampBytes());
             s.updateSnapshot(b, true);
           },
@@ -468,7 +489,7 @@ const cases: SecurityCase[] = [
           'targets',
           repo.targets,
           (b) => {
-            const s = new TrustedMetadataSet(repo.rootBytes(), NOW);
+            const s = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
             s.updateTimestamp(repo.timestampBytes());
             s.updateSnapshot(repo.snapshotBytes());
             const top = s.updateTargets(b);
@@ -847,7 +868,7 @@ const cases: SecurityCase[] = [
     async run(t) {
       const repo = new SimRepo();
       const text = new TextDecoder().decode(repo.timestampBytes());
-      const set = () => new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = () => new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       await t.refuses(
         () => set().updateTimestamp(te.encode(text.replace('"_type"', '"x_added": 1, "_type"'))),
         'THRESHOLD_NOT_MET',

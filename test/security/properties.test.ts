@@ -13,6 +13,7 @@ import { type JsonObject, type JsonValue, parseJson } from '../../src/core/json.
 import type { RoleType } from '../../src/core/metadata/base.js';
 import { Metadata } from '../../src/core/metadata/envelope.js';
 import { TrustedMetadataSet } from '../../src/core/trusted-set.js';
+import { nodeBackend } from '../../src/crypto/index.js';
 import { envelope, NOW, SimRepo, TestKey } from '../support/tuf-builder.js';
 import { defineCases, pathsOf, type SecurityCase } from './harness.js';
 import { te } from './worlds.js';
@@ -145,11 +146,15 @@ function signedRepository(): {
   const snapshotBytes = repo.snapshotBytes();
   repo.timestamp.meta = { 'snapshot.json': { version: 1 } };
   const timestampBytes = repo.timestampBytes();
-  const set = () => new TrustedMetadataSet(rootBytes, NOW);
+  const set = () => new TrustedMetadataSet(rootBytes, NOW, { backend: nodeBackend });
   return {
     repo,
     docs: [
-      { role: 'root', bytes: rootBytes, load: (b) => new TrustedMetadataSet(b, NOW).root },
+      {
+        role: 'root',
+        bytes: rootBytes,
+        load: (b) => new TrustedMetadataSet(b, NOW, { backend: nodeBackend }).root,
+      },
       { role: 'timestamp', bytes: timestampBytes, load: (b) => set().updateTimestamp(b) },
       {
         role: 'snapshot',
@@ -399,7 +404,9 @@ const cases: SecurityCase[] = [
             const root = structuredClone(repo.root);
             Object.assign(root.keys as JsonObject, keys);
             (root.roles as JsonObject).timestamp = { keyids, threshold };
-            const set = new TrustedMetadataSet(envelope(root, repo.rootKeys), NOW);
+            const set = new TrustedMetadataSet(envelope(root, repo.rootKeys), NOW, {
+              backend: nodeBackend,
+            });
             const bytes = te.encode(JSON.stringify({ signatures, signed: repo.timestamp }));
             const outcome = typedOrAccepted(() => set.updateTimestamp(bytes));
             assert.equal(

@@ -20,9 +20,9 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { withLock } from '../../src/client/index.js';
 import type { TargetFile } from '../../src/core/index.js';
 import { formatExpires } from '../../src/core/metadata/fields.js';
+import { withLock } from '../../src/internal/index.js';
 import { expiresIn, NOW, type SimRepo, TestKey } from '../support/tuf-builder.js';
 import {
   type CaseContext,
@@ -127,7 +127,7 @@ function sleeper(t: CaseContext): ChildProcess {
 }
 
 /** The module under test, compiled (for worker threads and child processes). */
-const LIB = new URL('../../src/client/index.js', import.meta.url).href;
+const LIB = new URL('../../src/internal/index.js', import.meta.url).href;
 
 /** threadsAtOnce runs two worker threads taking `lock` three times each; the most inside at once. */
 async function threadsAtOnce(lock: string): Promise<number> {

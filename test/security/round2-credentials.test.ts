@@ -341,7 +341,7 @@ const cases: SecurityCase[] = [
           ],
           { env: cliEnv(t, { DOCKER_CONFIG: dockerConfig(t, r2.host) }), timeoutMs: 30_000 },
         );
-        assert.equal(r.status, 3, show(r));
+        assert.equal(r.status, 2, show(r)); // a refused login is configuration (exit 2)
         assert.match(r.stderr, /UNAUTHORIZED: .*redirect/, show(r));
         t.refusedBy('UNAUTHORIZED');
         assert.ok(evil.log.length >= 1, show(r));

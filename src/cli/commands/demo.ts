@@ -3,7 +3,7 @@
  * file in a TUF repository made with the TEST-ONLY keys of keys-example/, verifies the file and
  * the image as a client would, pulls the image, then shows each attack refused.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,10 @@ import {
   checkLengthAndHashes,
   consistentTargetName,
   findTarget,
-  nodeBackend,
   TrustedMetadataSet,
   TufaError,
 } from '../../core/index.js';
+import { nodeBackend, sha256Hex } from '../../crypto/index.js';
 import { type BuiltImage, buildImage, OciError, writeLayoutImages } from '../../oci/index.js';
 import { buildRepository, KeyObjectSigner, writeTree } from '../../repository/index.js';
 import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
@@ -37,10 +37,6 @@ async function loadTestKey(role: string): Promise<KeyObjectSigner> {
   );
 }
 
-function sha256Hex(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
 /**
  * verifyFile runs the client workflow over a file map: trusted root → timestamp → snapshot →
  * targets → the target's bytes, as a TUF client does over HTTP.
@@ -56,13 +52,16 @@ function verifyFile(
     if (b === undefined) throw new Error(`${name} is missing from the repository`);
     return b;
   };
-  const trusted = new TrustedMetadataSet(trustedRoot, now);
+  const trusted = new TrustedMetadataSet(trustedRoot, now, { backend: nodeBackend });
   for (let v = trusted.root.signed.version + 1; files.has(`${v}.root.json`); v++)
     trusted.updateRoot(get(`${v}.root.json`));
   const ts = trusted.updateTimestamp(get('timestamp.json'));
   trusted.updateSnapshot(get(`${ts.signed.snapshotMeta.version}.snapshot.json`));
-  const found = findTarget(trusted, targetPath, (role) =>
-    get(`${trusted.snapshot?.signed.roleMeta(role)?.version}.${role}.json`),
+  const found = findTarget(
+    trusted,
+    targetPath,
+    (role) => get(`${trusted.snapshot?.signed.roleMeta(role)?.version}.${role}.json`),
+    { backend: nodeBackend },
   );
   if (found === undefined) throw new Error(`${targetPath} is not a signed target`);
   const sha256 = found.target.hashes.sha256 as string;
@@ -78,13 +77,8 @@ const exists = (p: string) =>
     () => false,
   );
 
-/** runDemo prints the demo and returns true when every check came out as it should. */
-export async function runDemo(
-  out: Output,
-  options: { dir?: string; now?: number },
-): Promise<boolean> {
-  const now = options.now ?? Date.now();
-  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'tufa-demo-')));
+/** setUpDemo writes the demo's signed repository, its OCI layout of three images and a policy. */
+async function setUpDemo(dir: string, now: number) {
   const repoDir = join(dir, 'repository');
   const layoutDir = join(dir, 'images');
   const [root, targets, snapshot, timestamp] = (await Promise.all(
@@ -131,32 +125,34 @@ export async function runDemo(
     ],
   };
   await writeFile(policyFile, `${JSON.stringify(policy, null, 2)}\n`);
+  return { dir, now, repoDir, layoutDir, policyFile, policy, signing, app, next, content, files };
+}
 
-  out.line(
-    'tufa demo: a signed TUF repository and image, verified, pulled, then attacked (offline)',
-  );
-  out.line('');
-  out.line(`Repository   ${repoDir}`);
-  out.line(
-    '             signed with keys-example/*.test-only.key.pem: public TEST-ONLY keys, never for real use',
-  );
-  out.line(`Images       oci:${layoutDir} (${IMAGE} signed; ${UNSIGNED} and ${UNCOVERED} not)`);
-  out.line(
-    `Policy       ${policyFile}: example.test/demo/** → that repository; anything else denied`,
-  );
-  out.line('');
+type Demo = Awaited<ReturnType<typeof setUpDemo>>;
 
-  // The client reads back what was written, trusting only 1.root.json.
-  const onDisk: Files = new Map();
-  for (const name of files.keys())
-    onDisk.set(name, new Uint8Array(await readFile(join(repoDir, name))));
-  const trustedRoot = onDisk.get('1.root.json') as Uint8Array;
-  let ok = true;
-  const fail = (what: string, e: unknown) => {
-    ok = false;
-    out.line(`  ✘ ${what}: ${(e as Error).message}`);
-  };
+/** demoVerifier is the image verifier a client of the demo's policy runs. */
+function demoVerifier(d: Demo): ImageArgs {
+  return new ImageArgs(
+    new ImageVerifier({
+      policy: TrustPolicy.fromJSON(d.policy, d.dir),
+      files: readTrustFile,
+      cacheDir: join(d.dir, 'cache'),
+      now: () => d.now,
+    }),
+  );
+}
 
+type Attack = [string, () => Promise<void> | void];
+
+/** verifyAndPull verifies the signed file and image as a client would, and pulls the image. */
+async function verifyAndPull(
+  d: Demo,
+  out: Output,
+  onDisk: Files,
+  trustedRoot: Uint8Array,
+  fail: (what: string, e: unknown) => void,
+): Promise<void> {
+  const { dir, now, layoutDir } = d;
   out.line('Verify before pull:');
   try {
     const v = verifyFile(onDisk, trustedRoot, now, 'hello.txt');
@@ -166,16 +162,7 @@ export async function runDemo(
   } catch (e) {
     fail('hello.txt', e);
   }
-  const verifier = () =>
-    new ImageArgs(
-      new ImageVerifier({
-        policy: TrustPolicy.fromJSON(policy, dir),
-        files: readTrustFile,
-        cacheDir: join(dir, 'cache'),
-        now: () => now,
-      }),
-    );
-  const good = verifier();
+  const good = demoVerifier(d);
   try {
     const v = await good.verify(`oci:${layoutDir}:${IMAGE}`);
     out.line(`  ✔ ${IMAGE}: manifest ${v.length} bytes matches the signed target → ${v.pinned}`);
@@ -190,19 +177,15 @@ export async function runDemo(
     await good.close();
   }
   out.line('');
+}
 
+/** tufAttacks: attacks on the TUF repository, each to be refused by the client workflow. */
+async function tufAttacks(d: Demo, onDisk: Files, trustedRoot: Uint8Array): Promise<Attack[]> {
+  const { now, signing, content } = d;
   const attacker = new KeyObjectSigner(generateKeyPairSync('ed25519').privateKey);
   const v2 = await buildRepository({ ...signing, files: content, now, versions: { timestamp: 2 } });
   const helloName = `targets/${consistentTargetName('hello.txt', sha256Hex(content[0]?.content ?? new Uint8Array()))}`;
-  const withImages = async (
-    name: string,
-    images: Array<{ refName: string; image: BuiltImage }>,
-  ) => {
-    const d = join(dir, 'attacks', name);
-    await writeLayoutImages(d, images);
-    return d;
-  };
-  const attacks: Array<[string, () => Promise<void> | void]> = [
+  return [
     [
       'arbitrary software: target bytes replaced',
       () => {
@@ -244,7 +227,7 @@ export async function runDemo(
     [
       'rollback: timestamp v1 served after the client saw v2',
       () => {
-        const set = new TrustedMetadataSet(trustedRoot, now);
+        const set = new TrustedMetadataSet(trustedRoot, now, { backend: nodeBackend });
         set.updateTimestamp(v2.get('timestamp.json') as Uint8Array);
         set.updateTimestamp(onDisk.get('timestamp.json') as Uint8Array);
       },
@@ -255,17 +238,32 @@ export async function runDemo(
         verifyFile(onDisk, trustedRoot, now + 2 * DAY, 'hello.txt');
       },
     ],
+  ];
+}
+
+/** imageAttacks: attacks on images and their layout, each to be refused by verify or pull. */
+function imageAttacks(demo: Demo): Attack[] {
+  const { dir, layoutDir, app, next } = demo;
+  const withImages = async (
+    name: string,
+    images: Array<{ refName: string; image: BuiltImage }>,
+  ) => {
+    const w = join(dir, 'attacks', name);
+    await writeLayoutImages(w, images);
+    return w;
+  };
+  return [
     [
       `unsigned tag: ${UNSIGNED}`,
       async () => {
-        const v = verifier();
+        const v = demoVerifier(demo);
         await v.verify(`oci:${layoutDir}:${UNSIGNED}`).finally(() => v.close());
       },
     ],
     [
       `image no policy rule covers: ${UNCOVERED}`,
       async () => {
-        const v = verifier();
+        const v = demoVerifier(demo);
         await v.verify(`oci:${layoutDir}:${UNCOVERED}`).finally(() => v.close());
       },
     ],
@@ -273,7 +271,7 @@ export async function runDemo(
       `tampered manifest: ${IMAGE} pointing at another manifest`,
       async () => {
         const d = await withImages('moved-tag', [{ refName: IMAGE, image: next }]);
-        const v = verifier();
+        const v = demoVerifier(demo);
         await v.verify(`oci:${d}:${IMAGE}`).finally(() => v.close());
       },
     ],
@@ -288,7 +286,7 @@ export async function runDemo(
         bytes[mid] = (bytes[mid] as number) ^ 0xff;
         await writeFile(blob, bytes);
         const dest = join(dir, 'attacks', 'bad-layer.tar');
-        const v = verifier();
+        const v = demoVerifier(demo);
         const pulled = await v.pull(`oci:${d}:${IMAGE}`, `oci-archive:${dest}`).then(
           () => undefined,
           (e: unknown) => e,
@@ -299,6 +297,43 @@ export async function runDemo(
       },
     ],
   ];
+}
+
+/** runDemo prints the demo and returns true when every check came out as it should. */
+export async function runDemo(
+  out: Output,
+  options: { dir?: string; now?: number },
+): Promise<boolean> {
+  const now = options.now ?? Date.now();
+  const d = await setUpDemo(options.dir ?? (await mkdtemp(join(tmpdir(), 'tufa-demo-'))), now);
+  const { dir, repoDir, layoutDir, policyFile, files } = d;
+  out.line(
+    'tufa demo: a signed TUF repository and image, verified, pulled, then attacked (offline)',
+  );
+  out.line('');
+  out.line(`Repository   ${repoDir}`);
+  out.line(
+    '             signed with keys-example/*.test-only.key.pem: public TEST-ONLY keys, never for real use',
+  );
+  out.line(`Images       oci:${layoutDir} (${IMAGE} signed; ${UNSIGNED} and ${UNCOVERED} not)`);
+  out.line(
+    `Policy       ${policyFile}: example.test/demo/** → that repository; anything else denied`,
+  );
+  out.line('');
+
+  // The client reads back what was written, trusting only 1.root.json.
+  const onDisk: Files = new Map();
+  for (const name of files.keys())
+    onDisk.set(name, new Uint8Array(await readFile(join(repoDir, name))));
+  const trustedRoot = onDisk.get('1.root.json') as Uint8Array;
+  let ok = true;
+  const fail = (what: string, e: unknown) => {
+    ok = false;
+    out.line(`  ✘ ${what}: ${(e as Error).message}`);
+  };
+  await verifyAndPull(d, out, onDisk, trustedRoot, fail);
+
+  const attacks = [...(await tufAttacks(d, onDisk, trustedRoot)), ...imageAttacks(d)];
   out.line('Attacks (each must be refused):');
   let refused = 0;
   for (const [what, attack] of attacks) {

@@ -29,7 +29,7 @@ export const INSECURE_KEY_FLAG = '--insecure-key-permissions';
 
 /**
  * readPrivateKey reads the private key file a flag names, as ssh does: refused when group or
- * others may read it (unless `insecure`), and an encrypted key without the passphrase says so.
+ * others may read it or another user owns it (unless `insecure`), and an encrypted key without the passphrase says so.
  * @throws {@link UsageError} naming the flag and the file
  */
 export async function readPrivateKey(
@@ -38,12 +38,22 @@ export async function readPrivateKey(
   insecure: boolean,
 ): Promise<{ pem: string; passphrase: string | undefined }> {
   await checkRegularFile(flag, file);
-  const mode = (await stat(file)).mode & 0o777;
+  const st = await stat(file);
+  const mode = st.mode & 0o777;
   if (process.platform !== 'win32' && (mode & 0o077) !== 0 && !insecure) {
     throw flagError(
       flag,
       file,
       `permissions 0${mode.toString(8)} are too open: a private key must be readable by its owner only (chmod 600 ${file}; or ${INSECURE_KEY_FLAG})`,
+    );
+  }
+  // as ssh: a key owned by another user is that user's to read and replace
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid && !insecure) {
+    throw flagError(
+      flag,
+      file,
+      `owned by uid ${st.uid}, not by you (uid ${uid}): another user can read and replace this private key (chown it; or ${INSECURE_KEY_FLAG})`,
     );
   }
   const pem = await readFlagText(flag, file);

@@ -3,6 +3,8 @@
  * files (private: PKCS#8 PEM, passphrase from $TUFA_KEY_PASSPHRASE; public: TUF JSON) or as an
  * external signer command. Nothing private is ever printed.
  */
+import { lstat, readdir } from 'node:fs/promises';
+import { basename, join, relative, sep } from 'node:path';
 import type { Command } from 'commander';
 import type { JsonValue } from '../../core/index.js';
 import {
@@ -14,19 +16,30 @@ import {
   RegistryClient,
 } from '../../oci/index.js';
 import {
+  type BatchTarget,
   DEFAULT_EXPIRY_DAYS,
   ExternalCommandSigner,
   hashesOf,
   parsePublicKeyFile,
+  parseTargetLines,
   publishTree,
   publishWorkspace,
   repositoryStatus,
   type Signer,
   signerEnvironment,
+  type TargetEntry,
   type TopRole,
   Workspace,
 } from '../../repository/index.js';
-import { conflicting, parseFlagFile, parseFlagJson, readFlagFile, UsageError } from '../flags.js';
+import {
+  conflicting,
+  flagError,
+  parseFlagFile,
+  parseFlagJson,
+  readFlagFile,
+  readFlagText,
+  UsageError,
+} from '../flags.js';
 import type { Output } from '../output.js';
 import { type RegistryFlags, registryOptions, withRegistryFlags } from '../registry-options.js';
 import { INSECURE_KEY_FLAG, signerFromKeyFile } from './key.js';
@@ -75,18 +88,81 @@ function roleNumber(spec: string, what: string): [TopRole, number] {
   return [role as TopRole, Number(n)];
 }
 
+/** summary names the roles a batch edited, with how many targets each got (the first ten). */
+function summary(roles: ReadonlyMap<string, number>): string {
+  const list = [...roles].map(([r, n]) => `${r} ${n}`);
+  return `${list.slice(0, 10).join(', ')}${list.length > 10 ? `, … (${list.length} roles)` : ''}`;
+}
+
+/**
+ * filesOf lists a command-line file as `[target path, file]`: a file as its name, a folder as
+ * every regular file under it, by its path relative to the folder. A symbolic link or other
+ * special file is refused (it could list bytes from outside the folder).
+ */
+async function filesOf(arg: string): Promise<Array<[string, string]>> {
+  const st = await lstat(arg).catch((e: unknown) => {
+    throw flagError('add-targets', arg, e);
+  });
+  if (st.isFile()) return [[basename(arg), arg]];
+  if (!st.isDirectory()) throw new UsageError(`add-targets ${arg}: not a regular file or folder`);
+  const out: Array<[string, string]> = [];
+  for (const e of await readdir(arg, { recursive: true, withFileTypes: true })) {
+    const file = join(e.parentPath, e.name);
+    if (e.isDirectory()) continue;
+    if (!e.isFile())
+      throw new UsageError(`add-targets ${file}: not a regular file (a symbolic link?): refused`);
+    out.push([relative(arg, file).split(sep).join('/'), file]);
+  }
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** imageEntry is the target entry of an image manifest's bytes (`ref`'s digest, when pinned, checked). */
+function imageEntry(
+  ref: Reference,
+  bytes: Uint8Array,
+): TargetEntry & { hashes: { sha256: string } } {
+  const manifest = parseManifest(bytes);
+  const hashes = hashesOf(bytes) as { sha256: string };
+  if (ref.digest !== undefined && ref.digest !== `sha256:${hashes.sha256}`)
+    throw new RangeError(`${ref.original}: the manifest's digest is sha256:${hashes.sha256}`);
+  return { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } };
+}
+
+/** What every repo subcommand needs: its command group, the output and the workspace. */
+interface RepoContext {
+  readonly repo: Command;
+  readonly out: Output;
+  /** ws opens the workspace named by --repo. */
+  ws(): Promise<Workspace>;
+  /** change runs one command's edits as a unit: locked, and nothing written when it fails. */
+  change<T>(fn: (w: Workspace) => Promise<T>): Promise<T>;
+}
+
 export function addRepoCommands(program: Command, out: Output): void {
   const repo = program
     .command('repo')
     .description('maintain a TUF repository (workspace folder: --repo, default .)')
     .option('--repo <dir>', 'repository workspace folder', '.');
   const ws = async () => Workspace.open(repo.opts<{ repo: string }>().repo, Date.now());
-  /** change runs one command's edits as a unit: locked, and nothing written when it fails. */
-  const change = async <T>(fn: (w: Workspace) => Promise<T>): Promise<T> => {
-    const w = await ws();
-    return w.update(() => fn(w));
+  const ctx: RepoContext = {
+    repo,
+    out,
+    ws,
+    change: async (fn) => {
+      const w = await ws();
+      return w.update(() => fn(w));
+    },
   };
+  addInitCommand(ctx);
+  addTargetCommands(ctx);
+  addDelegateCommand(ctx);
+  addSigningCommands(ctx);
+  addLifecycleCommands(ctx);
+  addStatusPublishCommands(ctx);
+}
 
+/** The repo subcommands init: version 1 of every top-level role. */
+function addInitCommand({ repo, out }: RepoContext): void {
   repo
     .command('init')
     .description('create a repository: version 1 of every top-level role, unsigned')
@@ -115,7 +191,10 @@ export function addRepoCommands(program: Command, out: Output): void {
       });
       out.line(`initialised ${dir}: sign root, targets, snapshot and timestamp, then publish`);
     });
+}
 
+/** The repo subcommands add-target, add-image, remove-target. */
+function addTargetCommands({ repo, out, ws, change }: RepoContext): void {
   repo
     .command('add-target')
     .description('list a file as a target (in the role its path is delegated to, unless --role)')
@@ -132,27 +211,54 @@ export function addRepoCommands(program: Command, out: Output): void {
         const custom =
           o.custom === undefined ? undefined : (parseFlagJson('--custom', o.custom) as JsonValue);
         const content = await readFlagFile('add-target', file);
-        const path = o.path ?? file.split('/').pop() ?? file;
-        const role = await change(async (w) => {
-          const listedBy = (await w.walkTarget(path)).listedBy[0];
-          const listed =
-            listedBy === undefined
-              ? undefined
-              : (
-                  (await w.read(listedBy)).signed.targets as Record<
-                    string,
-                    { hashes?: { sha256?: string } }
-                  >
-                )[path];
-          const same = listed !== undefined && listed.hashes?.sha256 === hashesOf(content).sha256;
-          if (listed !== undefined && !same && !o.replace) {
-            throw new UsageError(
-              `${path}: ${listedBy} already lists other bytes under this path (--replace to list these instead)`,
-            );
+        const path = o.path ?? basename(file);
+        const entry = { length: content.length, hashes: hashesOf(content), custom };
+        const roles = await change((w) =>
+          w.addTargets([{ path, entry, content, role: o.role }], { replace: o.replace }),
+        );
+        out.line(`${path}: ${content.length} bytes, listed in ${[...roles.keys()][0]}`);
+      },
+    );
+
+  repo
+    .command('add-targets')
+    .description(
+      'list many targets as one change (each role touched gets one new version): files, folders (every file under them, paths relative to the folder), or a JSON Lines manifest',
+    )
+    .argument('[files...]', 'files and folders')
+    .option(
+      '--manifest <file>',
+      'JSON Lines, one {"path","length","hashes","custom"} a line: targets not on this machine (repeatable)',
+      collect,
+      [],
+    )
+    .option('--prefix <path>', 'put the files and folders given under this target path')
+    .option('--role <role>', 'role to list them in')
+    .option('--replace', 'list other bytes under paths already listed', false)
+    .action(
+      async (
+        files: string[],
+        o: { manifest: string[]; prefix?: string; role?: string; replace: boolean },
+      ) => {
+        if (files.length === 0 && o.manifest.length === 0)
+          throw new UsageError('add-targets: give files, folders or --manifest');
+        const items: BatchTarget[] = [];
+        for (const m of o.manifest)
+          items.push(...parseTargetLines(await readFlagText('--manifest', m), m));
+        for (const f of files) {
+          for (const [path, file] of await filesOf(f)) {
+            const content = await readFlagFile('add-targets', file);
+            items.push({
+              path: o.prefix === undefined ? path : `${o.prefix.replace(/\/+$/, '')}/${path}`,
+              entry: { length: content.length, hashes: hashesOf(content) },
+              content,
+              source: file,
+            });
           }
-          return w.addTargetFile(path, content, o.role, custom);
-        });
-        out.line(`${path}: ${content.length} bytes, listed in ${role}`);
+        }
+        if (o.role !== undefined) for (const it of items) it.role = o.role;
+        const roles = await change((w) => w.addTargets(items, { replace: o.replace }));
+        out.line(`${items.length} targets listed: ${summary(roles)}`);
       },
     );
 
@@ -182,22 +288,76 @@ export function addRepoCommands(program: Command, out: Output): void {
         await client.close();
       }
     }
-    const manifest = parseManifest(bytes);
-    const hashes = hashesOf(bytes);
-    if (ref.digest !== undefined && ref.digest !== `sha256:${hashes.sha256}`) {
-      throw new RangeError(`${image}: the manifest's digest is sha256:${hashes.sha256}`);
-    }
-    const tagged = ref.tagged;
+    const entry = imageEntry(ref, bytes);
     // also listed as `registry/repo@sha256:…`, so digest references verify
-    const role = await change((w) =>
-      w.addImage(
-        tagged,
-        { length: bytes.length, hashes, custom: { oci: { mediaType: manifest.mediaType } } },
-        o.role,
-      ),
-    );
-    out.line(`${ref.tagged}: ${ref.pinned(`sha256:${hashes.sha256}`)}, listed in ${role}`);
+    const role = await change((w) => w.addImage(ref.tagged as string, entry, o.role));
+    out.line(`${ref.tagged}: ${ref.pinned(`sha256:${entry.hashes.sha256}`)}, listed in ${role}`);
   });
+
+  withRegistryFlags(
+    repo
+      .command('add-images')
+      .description(
+        'list many image tags as one change (each also as its digest path, as add-image does), manifests fetched with bounded concurrency',
+      )
+      .argument('[images...]', 'image references with a tag')
+      .option(
+        '--all-tags <registry/repository>',
+        'every tag the registry lists (repeatable)',
+        collect,
+        [],
+      )
+      .option('--concurrency <n>', 'manifests fetched at once', '8')
+      .option('--role <role>', 'role to list them in'),
+  ).action(
+    async (
+      images: string[],
+      o: RegistryFlags & { allTags: string[]; concurrency: string; role?: string },
+    ) => {
+      const concurrency = Number(o.concurrency);
+      if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 64)
+        throw new UsageError(`--concurrency ${o.concurrency}: expected 1 to 64`);
+      const refs = images.map((i) => {
+        const ref = Reference.parse(i);
+        if (ref.tag === undefined || ref.digest !== undefined)
+          throw new UsageError(`${i}: a tag (and no digest) is required`);
+        return ref;
+      });
+      if (refs.length === 0 && o.allTags.length === 0)
+        throw new UsageError('add-images: give image tags or --all-tags');
+      const client = new RegistryClient(await registryOptions(o, (t) => out.error(t)));
+      try {
+        for (const r of o.allTags) {
+          const repo = Reference.parse(r);
+          if (r.includes('@') || r.lastIndexOf(':') > r.lastIndexOf('/'))
+            throw new UsageError(`--all-tags ${r}: a repository, without tag or digest`);
+          for (const tag of await client.listTags(repo))
+            refs.push(Reference.parse(`${repo.name}:${tag}`));
+        }
+        // fetched `concurrency` at a time; listed in the order given, as one change
+        const entries: Array<ReturnType<typeof imageEntry>> = new Array(refs.length);
+        let next = 0;
+        const worker = async () => {
+          for (let i = next++; i < refs.length; i = next++) {
+            const ref = refs[i] as Reference;
+            entries[i] = imageEntry(ref, (await client.getManifest(ref, ref.tag as string)).bytes);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(concurrency, refs.length) }, worker));
+        const roles = await change(async (w) => {
+          const count = new Map<string, number>();
+          for (const [i, ref] of refs.entries()) {
+            const role = await w.addImage(ref.tagged as string, entries[i] as TargetEntry, o.role);
+            count.set(role, (count.get(role) ?? 0) + 1);
+          }
+          return count;
+        });
+        out.line(`${refs.length} images listed: ${summary(roles)}`);
+      } finally {
+        await client.close();
+      }
+    },
+  );
 
   repo
     .command('remove-target')
@@ -213,7 +373,10 @@ export function addRepoCommands(program: Command, out: Output): void {
       if (next !== undefined)
         out.line(`note: ${next} lists ${path} too: clients now get its entry`);
     });
+}
 
+/** The repo subcommands delegate. */
+function addDelegateCommand({ repo, out, change }: RepoContext): void {
   repo
     .command('delegate')
     .description('delegate paths to a new role (or succinct hashed bins)')
@@ -257,11 +420,19 @@ export function addRepoCommands(program: Command, out: Output): void {
         );
       },
     );
+}
 
+/** The repo subcommands sign, snapshot, timestamp. */
+function addSigningCommands({ repo, out, ws }: RepoContext): void {
   repo
     .command('sign')
-    .description('add one signature to a role (idempotent per key)')
-    .requiredOption('--role <role>', 'role to sign')
+    .description('add one signature to roles (idempotent per key), stored as one change')
+    .option('--role <role>', 'role to sign (repeatable)', collect, [])
+    .option(
+      '--all',
+      'every role the key may sign (those it signed already are left as they are)',
+      false,
+    )
     .option('--key <file>', 'private key (PKCS#8 PEM; passphrase from $TUFA_KEY_PASSPHRASE)')
     .option(
       '--signer-command <cmd>',
@@ -272,17 +443,29 @@ export function addRepoCommands(program: Command, out: Output): void {
     .option(INSECURE_KEY_FLAG, 'use a key file that group or others may read', false)
     .action(
       async (o: {
-        role: string;
+        role: string[];
+        all: boolean;
         key?: string;
         signerCommand?: string;
         publicKey?: string;
         signerEnv: string[];
         insecureKeyPermissions: boolean;
       }) => {
+        if (o.role.length > 0 === o.all) throw new UsageError('give --role (repeatable) or --all');
         const signer = await signerFrom(o, out);
         if (signer === undefined) throw new RangeError('--key or --signer-command is required');
-        const added = await (await ws()).sign(o.role, signer);
-        out.line(`${o.role}: ${added ? 'signed' : 'already signed'} by ${signer.keyid}`);
+        const w = await ws();
+        const roles = o.all ? await w.rolesSignableBy(signer.keyid) : o.role;
+        const added = await w.signRoles(roles, signer);
+        const fresh = [...added].filter(([, a]) => a).map(([r]) => r);
+        if (added.size === 1)
+          out.line(
+            `${roles[0]}: ${fresh.length > 0 ? 'signed' : 'already signed'} by ${signer.keyid}`,
+          );
+        else
+          out.line(
+            `${fresh.length} of ${added.size} roles signed by ${signer.keyid}${fresh.length > 0 ? `: ${fresh.slice(0, 10).join(', ')}${fresh.length > 10 ? ', …' : ''}` : ''}`,
+          );
       },
     );
 
@@ -327,7 +510,10 @@ export function addRepoCommands(program: Command, out: Output): void {
         },
       );
   }
+}
 
+/** The repo subcommands renew, rotate-root. */
+function addLifecycleCommands({ repo, out, ws, change }: RepoContext): void {
   repo
     .command('renew')
     .description('give a role a new expiry (a new version, to be signed again)')
@@ -378,7 +564,10 @@ export function addRepoCommands(program: Command, out: Output): void {
         `root v${v} started: sign it with a threshold of the old root keys and of the new ones`,
       );
     });
+}
 
+/** The repo subcommands status, publish. */
+function addStatusPublishCommands({ repo, out, ws, change }: RepoContext): void {
   repo
     .command('status')
     .description('signatures missing, expiries, stale meta')

@@ -1,7 +1,7 @@
 /**
  * The crypto backend interface: how the core imports public keys, checks signatures and hashes
- * bytes. Two implementations pass the same vectors: {@link nodeBackend} (node:crypto, the
- * default, fastest) and {@link portableBackend} (@noble, for runtimes without node:crypto).
+ * bytes. Two implementations pass the same vectors: `nodeBackend` (node:crypto, fastest; in src/crypto,
+ * entry `tufa/core/node`, so the core loads nothing from `node:`) and {@link portableBackend} (@noble, for runtimes without node:crypto).
  */
 
 /** Signature algorithms the core can check. */

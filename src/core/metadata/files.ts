@@ -11,14 +11,25 @@ import { describe, Fields, withRest } from './fields.js';
 /** How hash values are written: hex (TUF) or base64 (Notary). */
 export type HashEncoding = 'hex' | 'base64';
 
-/** parseHashes reads a non-empty `hashes` object of algorithm → string. */
-export function parseHashes(obj: JsonObject, where: string): Record<string, string> {
+/**
+ * parseHashes reads a non-empty `hashes` object of algorithm → string; with `base64` (Notary)
+ * each value must also decode as base64.
+ * @throws {@link FormatError} `METADATA_FORMAT` naming the field
+ */
+export function parseHashes(
+  obj: JsonObject,
+  where: string,
+  encoding: HashEncoding = 'hex',
+): Record<string, string> {
   const names = Object.keys(obj);
   if (names.length === 0) throw new FormatError(`${where}: expected at least one hash, got none`);
   for (const n of names) {
     const v = obj[n];
     if (typeof v !== 'string' || v.length === 0) {
       throw new FormatError(`${where}.${n}: expected a non-empty string, got ${describe(v)}`);
+    }
+    if (encoding === 'base64' && base64ToBytes(v) === undefined) {
+      throw new FormatError(`${where}.${n}: expected base64`);
     }
   }
   return obj as Record<string, string>;
@@ -32,6 +43,8 @@ function isSupported(alg: string): alg is HashAlgorithm {
  * checkLengthAndHashes throws a LengthOrHashMismatchError unless `data` has the expected length
  * (when one is given) and matches every listed hash. An algorithm we cannot compute fails: a
  * hash that cannot be checked is not taken as checked.
+ * @throws {@link LengthOrHashMismatchError} `LENGTH_OR_HASH_MISMATCH` naming the file and what
+ *   differs
  */
 export function checkLengthAndHashes(
   data: Uint8Array,

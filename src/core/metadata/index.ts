@@ -7,17 +7,14 @@ export {
   TargetPathHash,
 } from './delegations.js';
 export { Metadata, type Signature, type SignedTypes } from './envelope.js';
+export { formatExpires, parseExpires } from './fields.js';
 export {
-  asObject,
-  describe,
-  Fields,
-  formatExpires,
-  isObject,
-  parseExpires,
-  utcTime,
-  withRest,
-} from './fields.js';
-export { checkLengthAndHashes, type HashEncoding, MetaFile, TargetFile } from './files.js';
+  checkLengthAndHashes,
+  type HashEncoding,
+  MetaFile,
+  parseHashes,
+  TargetFile,
+} from './files.js';
 export { isTargetInPathPattern, matchSegment } from './pattern.js';
 export { Role, type RoleKeys } from './role.js';
 export { Root } from './root.js';

@@ -18,7 +18,8 @@ import { join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { initMetadataDir, Updater } from '../../../src/client/index.js';
 import { portableBackend } from '../../../src/core/crypto/portable.js';
-import { Metadata, nodeBackend, TrustedMetadataSet } from '../../../src/core/index.js';
+import { Metadata, TrustedMetadataSet } from '../../../src/core/index.js';
+import { nodeBackend } from '../../../src/crypto/index.js';
 import { ROOT } from '../../support/paths.js';
 
 const REAL = join(ROOT, 'test', 'vectors', 'tuf', 'real-tuf');

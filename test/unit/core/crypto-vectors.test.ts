@@ -13,9 +13,9 @@ import type {
   KeyAlgorithm,
   VerifyingKey,
 } from '../../../src/core/crypto/backend.js';
-import { nodeBackend } from '../../../src/core/crypto/node.js';
 import { portableBackend } from '../../../src/core/crypto/portable.js';
 import { bytesToHex, hexToBytes } from '../../../src/core/encoding.js';
+import { nodeBackend } from '../../../src/crypto/index.js';
 import { ROOT } from '../../support/paths.js';
 
 type Result = 'valid' | 'invalid' | 'acceptable';

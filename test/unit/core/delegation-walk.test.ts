@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { nodeBackend } from '../../../src/core/crypto/node.js';
 import { findTarget, walkDelegations } from '../../../src/core/delegation-walk.js';
 import { SuccinctRoles, TargetPathHash } from '../../../src/core/metadata/delegations.js';
 import { isTargetInPathPattern } from '../../../src/core/metadata/pattern.js';
 import { TrustedMetadataSet } from '../../../src/core/trusted-set.js';
+import { nodeBackend } from '../../../src/crypto/index.js';
 import { NOW, SimRepo, TestKey } from '../../support/tuf-builder.js';
 
 const enc = new TextEncoder();
@@ -16,7 +16,7 @@ const enc = new TextEncoder();
 /** search runs findTarget and records which roles were loaded, in order. */
 function search(repo: SimRepo, path: string, maxDelegations?: number) {
   repo.refreshMeta();
-  const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+  const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
   set.updateTimestamp(repo.timestampBytes());
   set.updateSnapshot(repo.snapshotBytes());
   const loaded: string[] = [];
@@ -27,7 +27,9 @@ function search(repo: SimRepo, path: string, maxDelegations?: number) {
       loaded.push(role);
       return repo.targetsBytes(role);
     },
-    maxDelegations === undefined ? {} : { maxDelegations },
+    maxDelegations === undefined
+      ? { backend: nodeBackend }
+      : { maxDelegations, backend: nodeBackend },
   );
   return { found, loaded };
 }
@@ -145,10 +147,10 @@ describe('delegation walk', () => {
     const repo = new SimRepo();
     repo.delegate('targets', 'A');
     repo.refreshMeta();
-    const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+    const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
     set.updateTimestamp(repo.timestampBytes());
     set.updateSnapshot(repo.snapshotBytes());
-    const walk = walkDelegations('x');
+    const walk = walkDelegations('x', { backend: nodeBackend });
     const first = walk.next();
     assert.equal(first.done, false);
     assert.deepEqual(first.value, { role: 'targets', parent: 'root', delegator: 'root' });

@@ -24,7 +24,6 @@ import {
   findTarget,
   LengthOrHashMismatchError,
   Metadata,
-  nodeBackend,
   parseJson,
   RepositoryError,
   type RoleType,
@@ -34,6 +33,7 @@ import {
   verificationResult,
   verifyThreshold,
 } from '../../../src/core/index.js';
+import { nodeBackend } from '../../../src/crypto/index.js';
 import { ROOT } from '../../support/paths.js';
 
 const VECTORS = join(ROOT, 'test', 'vectors', 'tuf');
@@ -177,19 +177,26 @@ describe('real TUF fixtures', () => {
 
   describe('python-tuf', () => {
     it('fishy_rolenames verifies end to end: root → timestamp → snapshot → targets → 3 delegated roles', () => {
-      const set = new TrustedMetadataSet(read(`${FISHY}/1.root.json`), REF_PYTHON_TUF);
+      const set = new TrustedMetadataSet(read(`${FISHY}/1.root.json`), REF_PYTHON_TUF, {
+        backend: nodeBackend,
+      });
       set.updateTimestamp(read(`${FISHY}/timestamp.json`));
       set.updateSnapshot(read(`${FISHY}/2.snapshot.json`));
       set.updateTargets(read(`${FISHY}/1.targets.json`));
       const loaded: string[] = [];
       // Every delegation matches "*" and no role lists a target: the walk visits all three, in
       // order, verifying each against targets, and finds nothing.
-      const found = findTarget(set, 'file.txt', (role) => {
-        loaded.push(role);
-        const file = FISHY_ROLE_FILES[role];
-        assert.ok(file !== undefined, `unexpected role ${role}`);
-        return read(`${FISHY}/${file}`);
-      });
+      const found = findTarget(
+        set,
+        'file.txt',
+        (role) => {
+          loaded.push(role);
+          const file = FISHY_ROLE_FILES[role];
+          assert.ok(file !== undefined, `unexpected role ${role}`);
+          return read(`${FISHY}/${file}`);
+        },
+        { backend: nodeBackend },
+      );
       assert.equal(found, undefined);
       assert.deepEqual(loaded, ['../a', '.', 'ö']);
       for (const role of loaded) assert.equal(set.delegatedTargets(role)?.signed.version, 1);
@@ -200,11 +207,15 @@ describe('real TUF fixtures', () => {
       for (const [keyid, key] of root.keys) {
         assert.notEqual(computeKeyId(key, nodeBackend), keyid);
       }
-      assert.doesNotThrow(() => new TrustedMetadataSet(read(`${FISHY}/1.root.json`), 0));
+      assert.doesNotThrow(
+        () => new TrustedMetadataSet(read(`${FISHY}/1.root.json`), 0, { backend: nodeBackend }),
+      );
     });
 
     it('root_sequence rotates 2 → 3 → 4 (RSA-PSS root key)', () => {
-      const set = new TrustedMetadataSet(read(`${ROOT_SEQUENCE}/2.root.json`), REF_PYTHON_TUF);
+      const set = new TrustedMetadataSet(read(`${ROOT_SEQUENCE}/2.root.json`), REF_PYTHON_TUF, {
+        backend: nodeBackend,
+      });
       set.updateRoot(read(`${ROOT_SEQUENCE}/3.root.json`));
       const md = set.updateRoot(read(`${ROOT_SEQUENCE}/4.root.json`));
       assert.equal(md.signed.version, 4);
@@ -212,13 +223,17 @@ describe('real TUF fixtures', () => {
     });
 
     it('root_sequence refuses a skipped version and a rollback', () => {
-      const skip = new TrustedMetadataSet(read(`${ROOT_SEQUENCE}/2.root.json`), REF_PYTHON_TUF);
+      const skip = new TrustedMetadataSet(read(`${ROOT_SEQUENCE}/2.root.json`), REF_PYTHON_TUF, {
+        backend: nodeBackend,
+      });
       assertFails(
         () => skip.updateRoot(read(`${ROOT_SEQUENCE}/4.root.json`)),
         BadVersionNumberError,
         'BAD_VERSION',
       );
-      const back = new TrustedMetadataSet(read(`${ROOT_SEQUENCE}/3.root.json`), REF_PYTHON_TUF);
+      const back = new TrustedMetadataSet(read(`${ROOT_SEQUENCE}/3.root.json`), REF_PYTHON_TUF, {
+        backend: nodeBackend,
+      });
       assertFails(
         () => back.updateRoot(read(`${ROOT_SEQUENCE}/2.root.json`)),
         BadVersionNumberError,
@@ -260,10 +275,15 @@ describe('real TUF fixtures', () => {
       assert.equal(set.root.signed.version, 4);
       assert.equal(set.snapshot?.signed.version, 2);
       const loaded: string[] = [];
-      const found = findTarget(set, 'registry.npmjs.org/keys.json', (role) => {
-        loaded.push(role);
-        return read(`${STAGING}/2.${role}.json`);
-      });
+      const found = findTarget(
+        set,
+        'registry.npmjs.org/keys.json',
+        (role) => {
+          loaded.push(role);
+          return read(`${STAGING}/2.${role}.json`);
+        },
+        { backend: nodeBackend },
+      );
       assert.deepEqual(loaded, ['registry.npmjs.org']);
       assert.equal(found?.role, 'registry.npmjs.org');
       assert.equal(found?.target.length, 1017);
@@ -272,18 +292,24 @@ describe('real TUF fixtures', () => {
       );
       checkLengthAndHashes(payload, found.target, 'keys.json', nodeBackend);
       // a target of the top-level role is found without loading the delegation
-      const rekor = findTarget(set, 'rekor.pub', () => assert.fail('no role should be loaded'));
+      const rekor = findTarget(set, 'rekor.pub', () => assert.fail('no role should be loaded'), {
+        backend: nodeBackend,
+      });
       assert.equal(rekor?.role, 'targets');
     });
 
     it('staging refuses a skipped root version and a root rollback', () => {
-      const skip = new TrustedMetadataSet(read(`${STAGING}/2.root.json`), REF_STAGING);
+      const skip = new TrustedMetadataSet(read(`${STAGING}/2.root.json`), REF_STAGING, {
+        backend: nodeBackend,
+      });
       assertFails(
         () => skip.updateRoot(read(`${STAGING}/4.root.json`)),
         BadVersionNumberError,
         'BAD_VERSION',
       );
-      const back = new TrustedMetadataSet(read(`${STAGING}/3.root.json`), REF_STAGING);
+      const back = new TrustedMetadataSet(read(`${STAGING}/3.root.json`), REF_STAGING, {
+        backend: nodeBackend,
+      });
       assertFails(
         () => back.updateRoot(read(`${STAGING}/2.root.json`)),
         BadVersionNumberError,
@@ -325,7 +351,9 @@ describe('real TUF fixtures', () => {
     });
 
     it('production root 8 is not accepted as the successor of root 6 (version 7 is expected)', () => {
-      const set = new TrustedMetadataSet(read(`${PROD}/6.root.json`), REF_PROD);
+      const set = new TrustedMetadataSet(read(`${PROD}/6.root.json`), REF_PROD, {
+        backend: nodeBackend,
+      });
       assertFails(
         () => set.updateRoot(read(`${PROD}/8.root.json`)),
         BadVersionNumberError,
@@ -343,7 +371,7 @@ describe('real TUF fixtures', () => {
         assert.match(key.keyval.public, /^04[0-9a-f]{128}$/);
         assert.equal(key.material()?.algorithm, 'ecdsa-p256-sha256');
       }
-      const set = new TrustedMetadataSet(bytes, REF_PROD);
+      const set = new TrustedMetadataSet(bytes, REF_PROD, { backend: nodeBackend });
       assert.equal(set.root.signed.version, 3);
       const text = decoder.decode(bytes);
       assert.ok(text.includes('"consistent_snapshot": false'));
@@ -351,7 +379,7 @@ describe('real TUF fixtures', () => {
         text.replace('"consistent_snapshot": false', '"consistent_snapshot": true'),
       );
       assertFails(
-        () => new TrustedMetadataSet(edited, REF_PROD),
+        () => new TrustedMetadataSet(edited, REF_PROD, { backend: nodeBackend }),
         UnsignedMetadataError,
         'THRESHOLD_NOT_MET',
       );
@@ -362,17 +390,19 @@ describe('real TUF fixtures', () => {
     it('in a root signature (ECDSA, Ed25519, RSA-PSS): UnsignedMetadataError', () => {
       const ecdsa = flip(read(`${STAGING}/2.root.json`), '"sig": "', 40);
       assertFails(
-        () => new TrustedMetadataSet(ecdsa, REF_STAGING),
+        () => new TrustedMetadataSet(ecdsa, REF_STAGING, { backend: nodeBackend }),
         UnsignedMetadataError,
         'THRESHOLD_NOT_MET',
       );
       const ed25519 = flip(read(`${FISHY}/1.root.json`), '"sig": "', 40);
       assertFails(
-        () => new TrustedMetadataSet(ed25519, REF_PYTHON_TUF),
+        () => new TrustedMetadataSet(ed25519, REF_PYTHON_TUF, { backend: nodeBackend }),
         UnsignedMetadataError,
         'THRESHOLD_NOT_MET',
       );
-      const set = new TrustedMetadataSet(read(`${ROOT_SEQUENCE}/2.root.json`), REF_PYTHON_TUF);
+      const set = new TrustedMetadataSet(read(`${ROOT_SEQUENCE}/2.root.json`), REF_PYTHON_TUF, {
+        backend: nodeBackend,
+      });
       const rsa = flip(read(`${ROOT_SEQUENCE}/3.root.json`), '"sig": "', 100);
       assertFails(() => set.updateRoot(rsa), UnsignedMetadataError, 'THRESHOLD_NOT_MET');
       assert.equal(set.root.signed.version, 2);
@@ -381,23 +411,29 @@ describe('real TUF fixtures', () => {
     it('in a signed field of a root: UnsignedMetadataError', () => {
       const bytes = flip(read(`${FISHY}/1.root.json`), '"expires": "205', 0);
       assertFails(
-        () => new TrustedMetadataSet(bytes, REF_PYTHON_TUF),
+        () => new TrustedMetadataSet(bytes, REF_PYTHON_TUF, { backend: nodeBackend }),
         UnsignedMetadataError,
         'THRESHOLD_NOT_MET',
       );
       const next = flip(read(`${STAGING}/3.root.json`), '"expires": "202', 0);
-      const set = new TrustedMetadataSet(read(`${STAGING}/2.root.json`), REF_STAGING);
+      const set = new TrustedMetadataSet(read(`${STAGING}/2.root.json`), REF_STAGING, {
+        backend: nodeBackend,
+      });
       assertFails(() => set.updateRoot(next), UnsignedMetadataError, 'THRESHOLD_NOT_MET');
     });
 
     it('in a timestamp: UnsignedMetadataError', () => {
-      const ts = new TrustedMetadataSet(read(`${STAGING}/4.root.json`), REF_STAGING);
+      const ts = new TrustedMetadataSet(read(`${STAGING}/4.root.json`), REF_STAGING, {
+        backend: nodeBackend,
+      });
       const bytes = flip(read(`${STAGING}/timestamp.json`), '"sha256": "', 10);
       assertFails(() => ts.updateTimestamp(bytes), UnsignedMetadataError, 'THRESHOLD_NOT_MET');
     });
 
     it('in a snapshot without hashes in timestamp: UnsignedMetadataError', () => {
-      const set = new TrustedMetadataSet(read(`${FISHY}/1.root.json`), REF_PYTHON_TUF);
+      const set = new TrustedMetadataSet(read(`${FISHY}/1.root.json`), REF_PYTHON_TUF, {
+        backend: nodeBackend,
+      });
       set.updateTimestamp(read(`${FISHY}/timestamp.json`));
       const bytes = flip(read(`${FISHY}/2.snapshot.json`), '"expires": "205', 0);
       assertFails(() => set.updateSnapshot(bytes), UnsignedMetadataError, 'THRESHOLD_NOT_MET');
@@ -408,7 +444,9 @@ describe('real TUF fixtures', () => {
         ['"expires": "202', 0],
         ['"sig": "', 40],
       ] as const) {
-        const set = new TrustedMetadataSet(read(`${STAGING}/4.root.json`), REF_STAGING);
+        const set = new TrustedMetadataSet(read(`${STAGING}/4.root.json`), REF_STAGING, {
+          backend: nodeBackend,
+        });
         set.updateTimestamp(read(`${STAGING}/timestamp.json`));
         const bytes = flip(read(`${STAGING}/2.snapshot.json`), marker, offset);
         assertFails(
@@ -426,7 +464,9 @@ describe('real TUF fixtures', () => {
     });
 
     it('in targets and in a delegated role: LengthOrHashMismatchError', () => {
-      const top = new TrustedMetadataSet(read(`${STAGING}/4.root.json`), REF_STAGING);
+      const top = new TrustedMetadataSet(read(`${STAGING}/4.root.json`), REF_STAGING, {
+        backend: nodeBackend,
+      });
       top.updateTimestamp(read(`${STAGING}/timestamp.json`));
       top.updateSnapshot(read(`${STAGING}/2.snapshot.json`));
       const targets = flip(read(`${STAGING}/2.targets.json`), '"expires": "202', 0);
@@ -439,7 +479,10 @@ describe('real TUF fixtures', () => {
       const set = loadStagingTopLevel();
       const delegated = flip(read(`${STAGING}/2.registry.npmjs.org.json`), '"sha256": "', 0);
       assertFails(
-        () => findTarget(set, 'registry.npmjs.org/keys.json', () => delegated),
+        () =>
+          findTarget(set, 'registry.npmjs.org/keys.json', () => delegated, {
+            backend: nodeBackend,
+          }),
         LengthOrHashMismatchError,
         'LENGTH_OR_HASH_MISMATCH',
       );
@@ -447,8 +490,11 @@ describe('real TUF fixtures', () => {
 
     it('in a target file: LengthOrHashMismatchError', () => {
       const set = loadStagingTopLevel();
-      const found = findTarget(set, 'registry.npmjs.org/keys.json', (role) =>
-        read(`${STAGING}/2.${role}.json`),
+      const found = findTarget(
+        set,
+        'registry.npmjs.org/keys.json',
+        (role) => read(`${STAGING}/2.${role}.json`),
+        { backend: nodeBackend },
       );
       assert.ok(found !== undefined);
       const payload = flip(

@@ -15,6 +15,7 @@ import {
   UnsignedMetadataError,
 } from '../../../src/core/errors.js';
 import { TrustedMetadataSet } from '../../../src/core/trusted-set.js';
+import { nodeBackend } from '../../../src/crypto/index.js';
 import { envelope, expiresIn, NOW, SimRepo, TestKey } from '../../support/tuf-builder.js';
 
 /** throwsCode asserts `fn` throws an instance of `cls` with `code`. */
@@ -31,7 +32,7 @@ function throwsCode(fn: () => unknown, cls: new (...a: never[]) => Error, code: 
 
 function loadAll(
   repo: SimRepo,
-  set = new TrustedMetadataSet(repo.rootBytes(), NOW),
+  set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend }),
 ): TrustedMetadataSet {
   set.updateTimestamp(repo.timestampBytes());
   set.updateSnapshot(repo.snapshotBytes());
@@ -43,7 +44,7 @@ describe('TrustedMetadataSet', () => {
   describe('trusted root (TUF 5.2)', () => {
     it('loads a root signed by its own threshold', () => {
       const repo = new SimRepo();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       assert.equal(set.root.signed.version, 1);
     });
 
@@ -51,7 +52,7 @@ describe('TrustedMetadataSet', () => {
       const repo = new SimRepo();
       const bytes = envelope(repo.root, [new TestKey()]);
       throwsCode(
-        () => new TrustedMetadataSet(bytes, NOW),
+        () => new TrustedMetadataSet(bytes, NOW, { backend: nodeBackend }),
         UnsignedMetadataError,
         'THRESHOLD_NOT_MET',
       );
@@ -63,7 +64,7 @@ describe('TrustedMetadataSet', () => {
       repo.setRootKeys({ root: 2 });
       const bytes = envelope(repo.root, [repo.rootKeys[0] as TestKey]);
       throwsCode(
-        () => new TrustedMetadataSet(bytes, NOW),
+        () => new TrustedMetadataSet(bytes, NOW, { backend: nodeBackend }),
         UnsignedMetadataError,
         'THRESHOLD_NOT_MET',
       );
@@ -72,12 +73,15 @@ describe('TrustedMetadataSet', () => {
     it('refuses bytes that are not JSON, and a timestamp given as root', () => {
       const repo = new SimRepo();
       throwsCode(
-        () => new TrustedMetadataSet(new TextEncoder().encode('{"signed":'), NOW),
+        () =>
+          new TrustedMetadataSet(new TextEncoder().encode('{"signed":'), NOW, {
+            backend: nodeBackend,
+          }),
         FormatError,
         'METADATA_FORMAT',
       );
       throwsCode(
-        () => new TrustedMetadataSet(repo.timestampBytes(), NOW),
+        () => new TrustedMetadataSet(repo.timestampBytes(), NOW, { backend: nodeBackend }),
         FormatError,
         'WRONG_TYPE',
       );
@@ -85,7 +89,10 @@ describe('TrustedMetadataSet', () => {
 
     it('refuses a reference time that is not a number', () => {
       const repo = new SimRepo();
-      assert.throws(() => new TrustedMetadataSet(repo.rootBytes(), Number.NaN), TypeError);
+      assert.throws(
+        () => new TrustedMetadataSet(repo.rootBytes(), Number.NaN, { backend: nodeBackend }),
+        TypeError,
+      );
     });
   });
 
@@ -95,7 +102,7 @@ describe('TrustedMetadataSet', () => {
       const old = repo.rootKeys;
       repo.rootKeys = [new TestKey('ecdsa')];
       repo.setRootKeys();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       set.updateRoot(repo.publishRoot(old));
       assert.equal(set.root.signed.version, 2);
     });
@@ -105,7 +112,7 @@ describe('TrustedMetadataSet', () => {
       const old = repo.rootKeys;
       repo.rootKeys = [new TestKey()];
       repo.setRootKeys();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       throwsCode(
         () => set.updateRoot(repo.publishRoot(old, repo.rootKeys)),
         UnsignedMetadataError,
@@ -119,7 +126,7 @@ describe('TrustedMetadataSet', () => {
       const old = repo.rootKeys;
       repo.rootKeys = [new TestKey()];
       repo.setRootKeys();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       throwsCode(
         () => set.updateRoot(repo.publishRoot(old, old)),
         UnsignedMetadataError,
@@ -129,7 +136,7 @@ describe('TrustedMetadataSet', () => {
 
     it('refuses a version other than N+1 (5.3.5)', () => {
       const repo = new SimRepo();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       repo.root.version = 3;
       throwsCode(
         () => set.updateRoot(envelope(repo.root, repo.rootKeys)),
@@ -147,12 +154,12 @@ describe('TrustedMetadataSet', () => {
     it('accepts an expired intermediate root but not an expired final root (5.3.6, 5.3.10)', () => {
       const repo = new SimRepo();
       repo.root.expires = expiresIn(-1);
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       repo.root.expires = expiresIn(-1);
       set.updateRoot(repo.publishRoot(repo.rootKeys));
       throwsCode(() => set.updateTimestamp(repo.timestampBytes()), ExpiredMetadataError, 'EXPIRED');
       repo.root.expires = expiresIn(30);
-      const set2 = new TrustedMetadataSet(repo.rootBytes(1), NOW);
+      const set2 = new TrustedMetadataSet(repo.rootBytes(1), NOW, { backend: nodeBackend });
       set2.updateRoot(repo.rootBytes(2));
       set2.updateRoot(repo.publishRoot(repo.rootKeys));
       assert.equal(set2.updateTimestamp(repo.timestampBytes()).signed.version, 1);
@@ -160,7 +167,7 @@ describe('TrustedMetadataSet', () => {
 
     it('refuses a root update after timestamp', () => {
       const repo = new SimRepo();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       set.updateTimestamp(repo.timestampBytes());
       assert.throws(() => set.updateRoot(repo.publishRoot(repo.rootKeys)), MisuseError);
     });
@@ -178,7 +185,7 @@ describe('TrustedMetadataSet', () => {
       };
       const bytes = envelope(repo.root, [key, key], [key.keyid, alias]);
       throwsCode(
-        () => new TrustedMetadataSet(bytes, NOW),
+        () => new TrustedMetadataSet(bytes, NOW, { backend: nodeBackend }),
         UnsignedMetadataError,
         'THRESHOLD_NOT_MET',
       );
@@ -188,7 +195,11 @@ describe('TrustedMetadataSet', () => {
       const repo = new SimRepo();
       const key = repo.rootKeys[0] as TestKey;
       const bytes = envelope(repo.root, [key, key]);
-      throwsCode(() => new TrustedMetadataSet(bytes, NOW), FormatError, 'METADATA_FORMAT');
+      throwsCode(
+        () => new TrustedMetadataSet(bytes, NOW, { backend: nodeBackend }),
+        FormatError,
+        'METADATA_FORMAT',
+      );
     });
 
     it('refuses threshold 0 at parse (go-tuf CVE-2026-23992)', () => {
@@ -198,7 +209,8 @@ describe('TrustedMetadataSet', () => {
         threshold: 0,
       };
       throwsCode(
-        () => new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW),
+        () =>
+          new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW, { backend: nodeBackend }),
         FormatError,
         'METADATA_FORMAT',
       );
@@ -209,9 +221,13 @@ describe('TrustedMetadataSet', () => {
       repo.timestampKeys = [new TestKey(), new TestKey('ecdsa'), new TestKey()];
       repo.setRootKeys({ timestamp: 2 });
       const [a, b] = repo.timestampKeys as [TestKey, TestKey, TestKey];
-      const set = new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW);
+      const set = new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW, {
+        backend: nodeBackend,
+      });
       set.updateTimestamp(envelope(repo.timestamp, [a, b]));
-      const set2 = new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW);
+      const set2 = new TrustedMetadataSet(envelope(repo.root, repo.rootKeys), NOW, {
+        backend: nodeBackend,
+      });
       throwsCode(
         () => set2.updateTimestamp(envelope(repo.timestamp, [a])),
         UnsignedMetadataError,
@@ -221,7 +237,7 @@ describe('TrustedMetadataSet', () => {
 
     it('ignores signatures by keys the role does not list', () => {
       const repo = new SimRepo();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       // signed by the snapshot key, which root lists, but not for timestamp
       throwsCode(
         () => set.updateTimestamp(envelope(repo.timestamp, repo.snapshotKeys)),
@@ -233,12 +249,12 @@ describe('TrustedMetadataSet', () => {
     it('verifies the signed object as parsed, unknown fields included', () => {
       const repo = new SimRepo();
       repo.timestamp.x_vendor = { note: 'kept', n: 1 };
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       const md = set.updateTimestamp(repo.timestampBytes());
       assert.deepEqual(md.signed.unrecognized, { x_vendor: { note: 'kept', n: 1 } });
       // the same field changed after signing breaks the signature
       const text = new TextDecoder().decode(repo.timestampBytes()).replace('"kept"', '"evil"');
-      const set2 = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set2 = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       throwsCode(
         () => set2.updateTimestamp(new TextEncoder().encode(text)),
         UnsignedMetadataError,
@@ -251,7 +267,7 @@ describe('TrustedMetadataSet', () => {
     it('refuses a lower version (rollback) and reports an equal one', () => {
       const repo = new SimRepo();
       repo.timestamp.version = 5;
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       set.updateTimestamp(repo.timestampBytes());
       repo.timestamp.version = 4;
       throwsCode(
@@ -272,7 +288,7 @@ describe('TrustedMetadataSet', () => {
       const repo = new SimRepo();
       repo.snapshot.version = 3;
       repo.refreshMeta();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       set.updateTimestamp(repo.timestampBytes());
       repo.snapshot.version = 2;
       repo.refreshMeta();
@@ -288,7 +304,7 @@ describe('TrustedMetadataSet', () => {
       const repo = new SimRepo();
       repo.timestamp.expires = expiresIn(-1);
       repo.timestamp.version = 7;
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       throwsCode(() => set.updateTimestamp(repo.timestampBytes()), ExpiredMetadataError, 'EXPIRED');
       assert.equal(set.timestamp?.signed.version, 7);
       throwsCode(() => set.updateSnapshot(repo.snapshotBytes()), ExpiredMetadataError, 'EXPIRED');
@@ -304,7 +320,7 @@ describe('TrustedMetadataSet', () => {
     it('treats the expiry instant itself as expired', () => {
       const repo = new SimRepo();
       repo.timestamp.expires = expiresIn(0);
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       throwsCode(() => set.updateTimestamp(repo.timestampBytes()), ExpiredMetadataError, 'EXPIRED');
     });
 
@@ -318,7 +334,7 @@ describe('TrustedMetadataSet', () => {
         '',
       ]) {
         repo.timestamp.expires = bad;
-        const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+        const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
         throwsCode(
           () => set.updateTimestamp(repo.timestampBytes()),
           FormatError,
@@ -330,14 +346,14 @@ describe('TrustedMetadataSet', () => {
     it('refuses a timestamp whose meta names something other than snapshot.json', () => {
       const repo = new SimRepo();
       repo.timestamp.meta = { 'targets.json': { version: 1 } };
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       throwsCode(() => set.updateTimestamp(repo.timestampBytes()), FormatError, 'METADATA_FORMAT');
     });
 
     it('refuses an unsupported spec_version major', () => {
       const repo = new SimRepo();
       repo.timestamp.spec_version = '2.0.0';
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       throwsCode(
         () => set.updateTimestamp(repo.timestampBytes()),
         FormatError,
@@ -349,7 +365,7 @@ describe('TrustedMetadataSet', () => {
   describe('snapshot (TUF 5.5)', () => {
     it('refuses bytes whose hash or length differ from timestamp meta (5.5.2)', () => {
       const repo = new SimRepo();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       set.updateTimestamp(repo.timestampBytes());
       repo.snapshot.expires = expiresIn(6); // same length, other content
       throwsCode(
@@ -367,7 +383,7 @@ describe('TrustedMetadataSet', () => {
 
     it('refuses a hash algorithm it cannot compute', () => {
       const repo = new SimRepo();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       const meta = repo.timestamp.meta as Record<string, Record<string, unknown>>;
       (meta['snapshot.json'] as Record<string, unknown>).hashes = {
         md5: 'd41d8cd98f00b204e9800998ecf8427e',
@@ -382,12 +398,12 @@ describe('TrustedMetadataSet', () => {
 
     it('skips the hash check for a cached (trusted) copy but still checks signatures', () => {
       const repo = new SimRepo();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       set.updateTimestamp(repo.timestampBytes());
       const cached = repo.snapshotBytes();
       repo.snapshot.expires = expiresIn(6);
       assert.equal(set.updateSnapshot(cached, true).signed.version, 1);
-      const set2 = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set2 = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       set2.updateTimestamp(repo.timestampBytes());
       throwsCode(
         () => set2.updateSnapshot(envelope(repo.snapshot, repo.targetsKeys), true),
@@ -400,7 +416,7 @@ describe('TrustedMetadataSet', () => {
       const repo = new SimRepo();
       repo.withHashes = false;
       repo.refreshMeta();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       set.updateTimestamp(repo.timestampBytes());
       repo.snapshot.version = 2;
       throwsCode(
@@ -417,7 +433,7 @@ describe('TrustedMetadataSet', () => {
       repo.targets.version = 4;
       repo.refreshMeta();
       const start = () => {
-        const s = new TrustedMetadataSet(repo.rootBytes(), NOW);
+        const s = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
         s.updateTimestamp(repo.timestampBytes());
         s.updateSnapshot(repo.snapshotBytes());
         return s;
@@ -440,7 +456,7 @@ describe('TrustedMetadataSet', () => {
       const repo = new SimRepo();
       repo.snapshot.expires = expiresIn(-2);
       repo.refreshMeta();
-      const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       assert.throws(() => set.updateSnapshot(repo.snapshotBytes()), MisuseError);
       set.updateTimestamp(repo.timestampBytes());
       throwsCode(() => set.updateSnapshot(repo.snapshotBytes()), ExpiredMetadataError, 'EXPIRED');
@@ -461,7 +477,7 @@ describe('TrustedMetadataSet', () => {
       repo.refreshMeta();
       const set = loadAll(repo);
       assert.ok(set.targets?.signed.targets.has('a.txt'));
-      const s2 = new TrustedMetadataSet(repo.rootBytes(), NOW);
+      const s2 = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
       s2.updateTimestamp(repo.timestampBytes());
       s2.updateSnapshot(repo.snapshotBytes());
       repo.addTarget('a.txt', new TextEncoder().encode('HELLO'));
@@ -477,7 +493,7 @@ describe('TrustedMetadataSet', () => {
       repo.withHashes = false;
       repo.refreshMeta();
       const fresh = () => {
-        const s = new TrustedMetadataSet(repo.rootBytes(), NOW);
+        const s = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
         s.updateTimestamp(repo.timestampBytes());
         s.updateSnapshot(repo.snapshotBytes());
         return s;
@@ -608,7 +624,7 @@ describe('TrustedMetadataSet', () => {
         repo.delegate('targets', 'a');
         mutate(repo.targets.delegations as Record<string, unknown>);
         repo.refreshMeta();
-        const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+        const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
         set.updateTimestamp(repo.timestampBytes());
         set.updateSnapshot(repo.snapshotBytes());
         throwsCode(() => set.updateTargets(repo.targetsBytes()), FormatError, 'METADATA_FORMAT');
@@ -624,7 +640,7 @@ describe('TrustedMetadataSet', () => {
         const repo = new SimRepo();
         (repo.targets.targets as Record<string, unknown>).x = bad;
         repo.refreshMeta();
-        const set = new TrustedMetadataSet(repo.rootBytes(), NOW);
+        const set = new TrustedMetadataSet(repo.rootBytes(), NOW, { backend: nodeBackend });
         set.updateTimestamp(repo.timestampBytes());
         set.updateSnapshot(repo.snapshotBytes());
         throwsCode(() => set.updateTargets(repo.targetsBytes()), FormatError, 'METADATA_FORMAT');

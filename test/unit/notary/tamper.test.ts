@@ -21,11 +21,11 @@ import { join } from 'node:path';
 import {
   bytesToBase64,
   FormatError,
-  nodeBackend,
   parseExpires as parseRfc3339,
   type Signature,
   TufaError,
 } from '../../../src/core/index.js';
+import { nodeBackend } from '../../../src/crypto/index.js';
 import {
   canonicalKeyId,
   certificates,

@@ -201,17 +201,17 @@ describe('parseManifest', () => {
       [
         'an index with a manifest mediaType',
         bytes({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest, manifests: [amd64] }),
-        /an index with media type application\/vnd\.oci\.image\.manifest\.v1\+json/,
+        /an index with media type "application\/vnd\.oci\.image\.manifest\.v1\+json"/,
       ],
       [
         'a manifest with an index mediaType',
         bytes({ ...ociManifest, mediaType: MEDIA_TYPES.ociIndex }),
-        /an image manifest with media type application\/vnd\.oci\.image\.index\.v1\+json/,
+        /an image manifest with media type "application\/vnd\.oci\.image\.index\.v1\+json"/,
       ],
       [
         'a manifest of an unknown mediaType',
         bytes({ ...ociManifest, mediaType: 'application/vnd.example.thing+json' }),
-        /an image manifest with media type application\/vnd\.example\.thing\+json/,
+        /an image manifest with media type "application\/vnd\.example\.thing\+json"/,
       ],
       [
         'an index shape served as a manifest (Content-Type)',

@@ -1,5 +1,5 @@
 /**
- * The node:crypto backend (default). Keys are imported once, from JWK where the encoding allows
+ * The node:crypto backend (what every Node entry of tufa passes to the core). Keys are imported once, from JWK where the encoding allows
  * (15–35× faster than PEM/DER import on Node 20), and kept as KeyObjects.
  */
 import {
@@ -10,7 +10,6 @@ import {
   type KeyObject,
   verify as nodeVerify,
 } from 'node:crypto';
-import { bytesToBase64Url, bytesToHex } from '../encoding.js';
 import {
   assertBytes,
   type CryptoBackend,
@@ -21,8 +20,9 @@ import {
   P384_SPKI_PREFIX,
   type PublicKeyMaterial,
   type VerifyingKey,
-} from './backend.js';
-import { ed25519PointProblem } from './ed25519-point.js';
+} from '../core/crypto/backend.js';
+import { ed25519PointProblem } from '../core/crypto/ed25519-point.js';
+import { bytesToBase64Url, bytesToHex } from '../core/encoding.js';
 
 const MIN_RSA_BITS = 2048;
 

@@ -16,15 +16,15 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Updater as TufJsUpdater } from 'tuf-js';
-import { HttpFetcher, initMetadataDir, Updater } from '../../../src/client/index.js';
+import { HttpFetcher, initMetadataDir, Updater } from '../../src/client/index.js';
 import {
   hashesOf,
   KeyObjectSigner,
   publishWorkspace,
   repositoryStatus,
   Workspace,
-} from '../../../src/repository/index.js';
-import { StaticServer } from '../../support/static-server.js';
+} from '../../src/repository/index.js';
+import { StaticServer } from '../support/static-server.js';
 
 const TOTAL = 10_000;
 const BITS = 6;
