@@ -31,11 +31,14 @@ export {
   TufaError,
 } from './core/index.js';
 export { nodeBackend } from './crypto/index.js';
+export { type ManifestSource, RegistryClient, RegistrySource } from './oci/index.js';
 export { OciError, type OciErrorCode, Reference } from './oci/pure.js';
 export {
+  checkManifest,
   ImageVerificationError,
   ImageVerifier,
   type PolicyRule,
+  type SignedManifest,
   TrustPolicy,
   type VerifiedImage,
   type VerifierOptions,

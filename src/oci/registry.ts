@@ -54,6 +54,14 @@ const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 /** Docker Hub's API host; its credentials are filed under `docker.io`. */
 const DOCKER_HUB_API = 'registry-1.docker.io';
 
+/**
+ * RegistryClient speaks the OCI distribution API to registries over tufa's one transport:
+ * manifests and blobs by digest (each checked against its digest as it arrives), tags, and the
+ * pushes `repo publish --to oci://` needs. Credentials answer only their own registry's
+ * challenges; limits and deadlines bound every request.
+ * @throws {@link OciError} `NOT_FOUND`, `DIGEST_MISMATCH`, `SIZE_MISMATCH`, `TOO_LARGE`,
+ *   `UNAUTHORIZED`, `REGISTRY_UNAVAILABLE`, `BAD_REFERENCE`, `MANIFEST_INVALID` from its methods
+ */
 export class RegistryClient {
   private readonly transport: Transport;
   private readonly ownsTransport: boolean;
