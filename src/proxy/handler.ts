@@ -15,7 +15,9 @@
  *   which only comes from here verified. Blobs are not tied to the manifests served (which
  *   would need state shared by replicas).
  * - Trust refreshes and verified manifests are shared by all requests (the verifier's); manifest
- *   verifications and blob streams are bounded ({@link Limiter}); no request waits forever.
+ *   verifications and blob streams are bounded ({@link Limiter}), blob streams per client address
+ *   too; no request waits forever: a blob request waits a bounded time for a stream (then
+ *   `503 TOOMANYREQUESTS`, Retry-After), and a client that stops reading is cut off.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TufaError } from '../core/index.js';
