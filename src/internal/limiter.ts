@@ -3,17 +3,21 @@
 /**
  * A counting semaphore shared fairly: at most `max` tasks run at once, all groups (reviews, clients)
  * together, and while several groups want slots each runs at most `ceil(max / groups)` of
- * them; freed slots go round-robin to the groups that wait. So one review with many images
- * cannot starve the others. A waiting task whose signal aborts leaves the queue without running.
+ * them, and never more than `perGroup`; freed slots go round-robin to the groups that wait. So
+ * one review with many images cannot starve the others, nor can one client holding its slots.
+ * A waiting task whose signal aborts leaves the queue without running.
  */
 export class Limiter {
   private running = 0;
   /** Per group: its running tasks and its queue, in round-robin order. */
-  private readonly groups = new Map<object, { running: number; queue: Array<() => void> }>();
+  private readonly groups = new Map<unknown, { running: number; queue: Array<() => void> }>();
 
-  constructor(readonly max: number) {}
+  constructor(
+    readonly max: number,
+    readonly perGroup = max,
+  ) {}
 
-  async run<T>(signal: AbortSignal, task: () => Promise<T>, group: object = signal): Promise<T> {
+  async run<T>(signal: AbortSignal, task: () => Promise<T>, group: unknown = signal): Promise<T> {
     if (signal.aborted) throw signal.reason;
     let g = this.groups.get(group);
     if (g === undefined) {
@@ -46,7 +50,7 @@ export class Limiter {
     }
   }
 
-  private forget(group: object, g: { running: number; queue: unknown[] }): void {
+  private forget(group: unknown, g: { running: number; queue: unknown[] }): void {
     if (g.running === 0 && g.queue.length === 0 && this.groups.get(group) === g)
       this.groups.delete(group);
   }
@@ -54,7 +58,7 @@ export class Limiter {
   /** pump hands free slots round-robin to the waiting groups under their fair share. */
   private pump(): void {
     while (this.running < this.max) {
-      const share = Math.ceil(this.max / Math.max(1, this.groups.size));
+      const share = Math.min(this.perGroup, Math.ceil(this.max / Math.max(1, this.groups.size)));
       let started = false;
       for (const [key, g] of this.groups) {
         if (g.queue.length === 0 || g.running >= share) continue;

@@ -15,7 +15,9 @@
  *   which only comes from here verified. Blobs are not tied to the manifests served (which
  *   would need state shared by replicas).
  * - Trust refreshes and verified manifests are shared by all requests (the verifier's); manifest
- *   verifications and blob streams are bounded ({@link Limiter}); no request waits forever.
+ *   verifications and blob streams are bounded ({@link Limiter}), blob streams per client address
+ *   too; no request waits forever: a blob request waits a bounded time for a stream (then
+ *   `503 TOOMANYREQUESTS`, Retry-After), and a client that stops reading is cut off.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TufaError } from '../core/index.js';
@@ -46,6 +48,12 @@ export interface VerifyingRegistryOptions {
   readonly maxVerifications?: number;
   /** Blob streams at once (default 8: the upstream connection pool per registry); the rest wait. */
   readonly maxBlobStreams?: number;
+  /** Blob streams at once for one client address (default 4); its others wait. */
+  readonly maxBlobStreamsPerClient?: number;
+  /** ms a blob request may wait for a stream (default 10 s); then `503 TOOMANYREQUESTS`. */
+  readonly queueTimeoutMs?: number;
+  /** ms a blob stream may wait for its client to read (default 30 s); then it is cut. */
+  readonly stallTimeoutMs?: number;
   /** ms a manifest request may take (default 30 s). */
   readonly deadlineMs?: number;
   /** Children of signed indexes remembered (default 4,096). */
@@ -60,11 +68,12 @@ export type RegistryHandler = ((req: IncomingMessage, res: ServerResponse) => vo
 };
 
 /** An OCI error response. */
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -84,7 +93,11 @@ interface Child {
 export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): RegistryHandler {
   const metrics = o.metrics ?? new Metrics();
   const verifications = new Limiter(o.maxVerifications ?? 16);
-  const streams = new Limiter(o.maxBlobStreams ?? 8);
+  // one client address may hold only some of the streams: a client that stops reading holds its
+  // own until the write-progress timeout cuts them, never every client's
+  const streams = new Limiter(o.maxBlobStreams ?? 8, o.maxBlobStreamsPerClient ?? 4);
+  const queueMs = o.queueTimeoutMs ?? 10_000;
+  const stallMs = o.stallTimeoutMs ?? 30_000;
   const children = new Map<string, Child>();
   const v = o.verifier;
   const upstream = o.registry;
@@ -196,50 +209,73 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
     if (rule === undefined)
       throw new HttpError(403, 'DENIED', `${ref.name}: no trust policy rule matches it (denied)`);
     const digest = ref.digest as string;
-    await streams.run(signal, async () => {
-      const size = await upstream.blobSize(ref, digest, { signal });
-      const head = () =>
-        res.writeHead(200, {
-          'content-type': 'application/octet-stream',
-          'content-length': size,
-          'docker-content-digest': digest,
-        });
-      if (req.method === 'HEAD') {
-        head();
-        res.end();
-        return;
-      }
-      // the last chunk waits for the digest check: wrong bytes never arrive complete
-      let held: Uint8Array | undefined;
-      const write = async (c: Uint8Array) => {
-        if (!res.headersSent) head();
-        if (!res.write(c) && !signal.aborted)
-          await new Promise<void>((ok) => {
-            const done = () => {
-              res.off('drain', done);
-              signal.removeEventListener('abort', done);
-              ok();
-            };
-            res.once('drain', done);
-            signal.addEventListener('abort', done, { once: true });
-          });
-      };
-      await upstream.copyBlob(
-        ref,
-        { mediaType: 'application/octet-stream', digest, size },
-        async (c) => {
+    // a stream is waited for a bounded time, then the client is told to come back
+    const wait = AbortSignal.any([signal, AbortSignal.timeout(queueMs)]);
+    let started = false;
+    const client = req.socket.remoteAddress ?? '';
+    await streams
+      .run(
+        wait,
+        async () => {
+          started = true;
+          const size = await upstream.blobSize(ref, digest, { signal });
+          const head = () =>
+            res.writeHead(200, {
+              'content-type': 'application/octet-stream',
+              'content-length': size,
+              'docker-content-digest': digest,
+            });
+          if (req.method === 'HEAD') {
+            head();
+            res.end();
+            return;
+          }
+          // the last chunk waits for the digest check: wrong bytes never arrive complete
+          let held: Uint8Array | undefined;
+          const write = async (c: Uint8Array) => {
+            if (!res.headersSent) head();
+            if (!res.write(c) && !signal.aborted)
+              await new Promise<void>((ok) => {
+                // a client that reads nothing for stallMs is cut off (the close aborts the copy)
+                const stalled = setTimeout(() => res.destroy(), stallMs);
+                const done = () => {
+                  clearTimeout(stalled);
+                  res.off('drain', done);
+                  signal.removeEventListener('abort', done);
+                  ok();
+                };
+                res.once('drain', done);
+                signal.addEventListener('abort', done, { once: true });
+              });
+          };
+          await upstream.copyBlob(
+            ref,
+            { mediaType: 'application/octet-stream', digest, size },
+            async (c) => {
+              if (held !== undefined) await write(held);
+              held = c;
+              if (signal.aborted)
+                throw new OciError('REGISTRY_UNAVAILABLE', 'the client went away');
+            },
+            3,
+            { signal },
+          );
           if (held !== undefined) await write(held);
-          held = c;
-          if (signal.aborted) throw new OciError('REGISTRY_UNAVAILABLE', 'the client went away');
+          if (!res.headersSent) head();
+          res.end();
+          metrics.inc('tufa_proxy_blob_bytes_total', {}, size);
         },
-        3,
-        { signal },
-      );
-      if (held !== undefined) await write(held);
-      if (!res.headersSent) head();
-      res.end();
-      metrics.inc('tufa_proxy_blob_bytes_total', {}, size);
-    });
+        client,
+      )
+      .catch((e: unknown) => {
+        if (started || signal.aborted) throw e;
+        throw new HttpError(
+          503,
+          'TOOMANYREQUESTS',
+          `no blob stream free for this client within ${queueMs} ms; retry later`,
+          { 'retry-after': String(Math.max(1, Math.ceil(queueMs / 1000))), connection: 'close' },
+        );
+      });
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
@@ -305,12 +341,7 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
           res.destroy(); // mid-body: the client sees a failed transfer
           return;
         }
-        const body = JSON.stringify({ errors: [{ code: err.code, message: err.message }] });
-        res.writeHead(err.status, {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        });
-        res.end(req.method === 'HEAD' ? undefined : body);
+        sendError(req, res, err);
       })
       .finally(() => {
         clearTimeout(timer);
@@ -323,4 +354,15 @@ export function createVerifyingRegistryHandler(o: VerifyingRegistryOptions): Reg
       });
   };
   return Object.assign(handler, { metrics });
+}
+
+/** sendError answers with an OCI error body (none to a HEAD). */
+export function sendError(req: IncomingMessage, res: ServerResponse, err: HttpError): void {
+  const body = JSON.stringify({ errors: [{ code: err.code, message: err.message }] });
+  res.writeHead(err.status, {
+    ...err.headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }

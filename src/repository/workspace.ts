@@ -507,7 +507,10 @@ export class Workspace {
     return defaultRole(await this.walkTarget(path));
   }
 
-  /** addTarget lists a target (in `role`, or the role its path is delegated to). */
+  /**
+   * addTarget lists a target (in `role`, or the role its path is delegated to). An image tag
+   * path moved to another digest takes the old digest's path with it ({@link addTargets}).
+   */
   async addTarget(path: string, entry: TargetEntry, role?: string): Promise<string> {
     return [
       ...(await this.addTargets([{ path, entry, role }], { replace: true })).keys(),
@@ -533,7 +536,11 @@ export class Workspace {
    * clients can fetch (and, with `content`, publish as a file), the role on the client's walk
    * for it (TUF 5.6.7: delegated paths, terminating roles) and no other role listing it there,
    * and, unless `replace`, no listed entry with other bytes. A path may appear once. One refused
-   * target refuses the batch: nothing is written, and the error names its `source`.
+   * target refuses the batch: nothing is written, and the error names its `source`. An image tag
+   * path `registry/repo:tag` moved to another digest takes the old digest's path
+   * `registry/repo@sha256:…` with it unless another tag still has that digest (whichever command
+   * moved it: `repo add-image`, `notary import`, …), so a re-released tag leaves no old digest
+   * signed.
    * @returns the roles edited, with the number of targets each lists now from this batch
    */
   async addTargets(
@@ -544,6 +551,7 @@ export class Workspace {
       const walker = new TargetWalker((r) => this.bytes(r), roleFileName);
       const sources = new Map<string, string>(); // path → where it came from
       const byRole = new Map<string, Array<{ path: string; value: JsonObject }>>();
+      const moved: Array<[path: string, hex: string]> = []; // image tags leaving a digest
       for (const it of items) {
         const where = it.source === undefined ? '' : `${it.source}: `;
         const first = sources.get(it.path);
@@ -556,6 +564,9 @@ export class Workspace {
         if (typeof why === 'string') throw new MisuseError(`${where}${why}`);
         const list = byRole.get(why.role) ?? [];
         const { length, hashes, custom } = it.entry;
+        const was = why.prior?.hashes.sha256;
+        if (was !== undefined && was !== hashes.sha256 && imageNameOf(it.path) !== undefined)
+          moved.push([it.path, was]);
         list.push({
           path: it.path,
           value: { length, hashes, ...(custom === undefined ? {} : { custom }) },
@@ -576,6 +587,7 @@ export class Workspace {
             });
         });
       }
+      for (const [path, hex] of moved) await this.#dropDigestPath(path, hex);
       return new Map([...byRole].map(([r, l]) => [r, l.length]));
     });
   }
@@ -588,7 +600,7 @@ export class Workspace {
     walker: TargetWalker,
     it: BatchTarget,
     replace: boolean,
-  ): Promise<string | { role: string }> {
+  ): Promise<string | { role: string; prior: TargetFile | undefined }> {
     const p = JSON.stringify(it.path);
     // published as a file (`targets/<path>`) when its content is given
     const bad = it.content === undefined ? targetPathProblem(it.path) : targetFileProblem(it.path);
@@ -605,7 +617,7 @@ export class Workspace {
       listedBy === undefined ? undefined : (await walker.targetsOf(listedBy)).get(it.path);
     if (prior !== undefined && !replace && !sameTarget(prior, it.entry))
       return `${p}: ${listedBy} already lists other bytes under this path (--replace to list these instead)`;
-    return { role };
+    return { role, prior };
   }
 
   /**
@@ -639,15 +651,14 @@ export class Workspace {
     if (name === undefined || hex === undefined || !/^[0-9a-f]{64}$/.test(hex))
       throw new MisuseError(`${tagPath}: not an image tag path with a sha256 (registry/repo:tag)`);
     return this.update(async () => {
-      const before = (await this.listedEntry(tagPath))?.hashes.sha256;
-      const r = await this.addTarget(tagPath, entry, role);
+      const r = await this.addTarget(tagPath, entry, role); // the old digest's path goes
+
       const digestPath = `${name}@sha256:${hex}`;
       if ((await this.listedEntry(digestPath))?.hashes.sha256 !== hex) {
         const walk = await this.walkTarget(digestPath);
         const on = role !== undefined && walk.order.some((s) => s.role === role);
         await this.addTarget(digestPath, entry, on ? role : (walk.listedBy[0] ?? undefined));
       }
-      if (before !== undefined && before !== hex) await this.#dropDigestPath(tagPath, before);
       return r;
     });
   }

@@ -27,6 +27,7 @@ interface ProxyFlags extends RegistryFlags {
   cacheDir?: string;
   maxVerifications: string;
   maxBlobStreams: string;
+  maxBlobStreamsPerClient: string;
   maxConnections: string;
 }
 
@@ -59,6 +60,11 @@ export function addProxyCommand(program: Command, out: Output): void {
         '--max-blob-streams <n>',
         'blob streams at once (upstream connections per registry)',
         '8',
+      )
+      .option(
+        '--max-blob-streams-per-client <n>',
+        'blob streams at once for one client address (raise it behind a NAT or load balancer)',
+        '4',
       )
       .option('--max-connections <n>', 'connections open at once', '1024'),
   ).action(async (o: ProxyFlags) => {
@@ -99,6 +105,7 @@ export function addProxyCommand(program: Command, out: Output): void {
       port: portOf(o.port),
       maxVerifications: whole(o.maxVerifications, '--max-verifications'),
       maxBlobStreams: whole(o.maxBlobStreams, '--max-blob-streams'),
+      maxBlobStreamsPerClient: whole(o.maxBlobStreamsPerClient, '--max-blob-streams-per-client'),
       maxConnections: whole(o.maxConnections, '--max-connections'),
       log,
     });
