@@ -14,22 +14,51 @@ import {
   withRegistryFlags,
 } from '../registry-options.js';
 
-interface ServeFlags extends RegistryFlags {
-  policy: string;
+interface ServeFlags extends ServingFlags {
   tlsCert: string;
   tlsKey: string;
   host: string;
   port: string;
-  refreshInterval: string;
   deadline: string;
-  cacheDir?: string;
   maxImages: string;
   maxVerifications: string;
-  failureCache: string;
   maxConnections: string;
   maxConnectionsPerIp?: string;
   maxBuffered: string;
   clientCa?: string;
+}
+
+/** What a long-running verifier (the webhook, the proxy) is configured with on the command line. */
+export interface ServingFlags extends RegistryFlags {
+  policy: string;
+  cacheDir?: string;
+  refreshInterval: string;
+  failureCache: string;
+}
+
+/**
+ * servingVerifier loads the policy and builds the registry client and the verifier a server
+ * shares between requests: Docker config credentials for registries, and for notary servers by
+ * their origin; trust refreshed every `--refresh-interval`, failures remembered `--failure-cache`.
+ */
+export async function servingVerifier(
+  o: ServingFlags,
+  out: Output,
+): Promise<{ registry: RegistryClient; verifier: ImageVerifier }> {
+  await checkFlagPath('--policy', o.policy);
+  const policy = await TrustPolicy.load(o.policy);
+  for (const w of policy.warnings) out.error(`warning: ${w}`);
+  const registry = new RegistryClient(await registryOptions(o));
+  const verifier = new ImageVerifier({
+    registry,
+    policy,
+    files: readTrustFile,
+    cacheDir: cacheDirOf(o),
+    notaryCredentials: notaryCredentials(),
+    refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
+    failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
+  });
+  return { registry, verifier };
 }
 
 export function positive(v: string, flag: string): number {
@@ -91,20 +120,7 @@ export function addAdmissionCommands(program: Command, out: Output): void {
       ),
   ).action(async (o: ServeFlags) => {
     const deadlineMs = positive(o.deadline, '--deadline') * 1000;
-    await checkFlagPath('--policy', o.policy);
-    const policy = await TrustPolicy.load(o.policy);
-    for (const w of policy.warnings) out.error(`warning: ${w}`);
-    const options = await registryOptions(o);
-    const registry = new RegistryClient(options);
-    const verifier = new ImageVerifier({
-      registry,
-      policy,
-      files: readTrustFile,
-      cacheDir: cacheDirOf(o),
-      notaryCredentials: notaryCredentials(),
-      refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
-      failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
-    });
+    const { registry, verifier } = await servingVerifier(o, out);
     const controller = new AdmissionController({
       verifier,
       registry,

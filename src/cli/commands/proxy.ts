@@ -1,30 +1,18 @@
 /** `tufa proxy`: a read-only registry in front of upstream registries serving only signed images. */
 import type { Command } from 'commander';
-import { RegistryClient } from '../../oci/index.js';
 import { startRegistryProxy } from '../../proxy/index.js';
-import { ImageVerifier, TrustPolicy } from '../../verify/index.js';
-import { checkFlagPath, readFlagText, UsageError } from '../flags.js';
-import { readTrustFile } from '../images.js';
+import { readFlagText, UsageError } from '../flags.js';
 import type { Output } from '../output.js';
-import {
-  cacheDirOf,
-  type RegistryFlags,
-  registryOptions,
-  withRegistryFlags,
-} from '../registry-options.js';
-import { positive, whole } from './admission.js';
+import { withRegistryFlags } from '../registry-options.js';
+import { type ServingFlags, servingVerifier, whole } from './admission.js';
 
-interface ProxyFlags extends RegistryFlags {
-  policy: string;
+interface ProxyFlags extends ServingFlags {
   upstream?: string;
   tlsCert?: string;
   tlsKey?: string;
   insecureHttp: boolean;
   host: string;
   port: string;
-  refreshInterval: string;
-  failureCache: string;
-  cacheDir?: string;
   maxVerifications: string;
   maxBlobStreams: string;
   maxBlobStreamsPerClient: string;
@@ -74,20 +62,7 @@ export function addProxyCommand(program: Command, out: Output): void {
       throw new UsageError(
         'give --tls-cert and --tls-key (or --insecure-http for a loopback test)',
       );
-    await checkFlagPath('--policy', o.policy);
-    const policy = await TrustPolicy.load(o.policy);
-    for (const w of policy.warnings) out.error(`warning: ${w}`);
-    const options = await registryOptions(o);
-    const registry = new RegistryClient(options);
-    const verifier = new ImageVerifier({
-      registry,
-      policy,
-      files: readTrustFile,
-      cacheDir: cacheDirOf(o),
-      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-      refreshIntervalMs: positive(o.refreshInterval, '--refresh-interval') * 1000,
-      failureCacheMs: positive(o.failureCache, '--failure-cache') * 1000,
-    });
+    const { registry, verifier } = await servingVerifier(o, out);
     const log = (r: Record<string, unknown>) => out.json({ time: new Date().toISOString(), ...r });
     const server = await startRegistryProxy({
       verifier,
