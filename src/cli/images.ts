@@ -5,10 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import {
-  openImage,
   type Platform,
   RegistryClient,
   type RegistryClientOptions,
+  resolveImage,
 } from '../oci/index.js';
 import {
   type ImageVerifier,
@@ -45,7 +45,7 @@ export class ImageArgs {
     input: string,
     options: { platform?: Platform; signal?: AbortSignal } = {},
   ): Promise<VerifiedImage> {
-    const { reference, source } = openImage(input, this.client);
+    const { reference, source } = await resolveImage(input, this.client);
     try {
       return await this.verifier.verify(reference, source, options);
     } finally {
@@ -55,7 +55,7 @@ export class ImageArgs {
 
   /** pull verifies an image, then writes it to `output` (see {@link pullImage}). */
   async pull(input: string, output: string, options: PullOptions = {}): Promise<PullResult> {
-    const { reference, source } = openImage(input, this.client);
+    const { reference, source } = await resolveImage(input, this.client);
     try {
       return await pullImage(this.verifier, reference, source, output, options);
     } finally {

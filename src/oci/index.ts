@@ -25,6 +25,7 @@ export {
   type OpenedImage,
   openImage,
   RegistrySource,
+  resolveImage,
   type SourceRequest,
 } from './source.js';
 export {

@@ -38,6 +38,8 @@ import {
 } from './manifest.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
+/** The image's full name, as containerd, nerdctl and BuildKit annotate it in index.json. */
+export const IMAGE_NAME = 'io.containerd.image.name';
 const LAYOUT = `${JSON.stringify({ imageLayoutVersion: '1.0.0' })}\n`;
 
 function blobPath(root: string, digest: string): string {
@@ -131,13 +133,20 @@ export class LayoutWriter {
     await rename(tmp, final);
   }
 
-  /** addManifest lists a manifest in index.json (its blob must be stored), with a ref name. */
-  addManifest(desc: Descriptor, refName?: string): void {
+  /**
+   * addManifest lists a manifest in index.json (its blob must be stored), with a ref name and
+   * the image's full name ({@link IMAGE_NAME}) when given.
+   */
+  addManifest(desc: Descriptor, refName?: string, imageName?: string): void {
+    const annotations: Record<string, string> = {
+      ...(imageName === undefined ? {} : { [IMAGE_NAME]: imageName }),
+      ...(refName === undefined ? {} : { [REF_NAME]: refName }),
+    };
     this.manifests.push({
       mediaType: desc.mediaType,
       digest: desc.digest,
       size: desc.size,
-      ...(refName === undefined ? {} : { annotations: { [REF_NAME]: refName } }),
+      ...(Object.keys(annotations).length === 0 ? {} : { annotations }),
     });
   }
 

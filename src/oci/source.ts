@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { OciError } from './errors.js';
-import { extractArchive, type LayoutImage, readLayout } from './layout.js';
+import { extractArchive, IMAGE_NAME, type LayoutImage, readLayout } from './layout.js';
 import type { Descriptor } from './manifest.js';
 import { Reference } from './reference.js';
 import type { FetchedManifest, RegistryClient, RepositoryRef } from './registry.js';
@@ -162,6 +162,35 @@ export function openImage(input: string, registry: () => RegistryClient): Opened
         ? new RegistrySource(registry(), reference)
         : new LayoutSource(loc),
   };
+}
+
+/**
+ * resolveImage is {@link openImage}, and also takes a local image given without a name
+ * (`oci:DIR`, `oci-archive:FILE`) when the layout holds one image annotated with its full name
+ * ({@link IMAGE_NAME}, as `tufa pull` writes it). The name only chooses the signed target the
+ * manifest is then checked against.
+ * @throws {@link OciError} `BAD_REFERENCE` (no name given or annotated), `NOT_FOUND`
+ */
+export async function resolveImage(
+  input: string,
+  registry: () => RegistryClient,
+): Promise<OpenedImage> {
+  const loc = parseLocation(input);
+  if (loc.transport === 'docker' || loc.refName !== undefined) return openImage(input, registry);
+  const source = new LayoutSource(loc);
+  try {
+    const named = await source.named().catch((e: unknown) => {
+      // no image or several: the name must be given (as without a layout to read)
+      if (e instanceof OciError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    });
+    const name = named?.annotations?.[IMAGE_NAME];
+    if (name === undefined) imageReference(input); // throws: give the image's full name
+    return { reference: Reference.parse(name as string), source };
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
 }
 
 /**

@@ -113,7 +113,9 @@ export async function pullImage(
       // a blob at hand (or an empty one) counts whole
       if (blobDone < desc.size || desc.size === 0) count(desc.size - blobDone);
     }
-    writer.addManifest(manifestDesc, out.refName ?? verified.reference.tag);
+    // the full name too, so `verify oci-archive:FILE` (no name) finds which signed target it is
+    const r = verified.reference;
+    writer.addManifest(manifestDesc, out.refName ?? r.tag, r.tagged ?? r.pinned(verified.digest));
     await writer.commit();
     return {
       verified,

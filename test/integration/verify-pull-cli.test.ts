@@ -12,6 +12,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -408,6 +409,29 @@ describe('tufa verify and tufa pull against a real registry (CLI, integration)',
     assert.notEqual(other.status, 0, show(other));
     assert.ok(other.stderr.includes(file), show(other));
     assert.doesNotMatch(other.stderr + other.stdout, /tufa-archive-/, 'no temp folder named');
+  });
+
+  it('oci-archive: pulled without a name, verify of the archive alone finds it again (its full name is annotated); skopeo still reads the tag', async () => {
+    const file = join(outDir(), 'unnamed.tar');
+    await tufaOk('pull', image('demo/app:1.0'), '--output', `oci-archive:${file}`, ...opts());
+    const again = await tufaOk('verify', `oci-archive:${file}`, ...opts());
+    assert.match(again.stdout, new RegExp(`→ ${reg.host}/demo/app@${app.digest}`));
+    assert.equal((await inspectLocal(`oci-archive:${file}:1.0`)).Digest, app.digest);
+    // a layout whose image carries no full name: the name must be given
+    const dir = join(outDir(), 'unnamed-layout');
+    await tufaOk('pull', image('demo/app:1.0'), '--output', `oci:${dir}`, ...opts());
+    const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as {
+      manifests: Array<{ annotations?: Record<string, string> }>;
+    };
+    assert.equal(
+      index.manifests[0]?.annotations?.['io.containerd.image.name'],
+      image('demo/app:1.0'),
+    );
+    delete index.manifests[0]?.annotations?.['io.containerd.image.name'];
+    writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
+    const bare = await tufa('verify', `oci:${dir}`, ...opts());
+    assert.equal(bare.status, 2, show(bare));
+    assert.match(bare.stderr, /give the image's full name/);
   });
 
   it('re-tag: a new image under the signed tag is not trusted; the signed digest is fetched', async () => {
