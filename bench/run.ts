@@ -15,7 +15,8 @@
  *    the table and writes `docs/performance.md` and `docs/performance.svg`.
  *
  * Flags: `--quick` (small cases, few repetitions, 64 MiB image; output under bench/out/quick),
- * `--cases=id,id`, `--no-pull`, `--no-profile`, `--bound=SECONDS` (tuf-js and tufa per run,
+ * `--cases=id,id`, `--no-pull`, `--no-signing`, `--no-proxy` (bench/proxy.ts: `tufa proxy` against
+ * its upstream; `--proxy-mib=N`, default 400, 64 with --quick), `--no-profile`, `--bound=SECONDS` (tuf-js and tufa per run,
  * default 120), `--allowance=SECONDS` (repetitions of one client, case and mode stop once they
  * would take longer; default 130), `--budget=SECONDS` (whole run, default 840), `--out=DIR`
  * (default docs).
@@ -35,6 +36,7 @@ import { formatSummary, type ProfileSummary, summarizeFile } from './cpuprofile.
 import { ensureImage, type GeneratedImage } from './image-gen.js';
 import type { ClientJob, ClientReport } from './job.js';
 import { type ChildResult, HAVE_GNU_TIME, runNodeChild, type Stats, stats } from './measure.js';
+import type { ProxyReport } from './proxy.js';
 import {
   ensureRepo,
   type GeneratedRepo,
@@ -918,6 +920,53 @@ function signingSection(r: SigningReport | string): string[] {
   ];
 }
 
+// ---------------------------------------------------------------------------------------------
+// tufa proxy against its upstream (bench/proxy.ts, one child process)
+
+/**
+ * runProxy runs the proxy job (`--proxy-mib=N`, default 400 MiB, 64 with --quick) and returns
+ * its report, or why it failed.
+ */
+function runProxy(): ProxyReport | string {
+  const mib = option('proxy-mib') ?? (QUICK ? '64' : '400');
+  const reps = QUICK ? '1' : '3';
+  log(`tufa proxy: ${mib} MiB single-layer image, ${reps} pulls each way`);
+  try {
+    const text = execFileSync(
+      process.execPath,
+      [join(SNAPSHOT, 'dist', 'bench', 'proxy.js'), `--mib=${mib}`, `--reps=${reps}`],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        timeout: 900_000,
+        maxBuffer: 1 << 20,
+      },
+    );
+    return JSON.parse(text) as ProxyReport;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+function proxySection(r: ProxyReport | string): string[] {
+  if (typeof r === 'string') return ['## tufa proxy', '', `The proxy job failed: ${r}`, ''];
+  const met = (ok: boolean) => (ok ? 'met' : 'missed');
+  return [
+    '## tufa proxy',
+    '',
+    `\`bench/proxy.ts\`: a ${r.mib} MiB single-layer image in Debian's docker-registry on 127.0.0.1, signed as a TUF target; \`skopeo copy docker://HOST/bench/big:1 oci:…\` through \`tufa proxy\` (startRegistryProxy) and straight from the registry, alternating, ${r.reps}× each after one warm-up pull; then ${r.manifest.requests} manifest GETs by tag each way (keep-alive, warm trust data), alternating. Run alone: \`node dist/bench/proxy.js --mib=${r.mib} --reps=${r.reps}\`.`,
+    '',
+    '| measure | direct | through the proxy | ratio / added | target |',
+    '| --- | ---: | ---: | ---: | --- |',
+    `| pull throughput (median) | ${r.pull.directMBps} MB/s | ${r.pull.proxyMBps} MB/s | ${r.pull.ratio}× | ${met(r.pull.met)} (≥ 0.9×) |`,
+    `| manifest request p50 | ${r.manifest.directP50Ms} ms | ${r.manifest.proxyP50Ms} ms | ${r.manifest.addedP50Ms >= 0 ? '+' : ''}${r.manifest.addedP50Ms} ms | ${met(r.manifest.met)} (≤ 5 ms added) |`,
+    `| manifest request p90 | ${r.manifest.directP90Ms} ms | ${r.manifest.proxyP90Ms} ms | | |`,
+    '',
+    `Pull times (s): direct ${r.pull.directS.join(', ')}; proxy ${r.pull.proxyS.join(', ')}.`,
+    '',
+  ];
+}
+
 async function main(): Promise<void> {
   const loadStart = loadavg();
   log(
@@ -926,7 +975,8 @@ async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'dist', 'bench', 'client-tufa.js')))
     throw new Error('dist/bench is missing: compile first (npm run bench does)');
   await rm(SNAPSHOT, { recursive: true, force: true });
-  for (const dir of ['src', 'bench'])
+  // test/: the proxy job starts docker-registry and builds its TUF repository with test/support
+  for (const dir of ['src', 'bench', 'test'])
     await cp(join(ROOT, 'dist', dir), join(SNAPSHOT, 'dist', dir), { recursive: true });
   const sourceAtStart = gitState();
   await mkdir(WORK, { recursive: true });
@@ -945,6 +995,7 @@ async function main(): Promise<void> {
   const results: CaseResult[] = [];
   let pull: PullResult | undefined;
   let signing: SigningReport | string | undefined;
+  let proxy: ProxyReport | string | undefined;
   let checks: TargetCheck[] = [];
   try {
     for (const c of cases) {
@@ -955,6 +1006,7 @@ async function main(): Promise<void> {
       pull = await runPull(!flag('no-profile'));
     }
     if (!flag('no-signing')) signing = runSigning();
+    if (!flag('no-proxy')) proxy = runProxy();
     checks = checkTargets(results, pull);
     if (!flag('no-profile')) {
       for (const chk of checks) {
@@ -1032,6 +1084,7 @@ async function main(): Promise<void> {
     );
   }
   if (signing !== undefined) lines.push(...signingSection(signing));
+  if (proxy !== undefined) lines.push(...proxySection(proxy));
   lines.push('## Targets', '', ...targetTable(checks), '');
   const profiled = checks.filter((c) => c.profile !== undefined);
   const pullProfile = pull?.profile;
@@ -1065,6 +1118,7 @@ async function main(): Promise<void> {
     '',
     ...(pull ? [...pullTable(pull), ''] : []),
     ...(signing === undefined ? [] : signingSection(signing)),
+    ...(proxy === undefined ? [] : proxySection(proxy)),
     ...targetTable(checks),
     '',
     `wrote ${docFile} and ${join(DOC_DIR, 'performance.svg')} in ${totalS.toFixed(0)} s`,
