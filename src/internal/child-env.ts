@@ -2,6 +2,7 @@
  * The environment of the programs tufa starts (a signer command, a Docker credential helper):
  * only what such a program needs from the caller's, never TUFA_KEY_PASSPHRASE or a CI token.
  */
+import type { ChildProcess } from 'node:child_process';
 
 /** What every child program gets from the caller's environment (besides LC_*). */
 const BASE_ENV = [
@@ -36,4 +37,20 @@ export function childEnvironment(
     if (BASE_ENV.includes(name) || name.startsWith('LC_') || pass(name)) out[name] = value;
   }
   return out;
+}
+
+/**
+ * killGroup stops a child started with `detached: true` and everything it started (its process
+ * group: a command ignoring SIGTERM, or an agent it left holding our pipes), and closes its
+ * pipes, so no wait on them can outlive a timeout.
+ */
+export function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  child.stdout?.destroy();
+  child.stderr?.destroy();
+  child.stdin?.destroy();
 }

@@ -1,6 +1,6 @@
 /** Helpers shared by the I/O modules (client, repository, …); not part of the public API. */
 
-export { childEnvironment, NEVER_CHILD_ENV } from './child-env.js';
+export { childEnvironment, killGroup, NEVER_CHILD_ENV } from './child-env.js';
 export {
   type LockOptions,
   readIfExists,

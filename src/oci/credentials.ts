@@ -7,7 +7,7 @@
  * environment it needs ({@link helperEnvironment}), never TUFA_KEY_PASSPHRASE.
  */
 import { readFile } from 'node:fs/promises';
-import { childEnvironment } from '../internal/index.js';
+import { childEnvironment, killGroup } from '../internal/index.js';
 import { OciError } from './errors.js';
 
 /** Credentials for one registry. */
@@ -183,14 +183,7 @@ export class DockerConfigCredentials implements CredentialProvider {
       const fail = (why: string) =>
         settle(() => reject(new OciError('UNAUTHORIZED', `credential helper ${name} ${why}`)));
       const timer = setTimeout(() => {
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-        child.stdout.destroy();
-        child.stderr.destroy();
-        child.stdin.destroy();
+        killGroup(child);
         fail(`gave no answer within ${this.helperTimeoutMs} ms (killed)`);
       }, this.helperTimeoutMs);
       const done = () => {

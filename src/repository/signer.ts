@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { base64ToBytes, computeKeyId, hexToBytes, Key } from '../core/index.js';
 import { nodeBackend } from '../crypto/index.js';
-import { childEnvironment, NEVER_CHILD_ENV } from '../internal/index.js';
+import { childEnvironment, killGroup, NEVER_CHILD_ENV } from '../internal/index.js';
 import { keyFileWarnings } from './key-file.js';
 
 /** Signs bytes as one key. */
@@ -173,13 +173,7 @@ export class ExternalCommandSigner implements Signer {
         f();
       };
       const timer = setTimeout(() => {
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-        child.stdout.destroy();
-        child.stderr.destroy();
+        killGroup(child);
         finish(() => reject(new Error(`signer command timed out after ${this.timeoutMs} ms`)));
       }, this.timeoutMs);
       child.stdout.on('data', (b: Buffer) => out.push(b));
